@@ -1,0 +1,236 @@
+//! A `Change` (one entry of a delta) and the rules that make it valid.
+
+use serde::{Deserialize, Serialize};
+
+use crate::MAX_PATH_BYTES;
+
+/// What happened to a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// One content change of one file. `hash`, `size` and `mtime` are present for
+/// create/update and absent for delete (see [`Change::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub path: String,
+    pub op: Op,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
+}
+
+impl Change {
+    /// A create or update of `path` with its content hash, size and mtime.
+    pub fn upsert(op: Op, path: impl Into<String>, hash: impl Into<String>, size: u64, mtime: i64) -> Self {
+        Change { path: path.into(), op, hash: Some(hash.into()), size: Some(size), mtime: Some(mtime) }
+    }
+
+    /// A delete of `path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Change { path: path.into(), op: Op::Delete, hash: None, size: None, mtime: None }
+    }
+
+    /// Checks the path and that the fields match the op.
+    pub fn validate(&self) -> Result<(), ChangeError> {
+        validate_path(&self.path)?;
+        match self.op {
+            Op::Create | Op::Update => {
+                let hash = self.hash.as_deref().ok_or(ChangeError::Missing("hash"))?;
+                validate_hash(hash)?;
+                if self.size.is_none() {
+                    return Err(ChangeError::Missing("size"));
+                }
+                match self.mtime {
+                    None => return Err(ChangeError::Missing("mtime")),
+                    Some(m) if m < 0 => return Err(ChangeError::NegativeMtime),
+                    Some(_) => {}
+                }
+            }
+            Op::Delete => {
+                for (field, present) in
+                    [("hash", self.hash.is_some()), ("size", self.size.is_some()), ("mtime", self.mtime.is_some())]
+                {
+                    if present {
+                        return Err(ChangeError::Unexpected(field));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("{0} is required for create and update")]
+    Missing(&'static str),
+    #[error("{0} must be absent for delete")]
+    Unexpected(&'static str),
+    #[error("hash must be \"blake3:\" followed by 64 lowercase hex digits")]
+    BadHash,
+    #[error("mtime must not be negative")]
+    NegativeMtime,
+}
+
+/// Why a path was refused. The message names the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("path is empty")]
+    Empty,
+    #[error("path is {0} bytes, more than the {MAX_PATH_BYTES} allowed")]
+    TooLong(usize),
+    #[error("path must be relative (it starts with '/')")]
+    Absolute,
+    #[error("path contains a NUL byte")]
+    Nul,
+    #[error("path contains a backslash; use '/' as the separator")]
+    Backslash,
+    #[error("path has an empty segment ('//' or a trailing '/')")]
+    EmptySegment,
+    #[error("path has a '.' or '..' segment")]
+    DotSegment,
+}
+
+/// The one path rule of the wire contract: relative, `/`-separated, no empty,
+/// `.` or `..` segment, no NUL or backslash, at most 4096 bytes.
+pub fn validate_path(path: &str) -> Result<(), PathError> {
+    if path.is_empty() {
+        return Err(PathError::Empty);
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(PathError::TooLong(path.len()));
+    }
+    if path.starts_with('/') {
+        return Err(PathError::Absolute);
+    }
+    if path.contains('\0') {
+        return Err(PathError::Nul);
+    }
+    if path.contains('\\') {
+        return Err(PathError::Backslash);
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return Err(PathError::EmptySegment),
+            "." | ".." => return Err(PathError::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `blake3:<64 lowercase hex>` form.
+pub fn validate_hash(hash: &str) -> Result<(), ChangeError> {
+    let hex = hash.strip_prefix("blake3:").ok_or(ChangeError::BadHash)?;
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(())
+    } else {
+        Err(ChangeError::BadHash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+    #[test]
+    fn path_table() {
+        let long_ok = "a".repeat(MAX_PATH_BYTES);
+        let long_bad = "a".repeat(MAX_PATH_BYTES + 1);
+        let cases: &[(&str, Result<(), PathError>)] = &[
+            ("a.txt", Ok(())),
+            ("shots/a.mp4", Ok(())),
+            ("deep/er/still/file", Ok(())),
+            ("..hidden", Ok(())),
+            ("a..b/c", Ok(())),
+            (".stignore-like", Ok(())),
+            ("ünïcødé/文件.txt", Ok(())),
+            ("with space/x y", Ok(())),
+            (&long_ok, Ok(())),
+            ("", Err(PathError::Empty)),
+            (&long_bad, Err(PathError::TooLong(MAX_PATH_BYTES + 1))),
+            ("/etc/passwd", Err(PathError::Absolute)),
+            ("a\0b", Err(PathError::Nul)),
+            ("a\\b", Err(PathError::Backslash)),
+            ("..\\x", Err(PathError::Backslash)),
+            ("a//b", Err(PathError::EmptySegment)),
+            ("a/", Err(PathError::EmptySegment)),
+            ("..", Err(PathError::DotSegment)),
+            ("../x", Err(PathError::DotSegment)),
+            ("a/../../x", Err(PathError::DotSegment)),
+            ("./a", Err(PathError::DotSegment)),
+            ("a/.", Err(PathError::DotSegment)),
+        ];
+        for (path, want) in cases {
+            assert_eq!(&validate_path(path), want, "path {path:?}");
+        }
+    }
+
+    #[test]
+    fn change_fields_follow_op() {
+        assert_eq!(Change::upsert(Op::Create, "a", HASH, 1, 0).validate(), Ok(()));
+        assert_eq!(Change::delete("a").validate(), Ok(()));
+        let mut c = Change::upsert(Op::Update, "a", HASH, 1, 0);
+        c.hash = None;
+        assert_eq!(c.validate(), Err(ChangeError::Missing("hash")));
+        let mut c = Change::upsert(Op::Update, "a", HASH, 1, 0);
+        c.mtime = None;
+        assert_eq!(c.validate(), Err(ChangeError::Missing("mtime")));
+        let mut c = Change::delete("a");
+        c.size = Some(3);
+        assert_eq!(c.validate(), Err(ChangeError::Unexpected("size")));
+        for bad in ["sha256:00", "blake3:XYZ", &HASH.to_uppercase(), &HASH[..HASH.len() - 1]] {
+            assert_eq!(Change::upsert(Op::Create, "a", bad, 1, 0).validate(), Err(ChangeError::BadHash), "{bad}");
+        }
+        assert_eq!(
+            Change::upsert(Op::Create, "../a", HASH, 1, 0).validate(),
+            Err(ChangeError::Path(PathError::DotSegment))
+        );
+    }
+
+    #[test]
+    fn change_json_round_trip_and_shape() {
+        let c = Change::upsert(Op::Create, "shots/a.mp4", HASH, 123, 1_732_850_000_123);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"path": "shots/a.mp4", "op": "create", "hash": HASH, "size": 123, "mtime": 1_732_850_000_123_i64})
+        );
+        assert_eq!(serde_json::from_value::<Change>(json).unwrap(), c);
+        let d = serde_json::to_value(Change::delete("x")).unwrap();
+        assert_eq!(d, serde_json::json!({"path": "x", "op": "delete"}));
+    }
+
+    #[test]
+    fn unknown_op_and_fields_are_refused() {
+        let err = serde_json::from_str::<Change>(r#"{"path":"a","op":"move"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant `move`"), "{err}");
+        let err = serde_json::from_str::<Change>(r#"{"path":"a","op":"delete","extra":1}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `extra`"), "{err}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Wire types shared by the cloud and the companion: DESIGN.md's wire contract v1.
+//!
+//! Everything here is plain data plus the validation rules both sides apply
+//! (the cloud to refuse, the companion to check before sending), so the two
+//! can never disagree about what a valid change is.
+
+mod api;
+mod change;
+mod ws;
+
+pub use api::*;
+pub use change::*;
+pub use ws::*;
+
+/// Most changes one `files/update` batch may carry.
+pub const MAX_BATCH_CHANGES: usize = 1000;
+/// Most events one `GET …/events` page returns.
+pub const MAX_EVENTS_PAGE: u32 = 1000;
+/// Longest accepted path, in bytes.
+pub const MAX_PATH_BYTES: usize = 4096;

@@ -1,0 +1,1 @@
+//! The companion: runs next to a Syncthing node.

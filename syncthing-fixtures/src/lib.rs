@@ -1,0 +1,1 @@
+//! Real Syncthing nodes for tests and the demo.
