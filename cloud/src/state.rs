@@ -1,6 +1,7 @@
 //! Shared state handed to every request handler and WebSocket connection.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::push::Hub;
 use crate::store::Store;
@@ -10,4 +11,39 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+}
+
+/// Tunables shared by the API and push layers (filled from `cloud serve` flags).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Browser origins allowed to open the WebSocket; requests without `Origin`
+    /// (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// How often the server pings each WebSocket.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket silent for this long (no pong, no message) is dropped.
+    pub ws_idle_timeout: Duration,
+    /// Messages buffered per subscriber before it is told to `resync`.
+    pub subscriber_buffer: usize,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Requests per second allowed per token (burst = 2× this).
+    pub rate_limit_per_s: u32,
+    /// How long an invite stays valid.
+    pub invite_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allowed_origins: Vec::new(),
+            ws_ping_interval: Duration::from_secs(20),
+            ws_idle_timeout: Duration::from_secs(60),
+            subscriber_buffer: 4096,
+            body_limit: 2 * 1024 * 1024,
+            rate_limit_per_s: 200,
+            invite_ttl: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
 }
