@@ -5,7 +5,9 @@
 //! in both backends and formatted as RFC 3339 at the edge ([`rfc3339`]); ids are
 //! UUIDs stored as text, so the SQL stays the same shape on both databases.
 
+mod plan;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -15,7 +17,7 @@ use cloud_protocol::{
 use uuid::Uuid;
 
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteDurability, SqliteStore};
 
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,102 @@
+-- The whole cloud schema for SQLite. Ids are UUIDs as text, times are integer
+-- milliseconds since the Unix epoch (the PostgreSQL schema uses the same shapes).
+
+CREATE TABLE users (
+    id          TEXT    PRIMARY KEY NOT NULL,
+    name        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+-- Only the SHA-256 digest of a token is kept; the clear token is shown once.
+CREATE TABLE tokens (
+    token_hash  BLOB    PRIMARY KEY NOT NULL,
+    user_id     TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX tokens_user ON tokens (user_id);
+
+-- last_seq is the per-project counter that sequencing bumps inside the writing transaction.
+CREATE TABLE projects (
+    id          TEXT    PRIMARY KEY NOT NULL,
+    name        TEXT    NOT NULL,
+    folder_id   TEXT    NOT NULL,
+    owner_id    TEXT    NOT NULL REFERENCES users (id),
+    last_seq    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX projects_owner ON projects (owner_id);
+
+CREATE TABLE members (
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    user_id     TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    status      TEXT    NOT NULL CHECK (status IN ('invited', 'accepted', 'revoked')),
+    joined_at   INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (project_id, user_id)
+);
+CREATE INDEX members_user ON members (user_id, status);
+
+-- Single use (used_at) and expiring; invitee NULL means anyone with the code may join.
+CREATE TABLE invites (
+    code_hash   BLOB    PRIMARY KEY NOT NULL,
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    invitee     TEXT    REFERENCES users (id) ON DELETE CASCADE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER,
+    used_by     TEXT    REFERENCES users (id) ON DELETE SET NULL
+);
+CREATE INDEX invites_project ON invites (project_id);
+
+-- Current state of each path; a delete is soft (deleted_at) and a re-create clears it.
+CREATE TABLE remote_files (
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    path        TEXT    NOT NULL,
+    size        INTEGER NOT NULL,
+    hash        TEXT    NOT NULL,
+    mtime       INTEGER NOT NULL,
+    version     INTEGER NOT NULL DEFAULT 1,
+    seq         INTEGER NOT NULL,
+    deleted_at  INTEGER,
+    deleted_by  TEXT    REFERENCES users (id) ON DELETE SET NULL,
+    PRIMARY KEY (project_id, path)
+);
+
+-- The ordered log: seqs are dense and unique per project.
+CREATE TABLE project_events (
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    path        TEXT    NOT NULL,
+    op          TEXT    NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+    hash        TEXT,
+    size        INTEGER,
+    mtime       INTEGER,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (project_id, seq)
+);
+
+-- One row per accepted batch id, so a retried batch gets its first answer back.
+CREATE TABLE batches (
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    batch_id    TEXT    NOT NULL,
+    digest      BLOB    NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    last_seq    INTEGER NOT NULL,
+    synced      INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (project_id, batch_id)
+);
+
+-- Latest reported state of each file on each member's machine.
+CREATE TABLE member_progress (
+    project_id  TEXT    NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    user_id     TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    path        TEXT    NOT NULL,
+    state       TEXT    NOT NULL
+                CHECK (state IN ('synced', 'syncing', 'pending', 'conflict', 'error', 'deleted')),
+    percent     REAL    NOT NULL,
+    local_hash  TEXT,
+    error       TEXT,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (project_id, user_id, path)
+);

@@ -1,0 +1,174 @@
+//! SQLite backend of [`Store`]: one database file in WAL mode, one writer connection
+//! and a small pool of read-only connections.
+//!
+//! Every write goes through a pool of exactly one connection and starts with
+//! `BEGIN IMMEDIATE`, so concurrent writers queue in the pool instead of failing with
+//! `SQLITE_BUSY` half-way through a transaction; in WAL mode readers never block the
+//! writer nor each other. `synchronous=FULL` syncs the WAL at every commit, so an
+//! acknowledged change survives a crash, a SIGKILL or a power cut.
+
+mod accounts;
+mod batch;
+mod members;
+mod progress;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloud_protocol::{FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, Transaction};
+use uuid::Uuid;
+
+use super::{Access, AppendOutcome, BatchInput, NewInvite, ProjectRow, Store, StoreResult, User};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a connection waits on a lock held by another process (another `cloud`, the
+/// `sqlite3` shell) before giving up. Inside this process the write pool already queues.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Readers: enough for concurrent page loads and backlogs on a small machine.
+const READERS: u32 = 4;
+/// SQLite's default cap on bound parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+pub(super) const MAX_BINDS: usize = 32766;
+
+/// SQLite-backed store. Cheap to share behind an `Arc`; the pools are internally shared.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+/// The writer connection's durability settings, as SQLite reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteDurability {
+    /// `wal` when open.
+    pub journal_mode: String,
+    /// 2 (`FULL`) when open.
+    pub synchronous: i64,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if needed) the database at `path` and
+    /// brings its schema up to date.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(sqlx::Error::Io)?;
+        }
+        let base = SqliteConnectOptions::new().filename(path).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        // One connection that never expires: the single writer the whole design relies on.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(write_options)
+            .await?;
+        MIGRATOR.run(&write).await?;
+        // Opened after the writer switched the file to WAL, which read-only connections
+        // cannot do themselves.
+        let read = SqlitePoolOptions::new().max_connections(READERS).connect_with(base.read_only(true)).await?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Opens `dir/cloud.db` (the `--data-dir` layout).
+    pub async fn open_in(dir: &Path) -> StoreResult<Self> {
+        Self::open(&dir.join("cloud.db")).await
+    }
+
+    /// The writer's journal mode and synchronous level, to check (and log) durability.
+    pub async fn durability(&self) -> StoreResult<SqliteDurability> {
+        let mut conn = self.write.acquire().await?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+        Ok(SqliteDurability { journal_mode, synchronous })
+    }
+
+    /// Closes both pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    /// The single writer, with the database write lock taken up front.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, name: &str, token_hash: [u8; 32], now_ms: i64) -> StoreResult<User> {
+        accounts::create_user(self.begin_write().await?, name, token_hash, now_ms).await
+    }
+
+    async fn user_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+        accounts::user_by_token(&self.read, token_hash).await
+    }
+
+    async fn create_project(&self, owner: Uuid, name: &str, folder_id: &str, now_ms: i64) -> StoreResult<ProjectRow> {
+        accounts::create_project(&self.write, owner, name, folder_id, now_ms).await
+    }
+
+    async fn access(&self, project: Uuid, user: Uuid) -> StoreResult<Option<Access>> {
+        accounts::access(&self.read, project, user).await
+    }
+
+    async fn list_projects(&self, user: Uuid) -> StoreResult<Vec<Access>> {
+        accounts::list_projects(&self.read, user).await
+    }
+
+    async fn create_invite(&self, invite: NewInvite, now_ms: i64) -> StoreResult<()> {
+        members::create_invite(self.begin_write().await?, invite, now_ms).await
+    }
+
+    async fn accept_invite(&self, code_hash: [u8; 32], user: Uuid, now_ms: i64) -> StoreResult<Member> {
+        members::accept_invite(self.begin_write().await?, code_hash, user, now_ms).await
+    }
+
+    async fn list_members(&self, project: Uuid) -> StoreResult<Vec<Member>> {
+        members::list_members(&self.read, project).await
+    }
+
+    async fn revoke_member(&self, project: Uuid, user: Uuid, now_ms: i64) -> StoreResult<Member> {
+        members::revoke_member(self.begin_write().await?, project, user, now_ms).await
+    }
+
+    async fn append_batch(&self, input: BatchInput<'_>) -> StoreResult<AppendOutcome> {
+        batch::append(self.begin_write().await?, input).await
+    }
+
+    async fn events_since(&self, project: Uuid, since_seq: i64, limit: u32) -> StoreResult<Vec<cloud_protocol::Event>> {
+        batch::events_since(&self.read, project, since_seq, limit).await
+    }
+
+    async fn files_snapshot(&self, project: Uuid) -> StoreResult<FilesSnapshot> {
+        batch::files_snapshot(&self.read, project).await
+    }
+
+    async fn record_progress(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        files: &[FileProgress],
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReportedFile>> {
+        progress::record(&self.write, project, user, files, now_ms).await
+    }
+
+    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport> {
+        progress::report(&self.read, project).await
+    }
+}

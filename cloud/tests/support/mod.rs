@@ -1,0 +1,3 @@
+//! Helpers shared by the cloud crate's integration tests.
+
+pub mod postgres;
