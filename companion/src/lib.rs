@@ -1,1 +1,10 @@
 //! The companion: runs next to a Syncthing node.
+//!
+//! A library first; `main.rs` only calls [`cli::main`].
+
+pub mod cli;
+pub mod doctor;
+pub mod hash;
+pub mod ignore;
+pub mod manifest;
+pub mod syncthing;

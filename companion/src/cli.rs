@@ -1,0 +1,147 @@
+//! The command line: global options shared by every command, one variant
+//! per command, and the mapping of outcomes to exit codes.
+//!
+//! Exit codes: 0 all good, 1 a problem was found (or an error occurred),
+//! 2 usage error (clap's own code).
+
+use crate::doctor;
+use crate::syncthing::{Overrides, SearchEnv};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  everything is fine
+  1  a problem was found (the message says what to do)
+  2  usage error (unknown option, missing value)";
+
+/// Runs next to a Syncthing node: watches, hashes, syncs deltas with the
+/// cloud and shows per-file badges.
+#[derive(Debug, Parser)]
+#[command(
+    name = "companion",
+    version,
+    after_help = format!("Example:\n  companion doctor --syncthing-home ~/.local/state/syncthing\n\n{EXIT_CODES}")
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes. Each also reads a `COMPANION_*` variable.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The companion's config file.
+    #[arg(long, global = true, value_name = "FILE", env = "COMPANION_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the companion keeps its state (manifest, outbox).
+    #[arg(long, global = true, value_name = "DIR", env = "COMPANION_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Syncthing's home directory (the one holding config.xml). Default: searched in
+    /// $XDG_STATE_HOME/syncthing, ~/.local/state/syncthing, ~/.config/syncthing.
+    #[arg(long, global = true, value_name = "DIR", env = "COMPANION_SYNCTHING_HOME")]
+    pub syncthing_home: Option<PathBuf>,
+    /// Syncthing's GUI/REST address, e.g. http://127.0.0.1:8384. Default: from config.xml.
+    #[arg(long, global = true, value_name = "URL", env = "COMPANION_SYNCTHING_URL")]
+    pub syncthing_url: Option<String>,
+    /// Syncthing's API key. Default: from config.xml.
+    #[arg(long, global = true, value_name = "KEY", env = "COMPANION_SYNCTHING_API_KEY", hide_env_values = true)]
+    pub syncthing_api_key: Option<String>,
+}
+
+impl GlobalArgs {
+    /// The Syncthing-related flags as discovery overrides.
+    pub fn syncthing_overrides(&self) -> Overrides {
+        Overrides {
+            home: self.syncthing_home.clone(),
+            url: self.syncthing_url.clone(),
+            api_key: self.syncthing_api_key.clone(),
+        }
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that Syncthing can be reached and list its folders, or say what is wrong.
+    #[command(after_help = format!(
+        "Examples:\n  companion doctor\n  companion doctor --syncthing-url http://127.0.0.1:8384 --syncthing-api-key KEY\n\n{EXIT_CODES}"
+    ))]
+    Doctor(DoctorArgs),
+}
+
+/// Options of `companion doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match cli.command {
+        Command::Doctor(_) => {
+            let overrides = cli.global.syncthing_overrides();
+            let env = SearchEnv::from_process();
+            let outcome = runtime.block_on(doctor::run(&overrides, &env));
+            Ok(doctor::print(&outcome))
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second init (tests calling main twice) is harmless: ignore it.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_work_after_the_command() {
+        let cli = Cli::try_parse_from([
+            "companion",
+            "doctor",
+            "--syncthing-url",
+            "http://127.0.0.1:1",
+            "--syncthing-api-key",
+            "k",
+        ])
+        .unwrap();
+        let o = cli.global.syncthing_overrides();
+        assert_eq!(o.url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(o.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn help_shows_an_example_and_the_exit_codes() {
+        let mut cmd = Cli::command();
+        let doctor = cmd.find_subcommand_mut("doctor").unwrap().render_long_help().to_string();
+        assert!(doctor.contains("Examples:") && doctor.contains("Exit codes:"), "{doctor}");
+        let top = Cli::command().render_long_help().to_string();
+        assert!(top.contains("Example:") && top.contains("2  usage error"), "{top}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The `companion` binary: all logic lives in the library.
+
+fn main() -> std::process::ExitCode {
+    companion::cli::main()
+}

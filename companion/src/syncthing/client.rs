@@ -1,0 +1,258 @@
+//! A typed client for Syncthing's REST API (header `X-API-Key`).
+//!
+//! Each call has a short per-request timeout; only [`Client::events`] waits
+//! longer, because it is a long poll whose body arrives when events exist.
+
+use super::error::{ClientError, Subject, classify};
+use super::event::{Event, parse_events};
+use super::types::{
+    BrowseEntry, Completion, Config, Connections, DbFile, DbStatus, DeviceConfig, FileList, FolderConfig, Ignores,
+    Need, Ping, SystemStatus, SystemVersion,
+};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Default timeout of an ordinary REST call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Extra time an events long poll may take beyond its own `timeout=`.
+pub const LONG_POLL_SLACK: Duration = Duration::from_secs(10);
+
+/// Which page of a paged list (`db/need`, `remoteneed`, `localchanged`) to get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// A handle on one Syncthing's REST API. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    api_key: String,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client for `base_url` (`http[s]://host:port`) with `api_key`.
+    ///
+    /// Syncthing's GUI certificate is self-signed, so for a loopback host an
+    /// invalid certificate is accepted; elsewhere normal verification applies,
+    /// so the key is never handed to an unverified remote.
+    pub fn new(base_url: &str, api_key: &str) -> Result<Client, ClientError> {
+        let url = Url::parse(base_url).map_err(|e| invalid(base_url, &e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(base_url, "the scheme must be http or https"));
+        }
+        let Some(host) = url.host_str() else {
+            return Err(invalid(base_url, "there is no host"));
+        };
+        let loopback = host == "localhost"
+            || host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let http = reqwest::Client::builder()
+            // Syncthing is local: a system proxy must not see the API key.
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .tls_danger_accept_invalid_certs(loopback && url.scheme() == "https")
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(Client {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// The same client with another per-request timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn ping(&self) -> Result<Ping, ClientError> {
+        self.get("/rest/system/ping", &[], Subject::default()).await
+    }
+
+    pub async fn system_status(&self) -> Result<SystemStatus, ClientError> {
+        self.get("/rest/system/status", &[], Subject::default()).await
+    }
+
+    pub async fn system_version(&self) -> Result<SystemVersion, ClientError> {
+        self.get("/rest/system/version", &[], Subject::default()).await
+    }
+
+    pub async fn connections(&self) -> Result<Connections, ClientError> {
+        self.get("/rest/system/connections", &[], Subject::default()).await
+    }
+
+    pub async fn config(&self) -> Result<Config, ClientError> {
+        self.get("/rest/config", &[], Subject::default()).await
+    }
+
+    pub async fn config_folders(&self) -> Result<Vec<FolderConfig>, ClientError> {
+        self.get("/rest/config/folders", &[], Subject::default()).await
+    }
+
+    pub async fn config_devices(&self) -> Result<Vec<DeviceConfig>, ClientError> {
+        self.get("/rest/config/devices", &[], Subject::default()).await
+    }
+
+    pub async fn db_status(&self, folder: &str) -> Result<DbStatus, ClientError> {
+        self.get("/rest/db/status", &[("folder", folder)], folder_subject(folder)).await
+    }
+
+    /// Completion of `folder` on `device` (`None`: the local device). Costly
+    /// in Syncthing: call it on `FolderCompletion`/`StateChanged`, not in a loop.
+    pub async fn db_completion(&self, folder: &str, device: Option<&str>) -> Result<Completion, ClientError> {
+        let mut q = vec![("folder", folder)];
+        q.extend(device.map(|d| ("device", d)));
+        self.get("/rest/db/completion", &q, folder_subject(folder)).await
+    }
+
+    pub async fn db_file(&self, folder: &str, file: &str) -> Result<DbFile, ClientError> {
+        let subject = Subject { folder: Some(folder), file: Some(file) };
+        self.get("/rest/db/file", &[("folder", folder), ("file", file)], subject).await
+    }
+
+    pub async fn db_need(&self, folder: &str, page: Option<Page>) -> Result<Need, ClientError> {
+        let paging = paging(page);
+        let mut q = vec![("folder", folder)];
+        q.extend(paging.iter().map(|(k, v)| (*k, v.as_str())));
+        self.get("/rest/db/need", &q, folder_subject(folder)).await
+    }
+
+    /// Files `device` still needs in `folder`, as known here.
+    pub async fn db_remote_need(
+        &self,
+        folder: &str,
+        device: &str,
+        page: Option<Page>,
+    ) -> Result<FileList, ClientError> {
+        let paging = paging(page);
+        let mut q = vec![("folder", folder), ("device", device)];
+        q.extend(paging.iter().map(|(k, v)| (*k, v.as_str())));
+        self.get("/rest/db/remoteneed", &q, folder_subject(folder)).await
+    }
+
+    /// Local changes in a receive-only folder.
+    pub async fn db_local_changed(&self, folder: &str, page: Option<Page>) -> Result<FileList, ClientError> {
+        let paging = paging(page);
+        let mut q = vec![("folder", folder)];
+        q.extend(paging.iter().map(|(k, v)| (*k, v.as_str())));
+        self.get("/rest/db/localchanged", &q, folder_subject(folder)).await
+    }
+
+    pub async fn db_ignores(&self, folder: &str) -> Result<Ignores, ClientError> {
+        self.get("/rest/db/ignores", &[("folder", folder)], folder_subject(folder)).await
+    }
+
+    pub async fn db_browse(&self, folder: &str) -> Result<Vec<BrowseEntry>, ClientError> {
+        self.get("/rest/db/browse", &[("folder", folder)], folder_subject(folder)).await
+    }
+
+    /// Asks Syncthing to rescan `folder`, or only `sub` inside it. Returns
+    /// when the scan has finished.
+    pub async fn scan(&self, folder: &str, sub: Option<&str>) -> Result<(), ClientError> {
+        let mut q = vec![("folder", folder)];
+        q.extend(sub.map(|s| ("sub", s)));
+        let subject = folder_subject(folder);
+        self.send(Method::POST, "/rest/db/scan", &q, subject, self.timeout.max(Duration::from_secs(60))).await.map(drop)
+    }
+
+    /// One `/rest/events` long poll: events of `mask` with id > `since`,
+    /// waiting up to `timeout` (whole seconds) for one to exist. `limit`
+    /// keeps only the newest N. The request may take `timeout` plus
+    /// [`LONG_POLL_SLACK`].
+    pub async fn events(
+        &self,
+        since: u64,
+        timeout: Duration,
+        mask: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<Event>, ClientError> {
+        let path = "/rest/events";
+        let since_s = since.to_string();
+        let timeout_s = timeout.as_secs().to_string();
+        let limit_s = limit.map(|l| l.to_string());
+        let mut q = vec![("since", since_s.as_str()), ("timeout", timeout_s.as_str()), ("events", mask)];
+        q.extend(limit_s.as_deref().map(|l| ("limit", l)));
+        let budget = Duration::from_secs(timeout.as_secs()) + LONG_POLL_SLACK;
+        let body = self.send(Method::GET, path, &q, Subject::default(), budget).await?;
+        let (events, skipped) =
+            parse_events(&body).map_err(|source| ClientError::Decode { path: path.to_owned(), source })?;
+        for s in skipped {
+            tracing::warn!(error = %s, "Syncthing sent an unreadable event");
+        }
+        Ok(events)
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        subject: Subject<'_>,
+    ) -> Result<T, ClientError> {
+        let body = self.send(Method::GET, path, query, subject, self.timeout).await?;
+        serde_json::from_slice(&body).map_err(|source| ClientError::Decode { path: path.to_owned(), source })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        subject: Subject<'_>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
+        let transport = |e: reqwest::Error| self.transport_error(path, timeout, e);
+        let response = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("X-API-Key", &self.api_key)
+            .query(query)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            let text = String::from_utf8_lossy(&body);
+            Err(classify(&self.base, path, status.as_u16(), &text, subject))
+        }
+    }
+
+    fn transport_error(&self, path: &str, timeout: Duration, e: reqwest::Error) -> ClientError {
+        let url = self.base.clone();
+        if e.is_timeout() {
+            ClientError::Timeout { url, path: path.to_owned(), timeout }
+        } else if e.is_connect() {
+            ClientError::Unreachable { url, source: e }
+        } else {
+            ClientError::Transport { url, path: path.to_owned(), source: e }
+        }
+    }
+}
+
+fn folder_subject(folder: &str) -> Subject<'_> {
+    Subject { folder: Some(folder), file: None }
+}
+
+fn paging(page: Option<Page>) -> Vec<(&'static str, String)> {
+    page.map(|p| vec![("page", p.page.to_string()), ("perpage", p.per_page.to_string())]).unwrap_or_default()
+}
+
+fn invalid(url: &str, reason: &str) -> ClientError {
+    ClientError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() }
+}

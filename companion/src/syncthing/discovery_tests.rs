@@ -1,0 +1,143 @@
+//! Unit tests of config.xml parsing and of the search order.
+
+use super::*;
+use crate::syncthing::config_xml::GuiSettings;
+use crate::syncthing::types::FolderType;
+
+const A: &str = "ZFU3DGY-REEMN7X-CXHW2EQ-QCSEC36-MBRKX7Q-3YC5RCS-A6ONP7K-75TXIAZ";
+const B: &str = "SWVCG5K-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-HOBDPAW";
+
+fn config_xml(gui: &str) -> String {
+    format!(
+        r#"<configuration version="36">
+    <folder id="proj" label="Project" path="/srv/pair/a/proj" type="sendreceive" rescanIntervalS="3600" fsWatcherEnabled="true" fsWatcherDelayS="10">
+        <filesystemType>basic</filesystemType>
+        <device id="{A}" introducedBy=""><encryptionPassword></encryptionPassword></device>
+        <device id="{B}" introducedBy=""><encryptionPassword></encryptionPassword></device>
+        <minDiskFree unit="%">1</minDiskFree>
+        <paused>false</paused>
+    </folder>
+    <folder id="in" label="" path="/srv/in" type="receiveonly">
+        <device id="{A}" introducedBy=""></device>
+    </folder>
+    <device id="{B}" name="B" compression="metadata"><address>tcp://127.0.0.1:28387</address><paused>false</paused></device>
+    <device id="{A}" name="A" compression="metadata"><address>dynamic</address></device>
+    {gui}
+    <ldap></ldap>
+    <options><listenAddress>tcp://127.0.0.1:28386</listenAddress><progressUpdateIntervalS>5</progressUpdateIntervalS></options>
+    <defaults>
+        <folder id="" label="" path="~" type="sendreceive">
+            <device id="{A}" introducedBy=""><encryptionPassword></encryptionPassword></device>
+        </folder>
+        <device id="" compression="metadata"><address>dynamic</address></device>
+        <ignores></ignores>
+    </defaults>
+</configuration>"#
+    )
+}
+
+const PLAIN_GUI: &str = r#"<gui enabled="true" tls="false" debugging="false">
+        <address>127.0.0.1:28384</address>
+        <apikey>lab-apikey-node-a</apikey>
+        <theme>default</theme>
+    </gui>"#;
+
+fn parse(text: &str) -> Result<LocalConfig, DiscoveryError> {
+    config_xml::parse(Path::new("/h/config.xml"), text)
+}
+
+#[test]
+fn reads_gui_folders_and_own_device() {
+    let c = parse(&config_xml(PLAIN_GUI)).unwrap();
+    assert_eq!(c.gui.url().unwrap(), "http://127.0.0.1:28384");
+    assert_eq!(c.gui.api_key.as_deref(), Some("lab-apikey-node-a"));
+    assert_eq!(c.folders.len(), 2);
+    let proj = &c.folders[0];
+    assert_eq!((proj.id.as_str(), proj.label.as_str()), ("proj", "Project"));
+    assert_eq!(proj.path, PathBuf::from("/srv/pair/a/proj"));
+    assert_eq!(proj.folder_type, FolderType::SendReceive);
+    assert_eq!(proj.devices, vec![A.to_owned(), B.to_owned()]);
+    // An empty label falls back to the id, as Syncthing's GUI shows it.
+    assert_eq!(c.folders[1].label, "in");
+    assert_eq!(c.folders[1].folder_type, FolderType::ReceiveOnly);
+    assert_eq!(c.devices.len(), 2);
+    assert_eq!(c.device_id_hint.as_deref(), Some(A));
+}
+
+#[test]
+fn tls_gives_https_and_wildcards_go_through_loopback() {
+    let gui = r#"<gui enabled="true" tls="true"><address>0.0.0.0:8384</address><apikey>k</apikey></gui>"#;
+    let c = parse(&config_xml(gui)).unwrap();
+    assert!(c.gui.tls);
+    assert_eq!(c.gui.url().unwrap(), "https://127.0.0.1:8384");
+    let gui = GuiSettings { enabled: true, address: "[::]:8384".into(), tls: false, api_key: None };
+    assert_eq!(gui.url().unwrap(), "http://[::1]:8384");
+    let unix = GuiSettings { address: "unix:///run/st.sock".into(), ..gui.clone() };
+    assert!(unix.url().unwrap_err().contains("unix socket"));
+    let no_port = GuiSettings { address: "localhost".into(), ..gui };
+    assert!(no_port.url().is_err());
+}
+
+#[test]
+fn malformed_or_keyless_files_are_named() {
+    let e = parse("<html>not syncthing</html>").unwrap_err();
+    assert!(e.to_string().starts_with("/h/config.xml is not a valid Syncthing config.xml"), "{e}");
+    let e = parse("<configuration><folder id=\"x\"><device").unwrap_err();
+    assert!(matches!(e, DiscoveryError::Malformed { .. }), "{e}");
+    let gui = r#"<gui enabled="true"><address>127.0.0.1:8384</address></gui>"#;
+    let c = parse(&config_xml(gui)).unwrap();
+    let e = endpoint_from(c, &Overrides::default()).unwrap_err();
+    assert_eq!(e.to_string(), "/h/config.xml has no <gui><apikey>; pass --syncthing-api-key");
+}
+
+#[test]
+fn overrides_win_over_the_file() {
+    let c = parse(&config_xml(PLAIN_GUI)).unwrap();
+    let o = Overrides { url: Some("http://127.0.0.1:9".into()), ..Overrides::default() };
+    let e = endpoint_from(c, &o).unwrap();
+    assert_eq!((e.url.as_str(), e.api_key.as_str()), ("http://127.0.0.1:9", "lab-apikey-node-a"));
+}
+
+#[test]
+fn search_order_follows_xdg_then_legacy() {
+    let env = SearchEnv {
+        st_home_dir: None,
+        xdg_state_home: Some("/x/state".into()),
+        xdg_config_home: Some("relative/ignored".into()),
+        home: Some("/home/u".into()),
+    };
+    let got = candidate_homes(None, &env);
+    let want: Vec<PathBuf> = ["/x/state/syncthing", "/home/u/.local/state/syncthing", "/home/u/.config/syncthing"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(candidate_homes(Some(Path::new("/only")), &env), vec![PathBuf::from("/only")]);
+    assert!(candidate_homes(None, &SearchEnv::default()).is_empty());
+}
+
+#[test]
+fn finds_the_first_existing_config_and_names_what_it_tried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let legacy = home.join(".config/syncthing");
+    std::fs::create_dir_all(&legacy).unwrap();
+    std::fs::write(legacy.join("config.xml"), config_xml(PLAIN_GUI)).unwrap();
+    let env = SearchEnv { home: Some(home.clone()), ..SearchEnv::default() };
+    let found = find_config_xml(None, &env).unwrap();
+    assert_eq!(found, legacy.join("config.xml"));
+    let endpoint = resolve(&Overrides::default(), &env).unwrap();
+    assert_eq!(endpoint.url, "http://127.0.0.1:28384");
+
+    let missing = tmp.path().join("nowhere");
+    let o = Overrides { home: Some(missing.clone()), ..Overrides::default() };
+    let e = resolve(&o, &env).unwrap_err();
+    assert!(e.to_string().contains(&missing.join("config.xml").display().to_string()), "{e}");
+
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("config.xml"), "garbage").unwrap();
+    let o = Overrides { home: Some(bad.clone()), ..Overrides::default() };
+    let e = resolve(&o, &env).unwrap_err();
+    assert!(e.to_string().contains(&bad.join("config.xml").display().to_string()), "{e}");
+}

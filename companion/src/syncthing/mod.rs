@@ -1,0 +1,19 @@
+//! Everything the companion knows about talking to Syncthing: finding it
+//! (`discovery`, `config_xml`), its REST API (`client`, `types`, `error`) and
+//! its event stream (`event`, `stream`). Written against 1.19.2; see
+//! `shared/syncthing/FACTS.md` for the measured behaviour behind the choices.
+
+pub mod client;
+pub mod config_xml;
+pub mod discovery;
+pub mod error;
+pub mod event;
+pub mod stream;
+pub mod types;
+
+pub use client::{Client, Page};
+pub use config_xml::{DeviceInfo, FolderInfo, GuiSettings, LocalConfig};
+pub use discovery::{DiscoveryError, Endpoint, Overrides, SearchEnv};
+pub use error::ClientError;
+pub use event::{Event, EventKind};
+pub use stream::{Backoff, Cursor, EventStream, Origin, StreamConfig, StreamItem, Subscription};

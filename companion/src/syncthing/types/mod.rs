@@ -1,0 +1,131 @@
+//! Typed shapes of Syncthing's REST answers (1.19.2, see FACTS §3).
+//!
+//! Every struct is lenient on purpose: missing fields fall back to their
+//! default and unknown fields are ignored, so a newer Syncthing that adds or
+//! drops a field does not break the companion. Go `int64` fields are `i64`.
+
+mod config;
+mod db;
+mod system;
+
+pub use config::{Config, DeviceConfig, FolderConfig, FolderDevice, GuiConfig, OptionsConfig};
+pub use db::{
+    Availability, BrowseEntry, Completion, DbFile, DbStatus, FileInfo, FileList, Ignores, MtimeInfo, MtimeValue, Need,
+};
+pub use system::{
+    ConnectionInfo, ConnectionTotals, Connections, DialStatus, ListenerStatus, Ping, SystemStatus, SystemVersion,
+};
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::fmt;
+
+/// A folder's type, as in config.xml (`type="sendreceive"`) and `/rest/config`.
+///
+/// Backed by the string so that a type this build does not know (say, a
+/// future one) is kept instead of failing the whole answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(from = "String", into = "String")]
+pub enum FolderType {
+    #[default]
+    SendReceive,
+    SendOnly,
+    ReceiveOnly,
+    ReceiveEncrypted,
+    Other(String),
+}
+
+impl From<String> for FolderType {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "sendreceive" | "readwrite" => Self::SendReceive,
+            "sendonly" | "readonly" => Self::SendOnly,
+            "receiveonly" => Self::ReceiveOnly,
+            "receiveencrypted" => Self::ReceiveEncrypted,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<FolderType> for String {
+    fn from(t: FolderType) -> Self {
+        t.to_string()
+    }
+}
+
+impl fmt::Display for FolderType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SendReceive => "sendreceive",
+            Self::SendOnly => "sendonly",
+            Self::ReceiveOnly => "receiveonly",
+            Self::ReceiveEncrypted => "receiveencrypted",
+            Self::Other(s) => s,
+        })
+    }
+}
+
+/// A folder's state as in `db/status.state` and `StateChanged` (FACTS §9).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(from = "String", into = "String")]
+pub enum FolderState {
+    #[default]
+    Idle,
+    ScanWaiting,
+    Scanning,
+    SyncWaiting,
+    SyncPreparing,
+    Syncing,
+    CleanWaiting,
+    Cleaning,
+    Error,
+    Other(String),
+}
+
+impl From<String> for FolderState {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "idle" => Self::Idle,
+            "scan-waiting" => Self::ScanWaiting,
+            "scanning" => Self::Scanning,
+            "sync-waiting" => Self::SyncWaiting,
+            "sync-preparing" => Self::SyncPreparing,
+            "syncing" => Self::Syncing,
+            "clean-waiting" => Self::CleanWaiting,
+            "cleaning" => Self::Cleaning,
+            "error" => Self::Error,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<FolderState> for String {
+    fn from(s: FolderState) -> Self {
+        s.to_string()
+    }
+}
+
+impl fmt::Display for FolderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Idle => "idle",
+            Self::ScanWaiting => "scan-waiting",
+            Self::Scanning => "scanning",
+            Self::SyncWaiting => "sync-waiting",
+            Self::SyncPreparing => "sync-preparing",
+            Self::Syncing => "syncing",
+            Self::CleanWaiting => "clean-waiting",
+            Self::Cleaning => "cleaning",
+            Self::Error => "error",
+            Self::Other(s) => s,
+        })
+    }
+}
+
+/// Syncthing writes `null` for empty Go slices; read that as an empty list.
+pub(crate) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
