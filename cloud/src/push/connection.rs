@@ -1,0 +1,255 @@
+//! One WebSocket connection: reads client requests, writes replies and pushed
+//! messages, pings, drops a silent peer, and closes with `1001 going away` when
+//! the server shuts down.
+//!
+//! A reader task owns the receiving half and stamps every frame (a pong
+//! counts), so a peer is judged by what it sent even while a write to it is
+//! stuck. A write that cannot complete within the idle timeout means the peer
+//! does not read: it is dropped too.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use cloud_protocol::{ClientMessage, ServerMessage};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
+use tokio_util::sync::CancellationToken;
+
+use super::registry::Control;
+use super::session::Session;
+use super::subscription::Outgoing;
+use crate::state::AppState;
+use crate::store::{User, now_ms};
+
+/// Subscription messages queued per socket (each at most one page of events).
+const OUT_QUEUE: usize = 8;
+/// Client requests read ahead of handling.
+const IN_QUEUE: usize = 16;
+/// How long a closing handshake may take.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What the reader task hands over.
+enum Incoming {
+    Request(ClientMessage),
+    Malformed(String),
+}
+
+/// What the loop does next.
+enum Step {
+    Continue,
+    /// Send a close frame, then stop.
+    Close(u16, &'static str),
+    /// The peer is gone or unusable: stop.
+    Gone,
+}
+
+/// When the peer was last heard from. Shared with the reader task.
+#[derive(Clone)]
+struct Liveness {
+    last_seen: Arc<Mutex<Instant>>,
+    timeout: Duration,
+}
+
+impl Liveness {
+    fn new(timeout: Duration) -> Self {
+        Liveness { last_seen: Arc::new(Mutex::new(Instant::now())), timeout }
+    }
+
+    fn seen(&self) {
+        *self.last_seen.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// When the peer counts as gone unless heard from before.
+    fn deadline(&self) -> Instant {
+        *self.last_seen.lock().unwrap_or_else(PoisonError::into_inner) + self.timeout
+    }
+}
+
+/// Serves one upgraded socket of `user` until either side ends it.
+pub(crate) async fn serve(socket: WebSocket, state: AppState, user: User) {
+    let settings = Arc::clone(&state.settings);
+    let (sink, stream) = socket.split();
+    let liveness = Liveness::new(settings.ws_idle_timeout);
+    let (in_tx, in_rx) = mpsc::channel(IN_QUEUE);
+    let reader = tokio::spawn(read(stream, in_tx, liveness.clone()));
+    let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
+    let mut conn = Connection {
+        registration: state.hub.register(user.id),
+        session: Session::new(Arc::clone(&state.hub), user, out_tx),
+        sink,
+        in_rx,
+        out_rx,
+        liveness,
+        shutdown: state.shutdown.clone(),
+    };
+    metrics::counter!("cloud_ws_connections_total").increment(1);
+    conn.run(settings.ws_ping_interval).await;
+    reader.abort();
+}
+
+struct Connection {
+    session: Session,
+    registration: super::registry::Registration,
+    sink: SplitSink<WebSocket, Message>,
+    in_rx: mpsc::Receiver<Incoming>,
+    out_rx: mpsc::Receiver<Outgoing>,
+    liveness: Liveness,
+    shutdown: CancellationToken,
+}
+
+impl Connection {
+    async fn run(&mut self, ping_every: Duration) {
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => Step::Close(close_code::AWAY, "server shutting down"),
+                Some(control) = self.registration.control.recv() => self.on_control(control).await,
+                incoming = self.in_rx.recv() => match incoming {
+                    Some(Incoming::Request(request)) => match self.session.handle(request).await {
+                        Some(reply) => self.send_message(&reply).await,
+                        None => Step::Continue,
+                    },
+                    Some(Incoming::Malformed(why)) => {
+                        let reply = ServerMessage::Error { code: "bad_message".into(), message: why, project_id: None };
+                        self.send_message(&reply).await
+                    }
+                    None => Step::Gone,
+                },
+                Some(out) = self.out_rx.recv() => self.on_outgoing(out).await,
+                Some(text) = self.registration.progress.recv() => self.send(Message::Text(text)).await,
+                _ = ping.tick() => self.send(Message::Ping(Bytes::new())).await,
+                () = sleep_until(self.liveness.deadline()) => {
+                    // The deadline may have moved while sleeping; only a real one counts.
+                    if Instant::now() >= self.liveness.deadline() {
+                        Step::Close(close_code::POLICY, "idle timeout: no pong or message")
+                    } else {
+                        Step::Continue
+                    }
+                }
+            };
+            match step {
+                Step::Continue => {}
+                Step::Close(code, reason) => {
+                    self.close(code, reason).await;
+                    return;
+                }
+                Step::Gone => {
+                    // Flushes a close reply the peer may be waiting for.
+                    let _ = timeout(CLOSE_GRACE, self.sink.close()).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_control(&mut self, control: Control) -> Step {
+        let replies = match control {
+            Control::Revoked(project) => self.session.revoke(project).into_iter().collect(),
+            Control::Recheck => self.session.recheck().await,
+        };
+        for reply in replies {
+            if let step @ (Step::Close(..) | Step::Gone) = self.send_message(&reply).await {
+                return step;
+            }
+        }
+        Step::Continue
+    }
+
+    async fn on_outgoing(&mut self, out: Outgoing) -> Step {
+        if !self.session.admit(&out) {
+            return Step::Continue;
+        }
+        let step = self.send_message(&out.message).await;
+        if let (Step::Continue, ServerMessage::Events { events, .. }) = (&step, &out.message) {
+            metrics::counter!("cloud_events_pushed_total").increment(events.len() as u64);
+            if out.live {
+                let now = now_ms();
+                for created in events.iter().filter_map(|e| created_ms(&e.created_at)) {
+                    metrics::histogram!("cloud_push_lag_seconds").record((now - created).max(0) as f64 / 1000.0);
+                }
+            }
+        }
+        step
+    }
+
+    async fn send_message(&mut self, message: &ServerMessage) -> Step {
+        match serde_json::to_string(message) {
+            Ok(text) => self.send(Message::Text(Utf8Bytes::from(text))).await,
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize a push message");
+                Step::Continue
+            }
+        }
+    }
+
+    /// Writes one frame; a peer that does not take it within the idle timeout is gone.
+    async fn send(&mut self, frame: Message) -> Step {
+        tokio::select! {
+            sent = timeout(self.liveness.timeout, self.sink.send(frame)) => match sent {
+                Ok(Ok(())) => Step::Continue,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "websocket write failed");
+                    Step::Gone
+                }
+                Err(_) => {
+                    tracing::debug!("websocket peer stopped reading; dropping it");
+                    Step::Gone
+                }
+            },
+            () = self.shutdown.cancelled() => Step::Close(close_code::AWAY, "server shutting down"),
+        }
+    }
+
+    /// Sends a close frame and waits briefly for the peer's answer.
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+        if timeout(CLOSE_GRACE, self.sink.send(frame)).await.is_err() {
+            return;
+        }
+        // The reader ends once the peer answers (or the socket dies).
+        let _ = timeout(CLOSE_GRACE, async { while self.in_rx.recv().await.is_some() {} }).await;
+    }
+}
+
+/// Reads frames until the peer closes, parsing text frames as client requests.
+async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Incoming>, liveness: Liveness) {
+    while let Some(Ok(frame)) = stream.next().await {
+        liveness.seen();
+        let incoming = match frame {
+            Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
+                Ok(request) => Incoming::Request(request),
+                Err(e) => Incoming::Malformed(format!("could not understand that message: {e}")),
+            },
+            Message::Binary(_) => Incoming::Malformed("binary frames are not supported; send JSON text".into()),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            Message::Close(_) => break,
+        };
+        if tx.send(incoming).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// `created_at` (RFC 3339) in milliseconds since the epoch.
+fn created_ms(created_at: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_at_parses_as_stored() {
+        assert_eq!(created_ms("1970-01-01T00:00:01.500Z"), Some(1500));
+        assert_eq!(created_ms(&crate::store::rfc3339(1_732_850_000_123)), Some(1_732_850_000_123));
+        assert_eq!(created_ms("yesterday"), None);
+    }
+}

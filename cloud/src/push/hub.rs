@@ -1,0 +1,157 @@
+//! The `Hub`: what the API calls after a commit or a revoke, and what sockets
+//! subscribe through. It owns this node's project channels and its registry of
+//! sockets and, with PostgreSQL, relays both to and from the other nodes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::ws::Utf8Bytes;
+use cloud_protocol::{Event, ServerMessage};
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+use super::channels::{Channels, Receiver};
+use super::fanout::{self, FanoutError, Notifier};
+use super::registry::{Registration, Registry};
+use crate::state::Settings;
+use crate::store::Store;
+
+/// Per-project fan-out of events and progress to live subscribers, on this node
+/// and (with PostgreSQL) on every node sharing the database.
+pub struct Hub {
+    inner: Arc<HubInner>,
+    // Stops the cross-node listener when the hub goes away.
+    _stop: DropGuard,
+}
+
+/// The part of the hub its background tasks share.
+pub(crate) struct HubInner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) channels: Arc<Channels>,
+    pub(crate) registry: Arc<Registry>,
+    subscribers: Arc<AtomicUsize>,
+    node_id: Uuid,
+    notifier: Option<Notifier>,
+}
+
+impl Hub {
+    /// A hub for a single node (SQLite, or PostgreSQL without other nodes):
+    /// everything stays in this process.
+    pub fn new(store: Arc<dyn Store>, settings: &Settings) -> Hub {
+        Self::build(store, settings, None).0
+    }
+
+    /// A hub that shares events, revocations and progress with every other node
+    /// on the same PostgreSQL database through `LISTEN/NOTIFY`. Fails if it
+    /// cannot start listening. The listener keeps one connection of `pool`.
+    pub async fn with_postgres(
+        store: Arc<dyn Store>,
+        settings: &Settings,
+        pool: sqlx::PgPool,
+    ) -> Result<Hub, FanoutError> {
+        let listener = fanout::listen(&pool).await?;
+        let (hub, stop) = Self::build(store, settings, Some(pool.clone()));
+        fanout::spawn_listener(Arc::clone(&hub.inner), listener, pool, stop);
+        Ok(hub)
+    }
+
+    fn build(store: Arc<dyn Store>, settings: &Settings, pool: Option<sqlx::PgPool>) -> (Hub, CancellationToken) {
+        let node_id = Uuid::new_v4();
+        let stop = CancellationToken::new();
+        let inner = Arc::new(HubInner {
+            store,
+            channels: Channels::new(settings.subscriber_buffer),
+            registry: Arc::new(Registry::default()),
+            subscribers: Arc::new(AtomicUsize::new(0)),
+            node_id,
+            notifier: pool.map(|pool| Notifier::new(pool, node_id)),
+        });
+        (Hub { inner, _stop: stop.clone().drop_guard() }, stop)
+    }
+
+    /// Called by the API after a batch committed on this node, with its events in seq order.
+    pub async fn committed(&self, project_id: Uuid, events: Vec<Event>) {
+        let Some(last_seq) = events.last().map(|e| e.seq) else { return };
+        self.inner.channels.publish(&*self.inner.store, project_id, &events).await;
+        if let Some(notifier) = &self.inner.notifier {
+            notifier.events(project_id, last_seq).await;
+        }
+    }
+
+    /// Called by the API after a member was revoked: their sockets lose the project at once.
+    pub async fn revoked(&self, project_id: Uuid, user_id: Uuid) {
+        self.inner.registry.revoke(user_id, project_id);
+        if let Some(notifier) = &self.inner.notifier {
+            notifier.revocation(project_id, user_id).await;
+        }
+    }
+
+    /// Number of live subscriptions on this node, for `/metrics`.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.subscribers.load(Ordering::Relaxed)
+    }
+
+    /// This node's id in cross-node notifications (new on every start).
+    pub fn node_id(&self) -> Uuid {
+        self.inner.node_id
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Registers a socket of `user` for revocations and progress.
+    pub(crate) fn register(&self, user: Uuid) -> Registration {
+        self.inner.registry.register(user)
+    }
+
+    /// Listens to `project`'s live events; `known_seq` is a committed seq the
+    /// caller read. The guard counts the subscription while it lives.
+    pub(crate) fn subscribe(&self, project: Uuid, known_seq: i64) -> (Receiver, SubscriberGuard) {
+        let rx = self.inner.channels.subscribe(project, known_seq);
+        (rx, SubscriberGuard::new(Arc::clone(&self.inner.subscribers)))
+    }
+
+    /// A member reported progress: tell the owner's sockets, here and on other nodes.
+    pub(crate) async fn member_progress(&self, project_id: Uuid, owner: Uuid, message: &ServerMessage) {
+        self.inner.deliver_to_user(owner, message);
+        if let Some(notifier) = &self.inner.notifier {
+            notifier.progress(project_id, owner, message).await;
+        }
+    }
+}
+
+impl HubInner {
+    pub(crate) fn node_id(&self) -> Uuid {
+        self.node_id
+    }
+
+    /// Sends `message` to every socket `user` has on this node.
+    pub(crate) fn deliver_to_user(&self, user: Uuid, message: &ServerMessage) {
+        if !self.registry.is_connected(user) {
+            return;
+        }
+        match serde_json::to_string(message) {
+            Ok(text) => self.registry.send_to_user(user, &Utf8Bytes::from(text)),
+            Err(e) => tracing::error!(error = %e, "could not serialize a push message"),
+        }
+    }
+}
+
+/// Counts one live subscription (and keeps the gauge current) while it lives.
+pub(crate) struct SubscriberGuard(Arc<AtomicUsize>);
+
+impl SubscriberGuard {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        let now = count.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("cloud_ws_subscribers").set(now as f64);
+        SubscriberGuard(count)
+    }
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        let now = self.0.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("cloud_ws_subscribers").set(now as f64);
+    }
+}

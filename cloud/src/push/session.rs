@@ -1,0 +1,202 @@
+//! What one socket's user asked for: the `subscribe`, `unsubscribe` and
+//! `progress` requests, the subscriptions they started, and the hub's
+//! revocations that end them. No socket I/O here: replies are returned to the
+//! connection, which writes them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cloud_protocol::{ClientMessage, FileProgress, Role, ServerMessage, validate_path};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use uuid::Uuid;
+
+use super::Hub;
+use super::subscription::{Outgoing, Subscription};
+use crate::store::{User, now_ms};
+
+/// Most files one `progress` message may carry.
+pub const MAX_PROGRESS_FILES: usize = 1000;
+
+struct Active {
+    generation: u64,
+    task: AbortHandle,
+}
+
+/// The subscriptions of one socket.
+pub(crate) struct Session {
+    hub: Arc<Hub>,
+    user: User,
+    subs: HashMap<Uuid, Active>,
+    next_generation: u64,
+    out: mpsc::Sender<Outgoing>,
+}
+
+fn error(code: &str, message: impl Into<String>, project_id: Option<Uuid>) -> ServerMessage {
+    ServerMessage::Error { code: code.into(), message: message.into(), project_id }
+}
+
+fn not_found(project: Uuid) -> ServerMessage {
+    error("not_found", "no such project, or you are not a member of it", Some(project))
+}
+
+fn internal(project: Uuid) -> ServerMessage {
+    error("internal", "the server could not do that right now; try again", Some(project))
+}
+
+impl Session {
+    pub(crate) fn new(hub: Arc<Hub>, user: User, out: mpsc::Sender<Outgoing>) -> Self {
+        Session { hub, user, subs: HashMap::new(), next_generation: 0, out }
+    }
+
+    /// Handles one client request; the reply to send, if any.
+    pub(crate) async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
+        match message {
+            ClientMessage::Subscribe { project_id, since_seq } => self.subscribe(project_id, since_seq).await,
+            ClientMessage::Unsubscribe { project_id } => {
+                self.stop(project_id);
+                None
+            }
+            ClientMessage::Progress { project_id, files } => self.progress(project_id, files).await,
+        }
+    }
+
+    async fn subscribe(&mut self, project: Uuid, since_seq: i64) -> Option<ServerMessage> {
+        // Resubscribing replaces: the old subscription's queued messages are dropped.
+        self.stop(project);
+        if since_seq < 0 {
+            return Some(error("bad_request", "since_seq must be 0 or more", Some(project)));
+        }
+        let access = match self.hub.store().access(project, self.user.id).await {
+            Ok(Some(access)) => access,
+            Ok(None) => return Some(not_found(project)),
+            Err(e) => {
+                tracing::error!(%project, error = %e, "access check failed on subscribe");
+                return Some(internal(project));
+            }
+        };
+        if since_seq > access.project.last_seq {
+            return Some(error(
+                "since_seq_ahead",
+                format!(
+                    "since_seq {since_seq} is beyond the project's last seq {}; pull again",
+                    access.project.last_seq
+                ),
+                Some(project),
+            ));
+        }
+        self.next_generation += 1;
+        let (live, counted) = self.hub.subscribe(project, access.project.last_seq);
+        let subscription = Subscription {
+            store: Arc::clone(self.hub.store()),
+            project,
+            since_seq,
+            generation: self.next_generation,
+            live,
+            out: self.out.clone(),
+            _counted: counted,
+        };
+        let task = tokio::spawn(subscription.run()).abort_handle();
+        self.subs.insert(project, Active { generation: self.next_generation, task });
+        None
+    }
+
+    fn stop(&mut self, project: Uuid) -> bool {
+        self.subs.remove(&project).map(|active| active.task.abort()).is_some()
+    }
+
+    async fn progress(&mut self, project: Uuid, files: Vec<FileProgress>) -> Option<ServerMessage> {
+        if files.len() > MAX_PROGRESS_FILES {
+            return Some(error(
+                "too_many_files",
+                format!("{} files in one progress message; send at most {MAX_PROGRESS_FILES}", files.len()),
+                Some(project),
+            ));
+        }
+        if let Err(reason) = validate_progress(&files) {
+            return Some(error("invalid_progress", reason, Some(project)));
+        }
+        let access = match self.hub.store().access(project, self.user.id).await {
+            Ok(Some(access)) => access,
+            Ok(None) => return Some(not_found(project)),
+            Err(e) => {
+                tracing::error!(%project, error = %e, "access check failed on progress");
+                return Some(internal(project));
+            }
+        };
+        if access.role == Role::Owner {
+            return Some(error("forbidden", "owners do not report progress; members do", Some(project)));
+        }
+        if files.is_empty() {
+            return None;
+        }
+        let stored = match self.hub.store().record_progress(project, self.user.id, &files, now_ms()).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(%project, error = %e, "could not store progress");
+                return Some(internal(project));
+            }
+        };
+        let message = ServerMessage::MemberProgress {
+            project_id: project,
+            user_id: self.user.id,
+            name: self.user.name.clone(),
+            files: stored,
+        };
+        self.hub.member_progress(project, access.project.owner_id, &message).await;
+        None
+    }
+
+    /// The user lost `project`: end its subscription and say so.
+    pub(crate) fn revoke(&mut self, project: Uuid) -> Option<ServerMessage> {
+        self.stop(project).then(|| error("access_revoked", "your access to this project was revoked", Some(project)))
+    }
+
+    /// Checks access to every subscribed project again (revocations may have
+    /// been missed); the messages for those that were lost.
+    pub(crate) async fn recheck(&mut self) -> Vec<ServerMessage> {
+        let mut lost = Vec::new();
+        let projects: Vec<Uuid> = self.subs.keys().copied().collect();
+        for project in projects {
+            if let Ok(None) = self.hub.store().access(project, self.user.id).await {
+                lost.extend(self.revoke(project));
+            }
+        }
+        lost
+    }
+
+    /// Whether a subscription's message may still go out (it is from the
+    /// current subscription of its project). Forgets subscriptions that ended.
+    pub(crate) fn admit(&mut self, out: &Outgoing) -> bool {
+        match self.subs.get(&out.project) {
+            Some(active) if active.generation == out.generation => {
+                if out.ends {
+                    self.subs.remove(&out.project);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        for active in self.subs.values() {
+            active.task.abort();
+        }
+    }
+}
+
+/// Every path valid and every percent within 0..=100; else the first problem.
+fn validate_progress(files: &[FileProgress]) -> Result<(), String> {
+    for (index, file) in files.iter().enumerate() {
+        if let Err(e) = validate_path(&file.path) {
+            return Err(format!("files[{index}] ({:?}): {e}", file.path));
+        }
+        if !(0.0..=100.0).contains(&file.percent) {
+            return Err(format!("files[{index}] ({:?}): percent must be between 0 and 100", file.path));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `GET /api/ws`: authenticates the upgrade (the `AuthUser` extractor answers
+//! 401 before any upgrade), refuses browser origins that are not allowed (403),
+//! then hands the socket to [`connection`](super::connection).
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::http::header::ORIGIN;
+use axum::response::Response;
+
+use super::connection;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest client message accepted, at least: a `progress` message with the
+/// most files allowed and long paths must fit.
+const MIN_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// The WebSocket endpoint. Mount as `GET /api/ws`.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    check_origin(&headers, &state.settings.allowed_origins)?;
+    let max_message = state.settings.body_limit.max(MIN_MESSAGE_BYTES);
+    tracing::debug!(user = %user.id, "websocket upgrade");
+    Ok(ws
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| connection::serve(socket, state, user)))
+}
+
+/// A browser always sends `Origin`: it must be one of `allowed`. Other clients
+/// send none and are judged by their token alone.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+    if !origin.is_empty() && allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("origin {origin:?} may not open the WebSocket")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_origin(origin: Option<&'static str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(o) = origin {
+            headers.insert(ORIGIN, HeaderValue::from_static(o));
+        }
+        headers
+    }
+
+    #[test]
+    fn origins() {
+        let allowed = vec!["http://localhost:8384/".to_string()];
+        assert!(check_origin(&with_origin(None), &allowed).is_ok());
+        assert!(check_origin(&with_origin(Some("http://localhost:8384")), &allowed).is_ok());
+        assert!(check_origin(&with_origin(Some("HTTP://LOCALHOST:8384")), &allowed).is_ok());
+        assert!(check_origin(&with_origin(Some("https://evil.example")), &allowed).is_err());
+        assert!(check_origin(&with_origin(Some("null")), &allowed).is_err());
+        assert!(check_origin(&with_origin(Some("http://localhost:8384")), &[]).is_err());
+    }
+}
