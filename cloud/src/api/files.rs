@@ -1,0 +1,104 @@
+//! A project's files: `POST /api/projects/{id}/files/update` (the owner sends a
+//! batch of changes; all or nothing) and `GET /api/projects/{id}/files` (the
+//! current state of every path, as of one seq).
+
+use axum::Json;
+use axum::extract::State;
+use cloud_protocol::{Change, FilesSnapshot, MAX_BATCH_CHANGES, UpdateFilesRequest, UpdateFilesResponse};
+use sha2::{Digest, Sha256};
+
+use super::access::{owned, readable};
+use super::extract::{ApiJson, ApiPath};
+use super::projects::ProjectPath;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::metrics;
+use crate::state::AppState;
+use crate::store::{AppendOutcome, BatchInput, now_ms};
+
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<ProjectPath>,
+    ApiJson(req): ApiJson<UpdateFilesRequest>,
+) -> Result<Json<UpdateFilesResponse>, ApiError> {
+    owned(&state, path.id, &user, "send changes").await?;
+    check_count(req.changes.len())?;
+    cloud_protocol::validate_batch(&req.changes).map_err(ApiError::InvalidChanges)?;
+
+    let digest = batch_digest(&req.changes)?;
+    let input = BatchInput {
+        project_id: path.id,
+        actor: user.0.id,
+        batch_id: req.batch_id,
+        digest,
+        changes: &req.changes,
+        now_ms: now_ms(),
+    };
+    match state.store.append_batch(input).await? {
+        AppendOutcome::Applied { response, events } => {
+            metrics::batch_applied(events.len());
+            tracing::debug!(project = %path.id, batch = %req.batch_id, first = response.first_seq,
+                last = response.last_seq, "batch applied");
+            // Only now is the batch durable: members may see it.
+            state.hub.committed(path.id, events).await;
+            Ok(Json(response))
+        }
+        AppendOutcome::Replayed(response) => {
+            metrics::batch_replayed();
+            tracing::debug!(project = %path.id, batch = %req.batch_id, "batch replayed");
+            Ok(Json(response))
+        }
+    }
+}
+
+pub async fn snapshot(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<ProjectPath>,
+) -> Result<Json<FilesSnapshot>, ApiError> {
+    readable(&state, path.id, &user).await?;
+    Ok(Json(state.store.files_snapshot(path.id).await?))
+}
+
+/// 1..=MAX_BATCH_CHANGES changes: an empty batch is a client bug (400), a big one
+/// must be split (413).
+fn check_count(count: usize) -> Result<(), ApiError> {
+    match count {
+        0 => Err(ApiError::bad_request("empty_batch", "the batch has no changes; send at least one")),
+        n if n > MAX_BATCH_CHANGES => Err(ApiError::TooManyChanges { count: n, max: MAX_BATCH_CHANGES }),
+        _ => Ok(()),
+    }
+}
+
+/// SHA-256 of the changes' canonical JSON: what makes a retried `batch_id` the
+/// same batch. Field order is fixed by the `Change` struct, so the encoding is stable.
+pub fn batch_digest(changes: &[Change]) -> Result<[u8; 32], ApiError> {
+    let json = serde_json::to_vec(changes).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Sha256::digest(&json).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloud_protocol::Op;
+
+    #[test]
+    fn counts() {
+        assert_eq!(check_count(0).unwrap_err().status_and_code().1, "empty_batch");
+        assert!(check_count(1).is_ok());
+        assert!(check_count(MAX_BATCH_CHANGES).is_ok());
+        assert_eq!(check_count(MAX_BATCH_CHANGES + 1).unwrap_err().status_and_code().1, "too_many_changes");
+    }
+
+    #[test]
+    fn digest_depends_on_content_and_order() {
+        let h = format!("blake3:{}", "a".repeat(64));
+        let a = Change::upsert(Op::Create, "a", h.clone(), 1, 1);
+        let b = Change::delete("b");
+        let ab = batch_digest(&[a.clone(), b.clone()]).unwrap();
+        assert_eq!(ab, batch_digest(&[a.clone(), b.clone()]).unwrap());
+        assert_ne!(ab, batch_digest(&[b, a.clone()]).unwrap());
+        assert_ne!(ab, batch_digest(&[a]).unwrap());
+    }
+}

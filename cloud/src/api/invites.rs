@@ -1,0 +1,72 @@
+//! Invites: `POST /api/projects/{id}/invites` (owner; makes a single-use,
+//! expiring code) and `POST /api/invites/{code}/accept` (anyone with a token and
+//! the code becomes an accepted member).
+//!
+//! Only the code's digest is stored, like tokens: a database leak gives no
+//! usable codes. An invite may be addressed to one user (`{"user_id": …}`);
+//! that user then shows as `invited` in the member list until accepting, and
+//! nobody else can use the code. An empty body makes an open invite.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use cloud_protocol::{Invite, Member};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::access::owned;
+use super::extract::{ApiPath, OptionalJson};
+use super::projects::ProjectPath;
+use crate::auth::{AuthUser, digest, generate_invite_code};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{NewInvite, StoreError, now_ms, rfc3339};
+
+/// `POST /api/projects/{id}/invites` body; the body itself is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    /// Address the invite to this user.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CodePath {
+    pub code: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<ProjectPath>,
+    OptionalJson(body): OptionalJson<CreateInviteRequest>,
+) -> Result<(StatusCode, Json<Invite>), ApiError> {
+    let access = owned(&state, path.id, &user, "invite people").await?;
+    let invitee = body.unwrap_or_default().user_id;
+    if invitee == Some(access.project.owner_id) {
+        return Err(ApiError::from(StoreError::OwnerCannotJoin));
+    }
+    let code = generate_invite_code();
+    let now = now_ms();
+    let ttl_ms = i64::try_from(state.settings.invite_ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at_ms = now.saturating_add(ttl_ms);
+    let invite = NewInvite { project_id: path.id, code_hash: digest(&code), invitee, expires_at_ms };
+    state.store.create_invite(invite, now).await.map_err(|e| match e {
+        // An addressed invite for a user id that does not exist.
+        StoreError::NotFound => ApiError::NotFound("no user with that user_id".into()),
+        other => other.into(),
+    })?;
+    tracing::info!(project = %path.id, addressed = invitee.is_some(), "invite created");
+    Ok((StatusCode::CREATED, Json(Invite { code, project_id: path.id, expires_at: rfc3339(expires_at_ms) })))
+}
+
+pub async fn accept(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<CodePath>,
+) -> Result<Json<Member>, ApiError> {
+    let member = state.store.accept_invite(digest(path.code.trim()), user.0.id, now_ms()).await?;
+    tracing::info!(project = %member.project_id, user = %user.0.id, "invite accepted");
+    Ok(Json(member))
+}

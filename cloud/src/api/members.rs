@@ -1,0 +1,47 @@
+//! Members: `GET /api/projects/{id}/members` (owner and accepted members) and
+//! `DELETE /api/projects/{id}/members/{user_id}` (owner): the member is revoked
+//! at once, and their open sockets lose the project right after the revoke is
+//! stored.
+
+use axum::Json;
+use axum::extract::State;
+use cloud_protocol::{Member, MemberList};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::access::{owned, readable};
+use super::extract::ApiPath;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{StoreError, now_ms};
+
+#[derive(Debug, Deserialize)]
+pub struct MemberPath {
+    pub id: Uuid,
+    pub user_id: Uuid,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<super::projects::ProjectPath>,
+) -> Result<Json<MemberList>, ApiError> {
+    readable(&state, path.id, &user).await?;
+    Ok(Json(MemberList { members: state.store.list_members(path.id).await? }))
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<MemberPath>,
+) -> Result<Json<Member>, ApiError> {
+    owned(&state, path.id, &user, "remove members").await?;
+    let member = state.store.revoke_member(path.id, path.user_id, now_ms()).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::NotFound(format!("user {} is not a member of this project", path.user_id)),
+        other => other.into(),
+    })?;
+    tracing::info!(project = %path.id, user = %path.user_id, "member revoked");
+    state.hub.revoked(path.id, path.user_id).await;
+    Ok(Json(member))
+}

@@ -1,0 +1,90 @@
+//! Projects: `POST /api/projects` (the caller becomes the owner),
+//! `GET /api/projects` (owned or accepted-member projects) and
+//! `GET /api/projects/{id}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use cloud_protocol::{CreateProjectRequest, Project, ProjectList};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::access::{project_view, readable};
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::now_ms;
+
+/// Longest project name, in characters: it is a label for people.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest folder id, in bytes. Syncthing's own ids are short (`abcde-fghij`);
+/// the bound only keeps junk out.
+pub const MAX_FOLDER_ID_BYTES: usize = 256;
+
+/// The `{id}` of `/api/projects/{id}/…` routes.
+#[derive(Debug, Deserialize)]
+pub struct ProjectPath {
+    pub id: Uuid,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<CreateProjectRequest>,
+) -> Result<(StatusCode, Json<Project>), ApiError> {
+    let name = req.name.trim();
+    check_text("name", name, MAX_NAME_CHARS, name.chars().count())?;
+    // The folder id must match Syncthing's byte for byte, so it is not trimmed.
+    check_text("folder_id", &req.folder_id, MAX_FOLDER_ID_BYTES, req.folder_id.len())?;
+    if req.folder_id.trim() != req.folder_id {
+        return Err(ApiError::bad_request("invalid_field", "folder_id must not start or end with whitespace"));
+    }
+    let row = state.store.create_project(user.0.id, name, &req.folder_id, now_ms()).await?;
+    tracing::info!(project = %row.id, owner = %user.0.id, "project created");
+    let access = crate::store::Access { project: row, role: cloud_protocol::Role::Owner };
+    Ok((StatusCode::CREATED, Json(project_view(&access))))
+}
+
+pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProjectList>, ApiError> {
+    let projects = state.store.list_projects(user.0.id).await?;
+    Ok(Json(ProjectList { projects: projects.iter().map(project_view).collect() }))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiPath(path): ApiPath<ProjectPath>,
+) -> Result<Json<Project>, ApiError> {
+    let access = readable(&state, path.id, &user).await?;
+    Ok(Json(project_view(&access)))
+}
+
+/// Non-empty, at most `max` (in the unit `len` is measured in), no control characters.
+fn check_text(field: &str, value: &str, max: usize, len: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() {
+        return Err(ApiError::bad_request("invalid_field", format!("{field} must not be empty")));
+    }
+    if len > max {
+        return Err(ApiError::bad_request("invalid_field", format!("{field} is longer than {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_field", format!("{field} must not contain control characters")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rules() {
+        assert!(check_text("name", "Shots", 10, 5).is_ok());
+        assert!(check_text("name", "  ", 10, 2).is_err());
+        assert!(check_text("name", "", 10, 0).is_err());
+        assert!(check_text("name", "x", 0, 1).is_err());
+        let err = check_text("folder_id", "a\nb", 10, 3).unwrap_err();
+        assert!(err.to_string().contains("folder_id"), "{err}");
+    }
+}
