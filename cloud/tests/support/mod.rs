@@ -1,3 +1,4 @@
 //! Helpers shared by the cloud crate's integration tests.
 
 pub mod postgres;
+pub mod server;

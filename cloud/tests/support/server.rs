@@ -1,0 +1,351 @@
+//! A real cloud server for tests: in-process, bound on `127.0.0.1:0`, built by
+//! the same `cloud::server::build` as `cloud serve`, on SQLite (temp dir) or a
+//! PostgreSQL database; plus a small typed HTTP client and the cast of users an
+//! access test needs (owner, member, invited, revoked, stranger).
+#![allow(dead_code)] // each test binary uses its own part of the support code
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cloud::config::{Config, Database};
+use cloud::server::{self, ServerError};
+use cloud::state::{AppState, Settings};
+use cloud::store::{Store, now_ms};
+use cloud_protocol::{
+    Change, ErrorBody, Event, EventsPage, FilesSnapshot, Invite, Me, Member, MemberList, Op, ProgressReport, Project,
+    UpdateFilesRequest, UpdateFilesResponse,
+};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// How long a test waits for anything the server does.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running in-process cloud. Dropping it starts its shutdown.
+pub struct TestCloud {
+    addr: SocketAddr,
+    state: AppState,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+    // Kept until the server is gone: it holds the SQLite file.
+    _dir: Option<TempDir>,
+}
+
+impl TestCloud {
+    /// On a fresh SQLite database in a temp dir, default settings.
+    pub async fn start_sqlite() -> TestCloud {
+        Self::start_sqlite_with(Settings::default()).await
+    }
+
+    pub async fn start_sqlite_with(settings: Settings) -> TestCloud {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = Database::in_dir(dir.path());
+        Self::start(database, settings, Some(dir)).await
+    }
+
+    /// On the PostgreSQL database at `url` (e.g. `support::postgres::fresh_database()`).
+    pub async fn start_postgres(url: &str) -> TestCloud {
+        Self::start_postgres_with(url, Settings::default()).await
+    }
+
+    pub async fn start_postgres_with(url: &str, settings: Settings) -> TestCloud {
+        Self::start(Database::Postgres(url.to_owned()), settings, None).await
+    }
+
+    /// On any database; `dir` is kept alive as long as the server.
+    pub async fn start(database: Database, settings: Settings, dir: Option<TempDir>) -> TestCloud {
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let server = server::build(Config { listen, database, settings }).await.expect("cloud server starts");
+        let addr = server.local_addr();
+        let state = server.state().clone();
+        let task = tokio::spawn(server.run(std::future::pending()));
+        TestCloud { addr, state, task: Some(task), _dir: dir }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `ws://127.0.0.1:PORT/api/ws`
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/api/ws", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
+    }
+
+    /// A new user, made through the store as `cloud user add` does: `(id, token)`.
+    pub async fn add_user(&self, name: &str) -> (Uuid, String) {
+        let token = cloud::auth::generate_token();
+        let user = self.state.store.create_user(name, cloud::auth::digest(&token), now_ms()).await.expect("add user");
+        (user.id, token)
+    }
+
+    /// A client sending `token`.
+    pub fn client(&self, token: &str) -> Client {
+        Client::new(&self.url(), Some(token.to_owned()))
+    }
+
+    /// A client sending no token.
+    pub fn anonymous(&self) -> Client {
+        Client::new(&self.url(), None)
+    }
+
+    /// Shuts down gracefully and waits (with a deadline) until the server stopped.
+    pub async fn shutdown(mut self) {
+        self.state.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let result = tokio::time::timeout(DEADLINE, task).await.expect("server stops within the deadline");
+            result.expect("server task").expect("server stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestCloud {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}
+
+/// A thin HTTP client for the cloud API. The typed helpers assert success and
+/// show the error body when a call fails.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        let http = reqwest::Client::builder().timeout(DEADLINE).build().expect("http client");
+        Client { http, base: base.trim_end_matches('/').to_owned(), token }
+    }
+
+    /// A request to `path` (starting with `/`), with the bearer token if any.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub async fn post_json<T: Serialize + ?Sized>(&self, path: &str, body: &T) -> Response {
+        self.request(Method::POST, path).json(body).send().await.expect("POST")
+    }
+
+    /// A POST with a raw body and the given content type (none if `None`).
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Response {
+        let mut req = self.request(Method::POST, path).body(body);
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        req.send().await.expect("POST")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.expect("DELETE")
+    }
+
+    pub async fn me(&self) -> Me {
+        ok(self.get("/api/me").await).await
+    }
+
+    pub async fn create_project(&self, name: &str, folder_id: &str) -> Project {
+        let resp = self.post_json("/api/projects", &serde_json::json!({"name": name, "folder_id": folder_id})).await;
+        expect_status(resp, StatusCode::CREATED).await
+    }
+
+    pub async fn update(&self, project: Uuid, batch_id: Uuid, changes: Vec<Change>) -> UpdateFilesResponse {
+        let body = UpdateFilesRequest { batch_id, changes };
+        ok(self.post_json(&format!("/api/projects/{project}/files/update"), &body).await).await
+    }
+
+    pub async fn events(&self, project: Uuid, since_seq: i64, limit: Option<u32>) -> EventsPage {
+        let mut path = format!("/api/projects/{project}/events?since_seq={since_seq}");
+        if let Some(limit) = limit {
+            path.push_str(&format!("&limit={limit}"));
+        }
+        ok(self.get(&path).await).await
+    }
+
+    /// Every event of the project, following `has_more`.
+    pub async fn all_events(&self, project: Uuid) -> Vec<Event> {
+        let (mut all, mut since) = (Vec::new(), 0);
+        loop {
+            let page = self.events(project, since, None).await;
+            all.extend(page.events);
+            since = page.next_seq;
+            if !page.has_more {
+                return all;
+            }
+        }
+    }
+
+    pub async fn files(&self, project: Uuid) -> FilesSnapshot {
+        ok(self.get(&format!("/api/projects/{project}/files")).await).await
+    }
+
+    /// An invite, addressed to `user` if given.
+    pub async fn invite(&self, project: Uuid, user: Option<Uuid>) -> Invite {
+        let path = format!("/api/projects/{project}/invites");
+        let resp = match user {
+            Some(user) => self.post_json(&path, &serde_json::json!({"user_id": user})).await,
+            None => self.post_raw(&path, None, "").await,
+        };
+        expect_status(resp, StatusCode::CREATED).await
+    }
+
+    pub async fn accept(&self, code: &str) -> Member {
+        ok(self.post_raw(&format!("/api/invites/{code}/accept"), None, "").await).await
+    }
+
+    pub async fn members(&self, project: Uuid) -> MemberList {
+        ok(self.get(&format!("/api/projects/{project}/members")).await).await
+    }
+
+    pub async fn revoke(&self, project: Uuid, user: Uuid) -> Member {
+        ok(self.delete(&format!("/api/projects/{project}/members/{user}")).await).await
+    }
+
+    pub async fn progress(&self, project: Uuid) -> ProgressReport {
+        ok(self.get(&format!("/api/projects/{project}/progress")).await).await
+    }
+}
+
+/// The body of a `200 OK`, or a panic showing what came instead.
+pub async fn ok<T: DeserializeOwned>(resp: Response) -> T {
+    expect_status(resp, StatusCode::OK).await
+}
+
+/// The body of a response with `status`, or a panic showing what came instead.
+pub async fn expect_status<T: DeserializeOwned>(resp: Response, status: StatusCode) -> T {
+    let (got, url) = (resp.status(), resp.url().clone());
+    let text = resp.text().await.expect("response body");
+    assert_eq!(got, status, "{url}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: body is not the expected JSON ({e}): {text}"))
+}
+
+/// Asserts a wire error with `status` and `code`; returns the body.
+pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> ErrorBody {
+    let (got, url) = (resp.status(), resp.url().clone());
+    let text = resp.text().await.expect("response body");
+    assert_eq!(got, status, "{url}: {text}");
+    let body: ErrorBody =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: not the wire error body ({e}): {text}"));
+    assert_eq!(body.error.code, code, "{url}: {text}");
+    assert!(!body.error.message.is_empty(), "{url}: empty message");
+    body
+}
+
+/// A valid BLAKE3 hash string made from `n`.
+pub fn hash(n: u64) -> String {
+    format!("blake3:{:064x}", n)
+}
+
+/// A valid create of `path`.
+pub fn create(path: &str, n: u64) -> Change {
+    Change::upsert(Op::Create, path, hash(n), n, 1_732_850_000_000 + n as i64)
+}
+
+/// Polls `check` until it returns `Some`, failing after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Who calls, in an access test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    NoToken,
+    BadToken,
+    Stranger,
+    /// Addressed by an invite they have not accepted.
+    Invited,
+    Member,
+    /// Accepted, then revoked by the owner.
+    Revoked,
+    Owner,
+}
+
+impl Who {
+    pub const ALL: [Who; 7] =
+        [Who::NoToken, Who::BadToken, Who::Stranger, Who::Invited, Who::Member, Who::Revoked, Who::Owner];
+}
+
+/// One project and a user in each relation to it.
+pub struct Cast {
+    pub project: Uuid,
+    pub owner: (Uuid, String),
+    pub member: (Uuid, String),
+    pub invited: (Uuid, String),
+    pub revoked: (Uuid, String),
+    pub stranger: (Uuid, String),
+}
+
+impl Cast {
+    /// Sets the cast up through the API (so it also exercises invites and revokes).
+    pub async fn new(cloud: &TestCloud) -> Cast {
+        let owner = cloud.add_user("owner").await;
+        let member = cloud.add_user("member").await;
+        let invited = cloud.add_user("invited").await;
+        let revoked = cloud.add_user("revoked").await;
+        let stranger = cloud.add_user("stranger").await;
+        let as_owner = cloud.client(&owner.1);
+        let project = as_owner.create_project("Shots", "abcde-fghij").await.id;
+        for user in [&member, &revoked] {
+            let invite = as_owner.invite(project, None).await;
+            cloud.client(&user.1).accept(&invite.code).await;
+        }
+        as_owner.invite(project, Some(invited.0)).await;
+        as_owner.revoke(project, revoked.0).await;
+        Cast { project, owner, member, invited, revoked, stranger }
+    }
+
+    /// The token `who` sends (`None`: no Authorization header).
+    pub fn token(&self, who: Who) -> Option<String> {
+        match who {
+            Who::NoToken => None,
+            Who::BadToken => Some(cloud::auth::generate_token()),
+            Who::Stranger => Some(self.stranger.1.clone()),
+            Who::Invited => Some(self.invited.1.clone()),
+            Who::Member => Some(self.member.1.clone()),
+            Who::Revoked => Some(self.revoked.1.clone()),
+            Who::Owner => Some(self.owner.1.clone()),
+        }
+    }
+
+    /// A client for `who`.
+    pub fn client(&self, cloud: &TestCloud, who: Who) -> Client {
+        Client::new(&cloud.url(), self.token(who))
+    }
+}
