@@ -1,0 +1,201 @@
+//! The `cloud` binary itself: help and exit codes, `cloud user add` printing a
+//! token that then works against a `cloud serve` child process (SQLite and
+//! PostgreSQL), the default data directory, a clear bind failure, and a
+//! prompt, clean exit on SIGTERM.
+
+#[allow(dead_code)]
+mod support;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use support::server::{Client, DEADLINE, eventually};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// `cloud` with an environment of its own: no inherited database or cloud
+/// settings, and XDG data under `home`.
+fn cloud(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
+    for var in ["DATABASE_URL", "CLOUD_DATA_DIR", "CLOUD_LISTEN", "CLOUD_LOG_FORMAT", "RUST_LOG", "CLOUD_RATE_LIMIT"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_DATA_HOME", home).env("HOME", home).stdin(Stdio::null()).kill_on_drop(true);
+    cmd
+}
+
+async fn run(cmd: &mut Command) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("command finishes").expect("command runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn help_of_every_command_has_an_example_and_usage_errors_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["--help"][..], &["serve", "--help"], &["user", "--help"], &["user", "add", "--help"]] {
+        let out = run(cloud(home.path()).args(args)).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = text(&out.stdout);
+        assert!(help.contains("Example"), "{args:?} has no example:\n{help}");
+        assert!(help.contains("Exit codes"), "{args:?} does not document exit codes:\n{help}");
+    }
+    for args in [&["serve", "--bogus"][..], &["frobnicate"], &["user", "add"], &["serve", "--listen", "nowhere"]] {
+        let out = run(cloud(home.path()).args(args)).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+    }
+    let out = run(cloud(home.path()).args(["serve", "--data-dir", "d", "--database-url", "x.db"])).await;
+    assert_eq!(out.status.code(), Some(2), "both database options: {}", text(&out.stderr));
+}
+
+/// Runs `cloud user add NAME` with `db` args; returns (user_id, token).
+async fn user_add(home: &Path, db: &[String], name: &str, json: bool) -> (String, String) {
+    let mut cmd = cloud(home);
+    cmd.args(["user", "add", name]).args(db);
+    if json {
+        cmd.arg("--json");
+    }
+    let out = run(&mut cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "user add failed: {stdout}{}", text(&out.stderr));
+    if json {
+        let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--json output ({e}): {stdout}"));
+        assert_eq!(v["name"], name);
+        return (v["user_id"].as_str().unwrap().into(), v["token"].as_str().unwrap().into());
+    }
+    let field = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {key} line in {stdout}"))
+    };
+    (field("user_id:"), field("token:"))
+}
+
+/// A `cloud serve` child on a free port, and its log lines so far.
+struct Served {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve(home: &Path, db: &[String]) -> Served {
+    let mut child = cloud(home)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cloud serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let addr = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push(line.clone());
+            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            if v["fields"]["message"] == "listening" {
+                return v["fields"]["addr"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("cloud serve exited before listening: {:?}", log.lock().unwrap());
+    })
+    .await
+    .expect("cloud serve listens in time");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    let sink = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Served { child, url: format!("http://{addr}"), log }
+}
+
+async fn story(db: Vec<String>, expect_database: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let (alice_id, alice_token) = user_add(home.path(), &db, "alice", false).await;
+    let (bob_id, bob_token) = user_add(home.path(), &db, "bob", true).await;
+    assert!(alice_token.starts_with("stc_") && bob_token.starts_with("stc_"));
+    assert_ne!(alice_id, bob_id);
+
+    let out = run(cloud(home.path()).args(["user", "add", "alice"]).args(&db)).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("already exists") && err.lines().count() == 1, "{err}");
+
+    let mut served = serve(home.path(), &db).await;
+    let anonymous = Client::new(&served.url, None);
+    eventually("readyz", || async { (anonymous.get("/readyz").await.status().is_success()).then_some(()) }).await;
+    let logged = served.log.lock().unwrap().join("\n");
+    assert!(logged.contains(expect_database), "the log does not say which database:\n{logged}");
+
+    let me = Client::new(&served.url, Some(alice_token)).me().await;
+    assert_eq!((me.user_id.to_string(), me.name.as_str()), (alice_id, "alice"));
+    let bob = Client::new(&served.url, Some(bob_token));
+    assert_eq!(bob.me().await.user_id.to_string(), bob_id);
+    bob.create_project("Shots", "f").await;
+
+    // SIGTERM: a graceful stop, exit 0, promptly.
+    let started = Instant::now();
+    let pid = Pid::from_raw(i32::try_from(served.child.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(DEADLINE, served.child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status}: {:?}", served.log.lock().unwrap());
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn user_add_then_serve_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("cloud-data");
+    story(vec!["--data-dir".into(), dir.display().to_string()], "SQLite at").await;
+    assert!(dir.join("cloud.db").exists());
+}
+
+#[tokio::test]
+async fn user_add_then_serve_on_postgres() {
+    let url = support::postgres::fresh_database().await;
+    story(vec!["--database-url".into(), url], "PostgreSQL at").await;
+}
+
+#[tokio::test]
+async fn no_flags_use_the_xdg_data_dir_and_env_vars_mirror_flags() {
+    let home = tempfile::tempdir().unwrap();
+    user_add(home.path(), &[], "alice", false).await;
+    assert!(home.path().join("syncthing-companion-cloud/cloud.db").exists());
+
+    // CLOUD_DATA_DIR stands for --data-dir; a flag beats DATABASE_URL from the environment.
+    let elsewhere = home.path().join("elsewhere");
+    let out = run(cloud(home.path()).env("CLOUD_DATA_DIR", &elsewhere).args(["user", "add", "bob"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(elsewhere.join("cloud.db").exists());
+    let flagged = home.path().join("flagged");
+    let out = run(cloud(home.path())
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["user", "add", "carol", "--data-dir"])
+        .arg(&flagged))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(flagged.join("cloud.db").exists());
+}
+
+#[tokio::test]
+async fn bind_failure_is_one_plain_sentence() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(cloud(home.path()).args(["serve", "--listen", &addr, "--data-dir"]).arg(home.path())).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with(&format!("cloud: cannot listen on {addr}")), "{err}");
+    assert!(last.contains("--listen"), "says what to do: {err}");
+}
