@@ -7,4 +7,5 @@ pub mod doctor;
 pub mod hash;
 pub mod ignore;
 pub mod manifest;
+pub mod scan;
 pub mod syncthing;
