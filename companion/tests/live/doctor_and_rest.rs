@@ -84,14 +84,36 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("API key rejected"), "{}", text(&out.stderr));
 
+    // TLS: `<gui tls="true">` in config.xml means https, with Syncthing's
+    // self-signed certificate (accepted for loopback only).
+    let https_url = a.api_url.replace("http://", "https://");
+    reqwest::Client::new()
+        .patch(format!("{}/rest/config/gui", a.api_url))
+        .header("X-API-Key", &a.api_key)
+        .json(&serde_json::json!({"useTLS": true}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let tls = Client::new(&https_url, &a.api_key).unwrap();
+    syncthing_fixtures::wait_until("the GUI to answer over https", STEP, || {
+        let tls = tls.clone();
+        async move { tls.ping().await.ok() }
+    })
+    .await
+    .unwrap();
+    let out = doctor(&["--syncthing-home", &home]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.starts_with("Syncthing v1.") && stdout.contains(&https_url), "{stdout}");
+
     cluster.stop_node(0).await.unwrap();
-    let a = cluster.node(0);
     let out = doctor(&["--syncthing-home", &home]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let expected = format!(
-        "Syncthing is not reachable at {}: is it running? Start it with `syncthing serve` or pass --syncthing-url.",
-        a.api_url
+        "Syncthing is not reachable at {https_url}: is it running? Start it with `syncthing serve` or pass --syncthing-url."
     );
     assert_eq!(stderr.trim(), expected);
 

@@ -79,8 +79,8 @@ impl Subscription {
         }
         // The caught-up events follow `Connected`, so it reports where they start.
         let resumed_after = match caught.first() {
-            Some(StreamItem::Event(e)) => e.id - 1,
-            Some(StreamItem::Missed { expected_first, .. }) => expected_first - 1,
+            Some(StreamItem::Event(e)) => e.id.saturating_sub(1),
+            Some(StreamItem::Missed { expected_first, .. }) => expected_first.saturating_sub(1),
             _ => self.cursor.since,
         };
         self.cursor.origin = Some(origin.clone());
@@ -128,7 +128,7 @@ impl Subscription {
                 suspect = true;
                 continue;
             }
-            let expected = self.cursor.since + 1;
+            let expected = self.cursor.since.saturating_add(1);
             if event.id > expected {
                 items.push(StreamItem::Missed { expected_first: expected, got_first: event.id });
             }
