@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(from_fn(api::wire::ensure_wire_body))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(metrics::track_http))
         .layer(

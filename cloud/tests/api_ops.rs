@@ -70,6 +70,14 @@ async fn unknown_routes_and_methods_get_wire_errors_and_request_ids() {
     assert!(err.error.message.contains("POST"), "{}", err.error.message);
     expect_error(client.delete("/api/projects").await, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
+    // Answers from code outside the API (the WebSocket upgrade refusing a plain
+    // GET) are in the wire format too.
+    let resp = client.get("/api/ws").await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    let status = resp.status();
+    let body: cloud_protocol::ErrorBody = resp.json().await.expect("wire error body");
+    assert!(!body.error.message.is_empty(), "{status}: {body:?}");
+
     let resp = client.get("/api/me").await;
     let id = resp.headers().get("x-request-id").expect("x-request-id").to_str().unwrap();
     assert!(Uuid::parse_str(id).is_ok(), "{id}");

@@ -132,7 +132,7 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
     use axum::extract::path::ErrorKind;
     match rejection {
         PathRejection::FailedToDeserializePathParams(e) => match e.into_kind() {
-            ErrorKind::ParseErrorAtKey { key, value, .. } => {
+            ErrorKind::ParseErrorAtKey { key, value, .. } | ErrorKind::DeserializeError { key, value, .. } => {
                 ApiError::bad_request("invalid_id", format!("`{key}` in the URL must be a UUID, not {value:?}"))
             }
             ErrorKind::ParseErrorAtIndex { value, .. } | ErrorKind::ParseError { value, .. } => {

@@ -12,6 +12,7 @@ pub mod me;
 pub mod members;
 pub mod progress;
 pub mod projects;
+pub mod wire;
 
 use axum::Router;
 use axum::http::{Method, Uri};
