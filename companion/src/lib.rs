@@ -9,3 +9,4 @@ pub mod ignore;
 pub mod manifest;
 pub mod scan;
 pub mod syncthing;
+pub mod uplink;

@@ -1,0 +1,7 @@
+//! Everything between the companion and the cloud: the typed HTTP client
+//! (`api`, used by the owner and the invitee side) and the owner's outbox
+//! sender.
+
+pub mod api;
+
+pub use api::{ApiError, CloudClient};
