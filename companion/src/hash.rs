@@ -184,6 +184,10 @@ fn inode(_meta: &Metadata) -> u64 {
 fn hash_contents(path: &Path, size: u64) -> Result<blake3::Hash, HashError> {
     let mut hasher = blake3::Hasher::new();
     if size >= PARALLEL_THRESHOLD {
+        // Mapped: 7.8 GiB/s on 2 cores vs 3.4 for buffered reads fed to
+        // update_rayon (benches/hash_scan.rs). The price: a process that
+        // truncates the file while it is mapped makes us fault (SIGBUS).
+        // Syncthing replaces files by rename, which leaves our mapping whole.
         // Falls back to a plain read for files that cannot be mapped.
         hasher.update_mmap_rayon(path).map_err(|e| HashError::io(path, e))?;
     } else {
