@@ -25,8 +25,9 @@ use super::subscription::Outgoing;
 use crate::state::AppState;
 use crate::store::{User, now_ms};
 
-/// Subscription messages queued per socket (each at most one page of events).
-const OUT_QUEUE: usize = 8;
+/// Subscription messages queued per socket (each at most one page of events):
+/// only a hand-off, the buffering that matters is the project channel's.
+const OUT_QUEUE: usize = 2;
 /// Client requests read ahead of handling.
 const IN_QUEUE: usize = 16;
 /// How long a closing handshake may take.
@@ -136,6 +137,8 @@ impl Connection {
             match step {
                 Step::Continue => {}
                 Step::Close(code, reason) => {
+                    // Stop pushing before the (possibly slow) closing handshake.
+                    self.session.end();
                     self.close(code, reason).await;
                     return;
                 }

@@ -180,11 +180,18 @@ impl Session {
     }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        for active in self.subs.values() {
+impl Session {
+    /// Ends every subscription (the socket is closing).
+    pub(crate) fn end(&mut self) {
+        for (_, active) in self.subs.drain() {
             active.task.abort();
         }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
