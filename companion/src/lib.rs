@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod hash;
 pub mod ignore;
 pub mod manifest;
+pub mod progress;
 pub mod scan;
 pub mod syncthing;
 pub mod uplink;

@@ -1,0 +1,465 @@
+//! [`Engine`]: the badge state machine of one Syncthing folder bound to one
+//! project. Pure and synchronous: it is fed facts (the cloud's expectations,
+//! Syncthing's events and REST answers, hash results) and hands out the
+//! [`Action`]s it needs done and the badges that changed. No I/O, no clock:
+//! callers pass `now`, so tests replay captures at any speed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use cloud_protocol::{FileProgress, FileState};
+
+use super::file::{Hashing, Pull, Tracked, db_verdict};
+use super::model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts};
+use super::rate::Rate;
+use crate::hash::FileStamp;
+use crate::syncthing::types::{DbFile, DbStatus, FolderState, Need};
+
+/// The badge engine of one folder. See the module docs.
+#[derive(Debug)]
+pub struct Engine {
+    pub(super) folder: String,
+    pub(super) my_short_id: Option<String>,
+    pub(super) files: HashMap<String, Tracked>,
+    /// Original path → its `.sync-conflict-` copies on disk.
+    pub(super) copies: HashMap<String, BTreeSet<String>>,
+    pub(super) folder_error: Option<String>,
+    actions: VecDeque<Action>,
+    queued: HashSet<Action>,
+    touched: HashSet<String>,
+    changes: BTreeMap<String, FileProgress>,
+    pub(super) folder_rate: Rate,
+}
+
+impl Engine {
+    /// An engine for the Syncthing folder `folder_id`, knowing nothing yet.
+    pub fn new(folder_id: impl Into<String>) -> Engine {
+        Engine {
+            folder: folder_id.into(),
+            my_short_id: None,
+            files: HashMap::new(),
+            copies: HashMap::new(),
+            folder_error: None,
+            actions: VecDeque::new(),
+            queued: HashSet::new(),
+            touched: HashSet::new(),
+            changes: BTreeMap::new(),
+            folder_rate: Rate::default(),
+        }
+    }
+
+    pub fn folder_id(&self) -> &str {
+        &self.folder
+    }
+
+    /// This device's id (long or short form): edits it made are told apart
+    /// from the owner's in `/rest/db/file` answers.
+    pub fn set_device_id(&mut self, device_id: &str) {
+        self.my_short_id = Some(device_id.chars().take(7).collect());
+    }
+
+    /// Asks for the folder-wide facts every (re)build needs: status, need
+    /// list, conflict copies.
+    pub fn start(&mut self) {
+        self.push(Action::QueryFolderStatus);
+        self.push(Action::QueryNeed);
+        self.push(Action::ListConflictCopies);
+    }
+
+    /// A path known before a restart: its expectation and last badge. The
+    /// badge stands until the disk is seen again (a hash is asked for, with
+    /// the stamp so an untouched file is not read again).
+    pub fn restore(&mut self, path: &str, expected: Expected, prior: Option<Prior>) {
+        let known = prior.as_ref().filter(|p| p.local_hash.is_some()).and_then(|p| p.stamp);
+        let t = self.files.entry(path.to_owned()).or_default();
+        t.expected = Some(expected);
+        let restored = prior.is_some();
+        t.prior = prior;
+        self.want_hash(path, known);
+        if restored {
+            // Already persisted and reported: it is the baseline, not a change.
+            let copies = self.copies_of(path);
+            if let Some(t) = self.files.get(path) {
+                let badge = t.badge(&copies, self.folder_error.as_deref());
+                if let Some(t) = self.files.get_mut(path) {
+                    t.last = badge;
+                }
+            }
+        } else {
+            self.touch(path);
+        }
+        self.settle();
+    }
+
+    /// The cloud announced (or re-announced) a path.
+    pub fn announce(&mut self, path: &str, expected: Expected) {
+        let t = self.files.entry(path.to_owned()).or_default();
+        if t.expected.as_ref() == Some(&expected) {
+            return;
+        }
+        t.expected = Some(expected);
+        t.db_conflict = None;
+        self.want_hash(path, None);
+        self.touch(path);
+        self.settle();
+    }
+
+    /// The path is no longer part of the project.
+    pub fn forget(&mut self, path: &str) {
+        self.files.remove(path);
+        self.changes.remove(path);
+    }
+
+    /// A `.sync-conflict-` listing of the whole folder (replaces what was known).
+    pub fn conflict_copies(&mut self, copies: impl IntoIterator<Item = String>) {
+        let old: Vec<String> = self.copies.keys().cloned().collect();
+        self.copies.clear();
+        self.touched.extend(old);
+        for copy in copies {
+            self.copy_seen(&copy, true);
+        }
+        self.settle();
+    }
+
+    /// Whether one conflict copy exists (answer to [`Action::CheckCopy`] and
+    /// what events say). Paths that are not conflict copies are ignored.
+    pub fn copy_seen(&mut self, copy: &str, exists: bool) {
+        let Some(original) = crate::ignore::is_conflict_copy(copy) else { return };
+        let set = self.copies.entry(original.clone()).or_default();
+        let changed = if exists { set.insert(copy.to_owned()) } else { set.remove(copy) };
+        if set.is_empty() {
+            self.copies.remove(&original);
+        }
+        if changed {
+            if let Some(t) = self.files.get_mut(&original) {
+                t.checked_idle = false;
+            }
+            self.touched.insert(original);
+        }
+        self.settle();
+    }
+
+    /// The answer to an [`Action::Hash`].
+    pub fn hashed(&mut self, path: &str, outcome: HashOutcome, now: Instant) {
+        let _ = now;
+        let Some(t) = self.files.get_mut(path) else { return };
+        let again = matches!(t.hashing, Hashing::InFlight { again: true });
+        t.hashing = Hashing::Idle;
+        let disk = match outcome {
+            HashOutcome::Hashed { hash, stamp } => Some(DiskFact::Present { hash, stamp }),
+            HashOutcome::Missing => Some(DiskFact::Missing),
+            HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
+            HashOutcome::Unchanged => {
+                t.prior.as_ref().and_then(|p| Some(DiskFact::Present { hash: p.local_hash.clone()?, stamp: p.stamp? }))
+            }
+        };
+        let Some(disk) = disk else {
+            // Unchanged, but nothing to fall back on: read it for real.
+            self.want_hash(path, None);
+            return;
+        };
+        t.disk = disk;
+        t.prior = None;
+        t.stale = again;
+        t.db_conflict = None;
+        if t.matches() {
+            t.item_error = None;
+            if t.pull == Pull::Finished {
+                t.pull = Pull::Idle;
+            }
+        } else if t.expected.is_some() && !matches!(t.pull, Pull::Active { .. }) {
+            // Not what the owner has, and Syncthing is not pulling it: ask
+            // Syncthing whether it thinks this is in sync (then it is a conflict).
+            if !t.db_asked {
+                t.db_asked = true;
+                self.push(Action::QueryFile { path: path.to_owned() });
+            }
+        } else if t.pull == Pull::Finished {
+            t.pull = Pull::Idle;
+        }
+        self.touched.insert(path.to_owned());
+        if again {
+            self.want_hash(path, None);
+        }
+        self.settle();
+    }
+
+    /// The answer to an [`Action::QueryFile`].
+    pub fn db_file(&mut self, path: &str, file: &DbFile) {
+        let me = self.my_short_id.clone();
+        let Some(t) = self.files.get_mut(path) else { return };
+        t.db_asked = false;
+        let Some(expected) = &t.expected else { return };
+        t.db_conflict = if t.matches() { None } else { db_verdict(expected, &t.disk, file, me.as_deref()) };
+        if t.pull == Pull::Finished {
+            t.pull = Pull::Idle;
+        }
+        self.touched.insert(path.to_owned());
+        self.settle();
+    }
+
+    /// A [`Action::QueryFile`] failed; it may be asked again later.
+    pub fn db_file_failed(&mut self, path: &str) {
+        if let Some(t) = self.files.get_mut(path) {
+            t.db_asked = false;
+        }
+    }
+
+    /// The answer to an [`Action::QueryNeed`]: who Syncthing is pulling,
+    /// and which expected files it does not need (those are verified).
+    pub fn need(&mut self, need: &Need, now: Instant) {
+        let in_progress: HashMap<&str, bool> = need.progress.iter().map(|f| (f.name.as_str(), f.deleted)).collect();
+        let needed: HashSet<&str> = need.files().map(|f| f.name.as_str()).collect();
+        let mut to_hash = Vec::new();
+        for (path, t) in self.files.iter_mut().filter(|(_, t)| t.expected.is_some()) {
+            if let Some(&delete) = in_progress.get(path.as_str()) {
+                if !matches!(t.pull, Pull::Active { .. }) {
+                    t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
+                    t.rate.restart(now);
+                    self.touched.insert(path.clone());
+                }
+            } else if !needed.contains(path.as_str()) {
+                if matches!(t.pull, Pull::Active { .. }) {
+                    // It finished while we were not listening.
+                    t.pull = Pull::Finished;
+                    t.stale = true;
+                    self.touched.insert(path.clone());
+                }
+                if t.stale || t.disk == DiskFact::Unknown {
+                    to_hash.push(path.clone());
+                }
+            }
+        }
+        for path in to_hash {
+            self.want_hash_soft(&path);
+        }
+        self.settle();
+    }
+
+    /// The folder's `db/status` (or a `FolderSummary`): its error, and
+    /// whether Syncthing considers it complete.
+    pub fn folder_status(&mut self, status: &DbStatus) {
+        let error = folder_error(status);
+        if error != self.folder_error {
+            self.folder_error = error;
+            self.touched.extend(self.files.keys().cloned());
+        }
+        if status.state == FolderState::Idle && status.need_total_items == 0 {
+            self.recheck_idle();
+        }
+        self.settle();
+    }
+
+    /// Syncthing lost events we never saw: rebuild what they would have said.
+    pub fn events_missed(&mut self) {
+        self.start();
+        let unsettled: Vec<String> =
+            self.files.iter().filter(|(_, t)| t.expected.is_some() && !t.matches()).map(|(p, _)| p.clone()).collect();
+        for path in unsettled {
+            self.want_hash_soft(&path);
+        }
+        self.settle();
+    }
+
+    /// Syncthing restarted: its puller state is gone, and so are its ids.
+    pub fn syncthing_restarted(&mut self, now: Instant) {
+        for (path, t) in &mut self.files {
+            if matches!(t.pull, Pull::Active { .. }) {
+                t.pull = Pull::Idle;
+                t.rate.restart(now);
+                self.touched.insert(path.clone());
+            }
+        }
+        self.events_missed();
+    }
+
+    /// The next thing to do, oldest first.
+    pub fn next_action(&mut self) -> Option<Action> {
+        let action = self.actions.pop_front()?;
+        self.queued.remove(&action);
+        Some(action)
+    }
+
+    /// Every queued action, oldest first.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        self.queued.clear();
+        self.actions.drain(..).collect()
+    }
+
+    /// The badges that changed since the last call, by path.
+    pub fn take_changes(&mut self) -> Vec<FileProgress> {
+        std::mem::take(&mut self.changes).into_values().collect()
+    }
+
+    /// One path's badge, if the cloud announced it.
+    pub fn badge(&self, path: &str) -> Option<FileProgress> {
+        self.files.get(path).and_then(|t| t.last.as_ref()).map(|b| b.progress(path))
+    }
+
+    /// Every announced path's badge, by path.
+    pub fn badges(&self) -> Vec<FileProgress> {
+        let mut all: Vec<FileProgress> =
+            self.files.iter().filter_map(|(p, t)| t.last.as_ref().map(|b| b.progress(p))).collect();
+        all.sort_by(|a, b| a.path.cmp(&b.path));
+        all
+    }
+
+    /// The stamp of the last hash of a path (persisted with its badge).
+    pub fn stamp(&self, path: &str) -> Option<FileStamp> {
+        match self.files.get(path).map(|t| &t.disk) {
+            Some(DiskFact::Present { stamp, .. }) => Some(*stamp),
+            _ => None,
+        }
+    }
+
+    /// Time left for one file being pulled, at its measured rate.
+    pub fn file_eta(&self, path: &str, now: Instant) -> Option<Duration> {
+        let t = self.files.get(path)?;
+        let size = t.expected.as_ref()?.size;
+        let left = size.saturating_sub((size as f64 * t.pull_percent() / 100.0) as u64);
+        match t.pull {
+            Pull::Active { .. } => t.rate.eta(now, left),
+            _ => None,
+        }
+    }
+
+    /// The folder as a whole, byte-weighted.
+    pub fn folder(&self, now: Instant) -> FolderProgress {
+        let mut counts = StateCounts::default();
+        let (mut total, mut done, mut weighted_files, mut percent_sum) = (0u64, 0f64, 0usize, 0f64);
+        for t in self.files.values() {
+            let Some(badge) = &t.last else { continue };
+            counts.add(badge.state);
+            if badge.state == FileState::Deleted || t.expected.as_ref().is_some_and(|e| e.deleted) {
+                continue;
+            }
+            let size = t.expected.as_ref().map_or(0, |e| e.size);
+            total += size;
+            done += size as f64 * badge.percent / 100.0;
+            weighted_files += 1;
+            percent_sum += badge.percent;
+        }
+        let percent = if total > 0 {
+            done * 100.0 / total as f64
+        } else if weighted_files > 0 {
+            // Only empty files: count files instead of bytes.
+            percent_sum / weighted_files as f64
+        } else {
+            100.0
+        };
+        let left = total.saturating_sub(done as u64);
+        FolderProgress {
+            percent: super::model::round_percent(percent),
+            bytes_total: total,
+            bytes_done: done as u64,
+            rate_bps: self.folder_rate.per_second(now),
+            eta: self.folder_rate.eta(now, left),
+            counts,
+            folder_error: self.folder_error.clone(),
+        }
+    }
+
+    /// How many paths are tracked (announced or being pulled).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub(super) fn push(&mut self, action: Action) {
+        if self.queued.insert(action.clone()) {
+            self.actions.push_back(action);
+        }
+    }
+
+    /// A reason to look at the disk: hash now, or again once the hash in
+    /// flight is back (its result may predate the change).
+    pub(super) fn want_hash(&mut self, path: &str, known: Option<FileStamp>) {
+        let Some(t) = self.files.get_mut(path) else { return };
+        t.stale = true;
+        t.checked_idle = false;
+        match &mut t.hashing {
+            Hashing::InFlight { again } => *again = true,
+            Hashing::Idle => {
+                t.hashing = Hashing::InFlight { again: false };
+                self.push(Action::Hash { path: path.to_owned(), known });
+            }
+        }
+    }
+
+    /// Like [`Engine::want_hash`], but a hash already in flight is enough
+    /// (for echoes such as `LocalIndexUpdated` right after `ItemFinished`).
+    pub(super) fn want_hash_soft(&mut self, path: &str) {
+        let in_flight = self.files.get(path).is_some_and(|t| matches!(t.hashing, Hashing::InFlight { .. }));
+        if !in_flight {
+            self.want_hash(path, None);
+        }
+    }
+
+    /// Syncthing says the folder is complete: whatever is not settled gets
+    /// one more look (its disk, or Syncthing's view of it).
+    fn recheck_idle(&mut self) {
+        let mut hash = Vec::new();
+        let mut ask = Vec::new();
+        for (path, t) in &mut self.files {
+            if t.expected.is_none() || t.checked_idle || t.matches() || t.db_conflict.is_some() {
+                continue;
+            }
+            t.checked_idle = true;
+            if t.stale || t.disk == DiskFact::Unknown {
+                hash.push(path.clone());
+            } else if !t.db_asked && matches!(t.hashing, Hashing::Idle) {
+                t.db_asked = true;
+                ask.push(path.clone());
+            }
+        }
+        for path in hash {
+            self.want_hash_soft(&path);
+            if let Some(t) = self.files.get_mut(&path) {
+                t.checked_idle = true;
+            }
+        }
+        for path in ask {
+            self.push(Action::QueryFile { path });
+        }
+    }
+
+    /// Recomputes the badges of touched paths and records the changed ones.
+    pub(super) fn settle(&mut self) {
+        for path in std::mem::take(&mut self.touched) {
+            let Some(t) = self.files.get(&path) else { continue };
+            let copies = self.copies_of(&path);
+            let badge = t.badge(&copies, self.folder_error.as_deref());
+            if badge == t.last {
+                continue;
+            }
+            if let Some(b) = &badge {
+                self.changes.insert(path.clone(), b.progress(&path));
+            }
+            if let Some(t) = self.files.get_mut(&path) {
+                t.last = badge;
+            }
+        }
+    }
+
+    fn copies_of(&self, path: &str) -> Vec<&str> {
+        self.copies.get(path).map(|s| s.iter().map(String::as_str).collect()).unwrap_or_default()
+    }
+
+    pub(super) fn touch(&mut self, path: &str) {
+        self.touched.insert(path.to_owned());
+    }
+}
+
+/// Syncthing's folder-level error in words, if the folder is stopped by one.
+fn folder_error(status: &DbStatus) -> Option<String> {
+    let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    status
+        .error
+        .as_deref()
+        .and_then(nonempty)
+        .or_else(|| nonempty(&status.invalid))
+        .or_else(|| (status.state == FolderState::Error).then(|| "the folder is in an error state".to_owned()))
+}

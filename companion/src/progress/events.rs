@@ -1,0 +1,165 @@
+//! How each Syncthing event moves the engine (FACTS §5–§8). Only events of
+//! the engine's folder count; `DownloadProgress` carries every folder and
+//! is filtered by its key.
+
+use std::time::Instant;
+
+use super::engine::Engine;
+use super::file::Pull;
+use super::model::Action;
+use crate::ignore::is_conflict_copy;
+use crate::syncthing::event::{ChangeAction, ChangeDetectedData, Event, EventKind, PullerProgress};
+use crate::syncthing::types::FolderState;
+
+impl Engine {
+    /// One event of Syncthing's stream, in id order.
+    pub fn event(&mut self, event: &Event, now: Instant) {
+        match &event.kind {
+            EventKind::DownloadProgress(d) => {
+                if let Some(files) = d.0.get(&self.folder) {
+                    for (path, progress) in files {
+                        self.download_progress(path, progress, now);
+                    }
+                }
+            }
+            _ if event.folder() != Some(self.folder.as_str()) => return,
+            EventKind::ItemStarted(d) if d.item_type == "file" => self.item_started(&d.item, &d.action, now),
+            EventKind::ItemFinished(d) if d.item_type == "file" => {
+                self.item_finished(&d.item, &d.action, d.error.as_deref(), now)
+            }
+            EventKind::LocalChangeDetected(d) => self.change_detected(d, true),
+            // The echo of a pull whose verification is already under way,
+            // except for conflict copies, whose arrival matters.
+            EventKind::RemoteChangeDetected(d) => self.change_detected(d, false),
+            EventKind::LocalIndexUpdated(d) => {
+                for name in &d.filenames {
+                    if is_conflict_copy(name).is_some() {
+                        self.push(Action::CheckCopy { path: name.clone() });
+                    } else if let Some(t) = self.files.get_mut(name).filter(|t| t.expected.is_some()) {
+                        // Right after ItemFinished this is the pull's echo,
+                        // already being verified; otherwise it is news (a
+                        // receive-only local edit only shows up here, FACTS §8).
+                        if std::mem::take(&mut t.echo) {
+                            continue;
+                        }
+                        self.want_hash_soft(name);
+                    }
+                }
+            }
+            // No file names (FACTS §5): ask who is needed now.
+            EventKind::RemoteIndexUpdated(_) => self.push(Action::QueryNeed),
+            EventKind::FolderSummary(d) => self.folder_status(&d.summary),
+            EventKind::StateChanged(d) if d.to == FolderState::Error || d.from == FolderState::Error => {
+                self.push(Action::QueryFolderStatus)
+            }
+            EventKind::FolderErrors(d) => {
+                for e in &d.errors {
+                    if let Some(t) = self.files.get_mut(&e.path) {
+                        t.item_error = Some(e.error.clone());
+                        self.touch(&e.path);
+                    }
+                }
+            }
+            _ => return,
+        }
+        self.settle();
+    }
+
+    fn item_started(&mut self, path: &str, action: &str, now: Instant) {
+        if is_conflict_copy(path).is_some() {
+            return;
+        }
+        let delete = action == "delete";
+        // Only files the cloud announced get badges; others are followed so a
+        // late announcement finds the pull already under way.
+        let t = self.files.entry(path.to_owned()).or_default();
+        if !matches!(t.pull, Pull::Active { .. }) {
+            t.rate.restart(now);
+        }
+        t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
+        t.db_conflict = None;
+        t.checked_idle = false;
+        self.touch(path);
+    }
+
+    fn download_progress(&mut self, path: &str, p: &PullerProgress, now: Instant) {
+        let Some(t) = self.files.get_mut(path) else { return };
+        let previous_pulled = match t.pull {
+            Pull::Active { pulled, .. } => pulled,
+            _ => 0,
+        };
+        t.pull = Pull::Active { delete: false, done: p.blocks_done().min(p.total), total: p.total, pulled: p.pulled };
+        // The rate counts blocks received from the network only: copies from
+        // the old version are local and would make the ETA lie.
+        if let (Some(e), true) = (&t.expected, p.total > 0) {
+            let fresh = (p.pulled - previous_pulled).max(0);
+            let bytes = (e.size as f64 * fresh as f64 / p.total as f64) as u64;
+            t.rate.add(now, bytes);
+            self.folder_rate.add(now, bytes);
+        }
+        self.touch(path);
+    }
+
+    fn item_finished(&mut self, path: &str, action: &str, error: Option<&str>, now: Instant) {
+        if let Some(original) = is_conflict_copy(path) {
+            if error.is_none() {
+                self.copy_seen(path, action != "delete");
+            }
+            self.touch(&original);
+            return;
+        }
+        let Some(t) = self.files.get_mut(path) else { return };
+        let was = t.pull;
+        match error {
+            Some(err) => {
+                t.item_error = Some(err.to_owned());
+                t.pull = Pull::Idle;
+            }
+            None => {
+                t.item_error = None;
+                t.echo = true;
+                // The last progress tick may stop short of 100 % (FACTS §6).
+                t.pull = if action == "delete" { Pull::Idle } else { Pull::Finished };
+                if let (Some(e), false) = (&t.expected, action == "delete") {
+                    let left = match was {
+                        Pull::Active { pulled, total, .. } if total > 0 => {
+                            e.size.saturating_sub((e.size as f64 * pulled as f64 / total as f64) as u64)
+                        }
+                        _ => e.size,
+                    };
+                    t.rate.add(now, left);
+                    self.folder_rate.add(now, left);
+                }
+            }
+        }
+        if t.expected.is_none() {
+            // Not ours: nothing more to follow.
+            self.files.remove(path);
+            return;
+        }
+        self.touch(path);
+        self.want_hash(path, None);
+    }
+
+    fn change_detected(&mut self, d: &ChangeDetectedData, news: bool) {
+        if d.item_type != "file" {
+            return;
+        }
+        if is_conflict_copy(&d.path).is_some() {
+            match d.action {
+                ChangeAction::Modified => self.copy_seen(&d.path, true),
+                ChangeAction::Deleted => self.copy_seen(&d.path, false),
+                ChangeAction::Other(_) => self.push(Action::CheckCopy { path: d.path.clone() }),
+            }
+            return;
+        }
+        if news && self.files.get(&d.path).is_some_and(|t| t.expected.is_some()) {
+            if let Some(t) = self.files.get_mut(&d.path) {
+                t.db_conflict = None;
+                t.echo = false;
+            }
+            self.want_hash(&d.path, None);
+            self.touch(&d.path);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The badge engine (invitee side): per file, how far the owner's version
+//! really is on this disk, following DESIGN's badge table.
+//!
+//! - [`Engine`] is a pure state machine per folder: facts in (the cloud's
+//!   announcements, Syncthing's events and REST answers, hash results),
+//!   [`Action`]s and changed badges out. It measures, it never assumes: ✓
+//!   only once the local BLAKE3 equals the announced hash; ⟳ n % from
+//!   Syncthing's block counts; ⚠ for conflict copies, local edits and a
+//!   hash that differs while Syncthing says "in sync".
+//! - `driver` runs an engine against the live Syncthing (event stream +
+//!   REST) and the disk, and persists its badges in the manifest.
+
+mod engine;
+mod events;
+mod file;
+mod model;
+mod rate;
+
+pub use engine::Engine;
+pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, round_percent};
+pub use rate::Rate;

@@ -1,0 +1,133 @@
+//! The badge engine's vocabulary: what it is told (the cloud's expectation,
+//! disk facts), what it asks for ([`Action`]), and what it reports
+//! (per-file [`FileProgress`] and the byte-weighted [`FolderProgress`]).
+
+use std::time::Duration;
+
+use cloud_protocol::FileState;
+
+use crate::hash::FileStamp;
+use crate::manifest::RemoteFileRow;
+
+/// What the cloud says a path should be (the owner's version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub size: u64,
+    /// `blake3:<hex>`; empty for a delete never preceded by content.
+    pub hash: String,
+    /// The owner's mtime, ms since the epoch: matched against Syncthing's
+    /// global version to tell "Syncthing has this version" from "an older one".
+    pub mtime_ms: i64,
+    pub deleted: bool,
+}
+
+impl From<&RemoteFileRow> for Expected {
+    fn from(row: &RemoteFileRow) -> Self {
+        Expected { size: row.size, hash: row.hash.clone(), mtime_ms: row.mtime, deleted: row.deleted }
+    }
+}
+
+/// What we know of the file on this disk.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DiskFact {
+    /// Not looked at since the last reason to (a hash is asked for).
+    #[default]
+    Unknown,
+    Missing,
+    Present {
+        hash: String,
+        stamp: FileStamp,
+    },
+    /// It exists but cannot be read (kept as words for the badge).
+    Unreadable(String),
+}
+
+/// The result of an [`Action::Hash`], as the driver feeds it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOutcome {
+    Hashed {
+        hash: String,
+        stamp: FileStamp,
+    },
+    /// The stamp equals the `known` one of the request: the old hash stands.
+    Unchanged,
+    Missing,
+    Failed(String),
+}
+
+/// Work the engine wants done; the driver does it and feeds the answer back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Hash the file (answer: [`crate::progress::Engine::hashed`]). With
+    /// `known`, an unchanged size+mtime may skip the read (used only when
+    /// rebuilding after a restart; after a pull we always read).
+    Hash { path: String, known: Option<FileStamp> },
+    /// `GET /rest/db/file` (answer: `Engine::db_file`).
+    QueryFile { path: String },
+    /// `GET /rest/db/need` (answer: `Engine::need`).
+    QueryNeed,
+    /// `GET /rest/db/status` (answer: `Engine::folder_status`).
+    QueryFolderStatus,
+    /// List every `.sync-conflict-` copy in the folder (answer: `Engine::conflict_copies`).
+    ListConflictCopies,
+    /// Does this conflict copy exist? (answer: `Engine::copy_seen`).
+    CheckCopy { path: String },
+}
+
+/// A badge as persisted and reported before the restart, used until the
+/// disk has been looked at again so a restart does not flicker to pending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prior {
+    pub state: FileState,
+    pub percent: f64,
+    pub local_hash: Option<String>,
+    pub error: Option<String>,
+    /// The stamp the file had when `local_hash` was taken.
+    pub stamp: Option<FileStamp>,
+}
+
+/// How many files are in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StateCounts {
+    pub synced: usize,
+    pub syncing: usize,
+    pub pending: usize,
+    pub conflict: usize,
+    pub error: usize,
+    pub deleted: usize,
+}
+
+impl StateCounts {
+    pub fn add(&mut self, state: FileState) {
+        match state {
+            FileState::Synced => self.synced += 1,
+            FileState::Syncing => self.syncing += 1,
+            FileState::Pending => self.pending += 1,
+            FileState::Conflict => self.conflict += 1,
+            FileState::Error => self.error += 1,
+            FileState::Deleted => self.deleted += 1,
+        }
+    }
+}
+
+/// The folder as a whole: byte-weighted percent and the measured rate.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FolderProgress {
+    /// 0..=100, weighted by each live (not deleted) file's size.
+    pub percent: f64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    /// Bytes per second over the last few seconds of pulling, when measured.
+    pub rate_bps: Option<f64>,
+    /// Time left at that rate, when there is one and something is left.
+    pub eta: Option<Duration>,
+    pub counts: StateCounts,
+    /// Syncthing's folder error, if the folder is stopped by one.
+    pub folder_error: Option<String>,
+}
+
+/// Badge percentages are kept to 0.1 so that a changed estimate below
+/// that does not count as a change worth persisting or reporting.
+pub fn round_percent(p: f64) -> f64 {
+    if p.is_finite() { (p.clamp(0.0, 100.0) * 10.0).round() / 10.0 } else { 0.0 }
+}
