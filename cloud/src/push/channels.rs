@@ -19,6 +19,9 @@ use uuid::Uuid;
 
 use crate::store::{Store, StoreError};
 
+/// Most batches one channel buffers, whatever the settings say.
+const MAX_CAPACITY: usize = 1 << 16;
+
 /// A run of consecutive events of one project, shared by every receiver.
 pub(crate) type Batch = Arc<[Event]>;
 
@@ -56,9 +59,10 @@ impl Drop for Release {
 }
 
 impl Channels {
-    /// `capacity`: batches a channel buffers for its slowest receiver (at least 1).
+    /// `capacity`: batches a channel buffers for its slowest receiver. Clamped,
+    /// since `broadcast` refuses 0 and allocates every slot up front.
     pub(crate) fn new(capacity: usize) -> Arc<Self> {
-        Arc::new(Channels { map: Mutex::new(HashMap::new()), capacity: capacity.max(1) })
+        Arc::new(Channels { map: Mutex::new(HashMap::new()), capacity: capacity.clamp(1, MAX_CAPACITY) })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<ProjectChannel>>> {

@@ -32,6 +32,8 @@ const OUT_QUEUE: usize = 2;
 const IN_QUEUE: usize = 16;
 /// How long a closing handshake may take.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// `interval` refuses a zero period; no one needs pings more often than this.
+const MIN_PING_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What the reader task hands over.
 enum Incoming {
@@ -104,6 +106,7 @@ struct Connection {
 
 impl Connection {
     async fn run(&mut self, ping_every: Duration) {
+        let ping_every = ping_every.max(MIN_PING_INTERVAL);
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
