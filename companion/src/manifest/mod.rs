@@ -9,6 +9,7 @@
 //!   acknowledgement, so an outage delays changes but never loses them;
 //! - `remote_files` (invitee): the state the cloud announced;
 //! - `file_states` (invitee): the badge engine's per-file results;
+//! - `member_progress` (owner): what each member last reported, per file;
 //! - `kv`: small values such as the Syncthing event cursor.
 //!
 //! [`Manifest`] wraps one `rusqlite::Connection`; it is `Send`, so async code
@@ -17,13 +18,17 @@
 //! loses nothing committed; a power cut may lose the last commits, which the
 //! start-up scan and the cloud's own sequence recover.
 
+mod badges;
 mod files;
+mod members;
 mod outbox;
 mod projects;
 mod remote;
 mod schema;
 mod states;
 
+pub use badges::BadgeRow;
+pub use members::MemberFileRow;
 pub use outbox::{OutboxBatch, OutboxCount, QuarantinedBatch};
 pub use projects::{ProjectRow, ProjectStatus};
 pub use remote::RemoteFileRow;

@@ -87,6 +87,30 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: the badge engine's stamps and report marks; what members reported (owner side).
+    r#"
+    -- size+mtime of the file when local_hash was taken: a restart skips
+    -- re-reading files whose stamp did not change
+    ALTER TABLE file_states ADD COLUMN stamp_size INTEGER;
+    ALTER TABLE file_states ADD COLUMN stamp_mtime INTEGER;
+    -- 0 until the state was sent to the cloud as a `progress` message
+    ALTER TABLE file_states ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX file_states_unreported ON file_states (project_id, reported);
+
+    CREATE TABLE member_progress (
+        project_id  TEXT NOT NULL REFERENCES projects (project_id) ON DELETE CASCADE,
+        user_id     TEXT NOT NULL,
+        member_name TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        percent     REAL NOT NULL,
+        local_hash  TEXT,
+        error       TEXT,
+        -- when the member reported it (the cloud's clock, RFC 3339)
+        reported_at TEXT NOT NULL,
+        PRIMARY KEY (project_id, user_id, path)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
