@@ -4,6 +4,7 @@
 //! Exit codes: 0 all good, 1 a problem was found (or an error occurred),
 //! 2 usage error (clap's own code).
 
+use crate::commands;
 use crate::doctor;
 use crate::syncthing::{Overrides, SearchEnv};
 use clap::{Args, Parser, Subcommand};
@@ -71,6 +72,70 @@ pub enum Command {
         "Examples:\n  companion doctor\n  companion doctor --syncthing-url http://127.0.0.1:8384 --syncthing-api-key KEY\n\n{EXIT_CODES}"
     ))]
     Doctor(DoctorArgs),
+    /// Find the local Syncthing and write the companion's config file.
+    #[command(after_help = format!(
+        "Examples:\n  companion init\n  companion init --syncthing-home ~/.local/state/syncthing\n\n{EXIT_CODES}"
+    ))]
+    Init,
+    /// Check a cloud token and save it with the cloud's URL.
+    #[command(after_help = format!(
+        "Example:\n  companion login --cloud https://cloud.example.org --token TOKEN\n\n{EXIT_CODES}"
+    ))]
+    Login(LoginArgs),
+    /// Make a cloud project for a Syncthing folder you own; prints the project id.
+    #[command(after_help = format!("Examples:\n  companion share proj\n  companion share proj --name \"Film edit\"\n\n{EXIT_CODES}"))]
+    Share(ShareArgs),
+    /// Print a single-use invite code for one of your projects.
+    #[command(after_help = format!(
+        "Examples:\n  companion invite proj\n  companion invite 3f6c…-uuid --user 9a1b…-user-id\n\n{EXIT_CODES}"
+    ))]
+    Invite(InviteArgs),
+    /// Compare your shared folders with what was sent and queue the changes.
+    #[command(after_help = format!("Examples:\n  companion scan\n  companion scan proj\n\n{EXIT_CODES}"))]
+    Scan(ScanArgs),
+    /// Run the companion: watch, hash and send changes until Ctrl-C or SIGTERM.
+    #[command(after_help = format!(
+        "Examples:\n  companion run\n  RUST_LOG=companion=debug companion run --state-dir /tmp/c\n\n{EXIT_CODES}"
+    ))]
+    Run,
+}
+
+/// Options of `companion login`.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// The cloud's URL, e.g. https://cloud.example.org or http://127.0.0.1:3001.
+    #[arg(long, value_name = "URL")]
+    pub cloud: String,
+    /// The token `cloud user add` printed.
+    #[arg(long, value_name = "TOKEN", env = "COMPANION_CLOUD_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Options of `companion share`.
+#[derive(Debug, Clone, Args)]
+pub struct ShareArgs {
+    /// The Syncthing folder id (see `companion doctor`).
+    pub folder_id: String,
+    /// The project's name; default: the folder's label.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Options of `companion invite`.
+#[derive(Debug, Clone, Args)]
+pub struct InviteArgs {
+    /// The project id, name or folder id.
+    pub project: String,
+    /// Only this user (their id, from `cloud user add`) may accept.
+    #[arg(long, value_name = "USER_ID")]
+    pub user: Option<uuid::Uuid>,
+}
+
+/// Options of `companion scan`.
+#[derive(Debug, Clone, Args)]
+pub struct ScanArgs {
+    /// The project id, name or folder id; default: every project you own.
+    pub project: Option<String>,
 }
 
 /// Options of `companion doctor`.
@@ -92,13 +157,41 @@ pub fn main() -> ExitCode {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Two workers: hashing and SQLite run on the blocking pool anyway.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut out = std::io::stdout();
     match cli.command {
         Command::Doctor(_) => {
             let overrides = cli.global.syncthing_overrides();
             let env = SearchEnv::from_process();
             let outcome = runtime.block_on(doctor::run(&overrides, &env));
             Ok(doctor::print(&outcome))
+        }
+        Command::Init => {
+            runtime.block_on(commands::init::run(commands::settings(&cli.global)?, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Login(a) => {
+            runtime.block_on(commands::login::run(commands::settings(&cli.global)?, &a.cloud, &a.token, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Share(a) => {
+            let settings = commands::settings(&cli.global)?;
+            runtime.block_on(commands::share::run(settings, &a.folder_id, a.name.as_deref(), &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invite(a) => {
+            runtime.block_on(commands::invite::run(commands::settings(&cli.global)?, &a.project, a.user, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan(a) => {
+            runtime.block_on(commands::scan::run(commands::settings(&cli.global)?, a.project.as_deref(), &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let daemon = commands::run::daemon(commands::settings(&cli.global)?);
+            runtime.block_on(commands::run::run(daemon))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -3,11 +3,17 @@
 //! A library first; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod db;
 pub mod doctor;
 pub mod hash;
 pub mod ignore;
 pub mod manifest;
+pub mod owner;
 pub mod progress;
 pub mod scan;
 pub mod syncthing;
 pub mod uplink;
+pub mod watch;

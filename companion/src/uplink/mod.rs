@@ -3,5 +3,6 @@
 //! sender.
 
 pub mod api;
+pub mod sender;
 
 pub use api::{ApiError, CloudClient};

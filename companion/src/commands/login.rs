@@ -1,0 +1,20 @@
+//! `companion login --cloud URL --token TOKEN`: checks the token with
+//! `GET /api/me`, then saves URL and token in the config file (mode 0600).
+
+use crate::config::Settings;
+use crate::uplink::api::CloudClient;
+
+use super::cloud_error;
+
+pub async fn run(mut settings: Settings, url: &str, token: &str, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let url = url.trim().trim_end_matches('/');
+    let token = token.trim();
+    let client = CloudClient::new(url, token)?;
+    let me = client.me().await.map_err(cloud_error)?;
+    settings.file.cloud.url = Some(url.to_owned());
+    settings.file.cloud.token = Some(token.to_owned());
+    settings.save_file()?;
+    writeln!(out, "Logged in to {url} as {} (user id {}).", me.name, me.user_id)?;
+    writeln!(out, "Saved in {}.", settings.config_path.display())?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! The bodies of the owner-side commands (`init`, `login`, `share`,
+//! `invite`, `scan`, `run`), one module each; `cli.rs` only parses.
+//!
+//! Errors leave here as `anyhow` with one plain sentence that says what is
+//! wrong and what to do; `cli::main` prints it.
+
+pub mod init;
+pub mod invite;
+pub mod login;
+pub mod run;
+pub mod scan;
+pub mod share;
+
+use anyhow::{Context as _, anyhow};
+use uuid::Uuid;
+
+use crate::cli::GlobalArgs;
+use crate::config::{Flags, Settings};
+use crate::manifest::{Manifest, ProjectRow};
+use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
+use crate::uplink::api::{ApiError, CloudClient};
+
+/// The settings for this invocation: flags, environment, file, defaults.
+pub fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
+    let flags = Flags {
+        config: global.config.clone(),
+        state_dir: global.state_dir.clone(),
+        syncthing: global.syncthing_overrides(),
+    };
+    Ok(Settings::from_process(&flags)?)
+}
+
+/// A client for the cloud the user logged in to.
+pub fn cloud(settings: &Settings) -> anyhow::Result<CloudClient> {
+    let access = settings.cloud()?;
+    Ok(CloudClient::new(&access.url, &access.token)?)
+}
+
+/// Where Syncthing is, and a client for it.
+pub fn syncthing(settings: &Settings) -> anyhow::Result<(Endpoint, Client)> {
+    let endpoint = discovery::resolve(&settings.syncthing, &SearchEnv::from_process())?;
+    let client = Client::new(&endpoint.url, &endpoint.api_key)?;
+    Ok((endpoint, client))
+}
+
+/// A cloud error as one sentence with advice.
+pub fn cloud_error(e: ApiError) -> anyhow::Error {
+    anyhow!(e.advice())
+}
+
+/// The project named by `key`: its id, or its name or folder id in the manifest.
+pub fn find_project(manifest: &Manifest, key: &str) -> anyhow::Result<ProjectRow> {
+    let projects = manifest.projects().context("cannot read the manifest")?;
+    if let Ok(id) = Uuid::parse_str(key.trim()) {
+        return projects
+            .into_iter()
+            .find(|p| p.project_id == id)
+            .ok_or_else(|| anyhow!("no project {id} on this machine; `companion share FOLDER_ID` creates one"));
+    }
+    let matching: Vec<ProjectRow> = projects.into_iter().filter(|p| p.name == key || p.folder_id == key).collect();
+    match matching.len() {
+        1 => Ok(matching.into_iter().next().expect("one")),
+        0 => Err(anyhow!(
+            "no project named {key:?} on this machine; pass a project id or `companion share` the folder first"
+        )),
+        n => Err(anyhow!("{n} projects are named {key:?}; pass the project id instead")),
+    }
+}

@@ -1,0 +1,290 @@
+//! The companion's settings: the config file (TOML), the state directory,
+//! and how flags, `COMPANION_*` variables, the file and defaults combine.
+//!
+//! Precedence, highest first: command-line flags, environment variables
+//! (clap already folds `COMPANION_CONFIG`, `COMPANION_STATE_DIR` and
+//! `COMPANION_SYNCTHING_*` into the flags), the config file, defaults.
+//!
+//! The file holds the cloud token, so it is written with mode 0600, through
+//! a temporary file and a rename so a crash never leaves half a file.
+//! Defaults follow XDG: `$XDG_CONFIG_HOME/syncthing-companion/config.toml`
+//! and `$XDG_STATE_HOME/syncthing-companion/` (holding `manifest.db`).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::{MANIFEST_FILE, Manifest, ManifestError};
+use crate::syncthing::Overrides;
+
+/// Directory name under the XDG base directories.
+pub const APP_DIR: &str = "syncthing-companion";
+/// File name of the config file inside its directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Where the local dashboard listens unless told otherwise.
+pub const DEFAULT_DASHBOARD_LISTEN: &str = "127.0.0.1:8385";
+
+/// What went wrong with the settings. Each message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {} is not valid: {detail}; fix it or move it aside and run `companion init`", path.display())]
+    Parse { path: PathBuf, detail: String },
+    #[error("cannot write the config file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no home directory is known (HOME is unset); pass --config and --state-dir")]
+    NoHome,
+    #[error("not logged in to a cloud; run `companion login --cloud URL --token TOKEN` first")]
+    NotLoggedIn,
+}
+
+/// The config file as stored. Every section and key is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default, skip_serializing_if = "CloudSection::is_empty")]
+    pub cloud: CloudSection,
+    #[serde(default, skip_serializing_if = "SyncthingSection::is_empty")]
+    pub syncthing: SyncthingSection,
+    #[serde(default, skip_serializing_if = "DashboardSection::is_empty")]
+    pub dashboard: DashboardSection,
+}
+
+/// `[cloud]`: which cloud, as whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudSection {
+    pub url: Option<String>,
+    pub token: Option<String>,
+}
+
+impl CloudSection {
+    fn is_empty(&self) -> bool {
+        self.url.is_none() && self.token.is_none()
+    }
+}
+
+/// `[syncthing]`: overrides of what discovery finds in config.xml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncthingSection {
+    pub home: Option<PathBuf>,
+    pub url: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl SyncthingSection {
+    fn is_empty(&self) -> bool {
+        self.home.is_none() && self.url.is_none() && self.api_key.is_none()
+    }
+}
+
+/// `[dashboard]`: the local dashboard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardSection {
+    /// `host:port`
+    pub listen: Option<String>,
+}
+
+impl DashboardSection {
+    fn is_empty(&self) -> bool {
+        self.listen.is_none()
+    }
+}
+
+impl FileConfig {
+    /// Reads `path`; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
+        };
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.message().to_owned() })
+    }
+
+    /// Writes to `path` (mode 0600, atomically), creating its directory.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let write_err = |source| ConfigError::Write { path: path.to_owned(), source };
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| write_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+        let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = dir.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let result = (|| {
+            let mut f = options.open(&tmp)?;
+            // A file left by an older version may have wider permissions.
+            #[cfg(unix)]
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            f.write_all(b"# The Syncthing companion's settings. It holds the cloud token: keep it private.\n")?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(write_err(e));
+        }
+        Ok(())
+    }
+}
+
+/// The command-line values (flags, or their `COMPANION_*` variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub syncthing: Overrides,
+}
+
+/// The environment values the settings depend on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigEnv {
+    pub xdg_config_home: Option<PathBuf>,
+    pub xdg_state_home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    /// `COMPANION_CLOUD_URL`
+    pub cloud_url: Option<String>,
+    /// `COMPANION_CLOUD_TOKEN`
+    pub cloud_token: Option<String>,
+    /// `COMPANION_DASHBOARD_LISTEN`
+    pub dashboard_listen: Option<String>,
+}
+
+impl ConfigEnv {
+    pub fn from_process() -> ConfigEnv {
+        let path = |k: &str| std::env::var_os(k).map(PathBuf::from).filter(|p| p.is_absolute());
+        let text = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        ConfigEnv {
+            xdg_config_home: path("XDG_CONFIG_HOME"),
+            xdg_state_home: path("XDG_STATE_HOME"),
+            home: path("HOME"),
+            cloud_url: text("COMPANION_CLOUD_URL"),
+            cloud_token: text("COMPANION_CLOUD_TOKEN"),
+            dashboard_listen: text("COMPANION_DASHBOARD_LISTEN"),
+        }
+    }
+
+    fn base(&self, xdg: &Option<PathBuf>, fallback: &str) -> Result<PathBuf, ConfigError> {
+        match (xdg, &self.home) {
+            (Some(dir), _) => Ok(dir.clone()),
+            (None, Some(home)) => Ok(home.join(fallback)),
+            (None, None) => Err(ConfigError::NoHome),
+        }
+    }
+
+    /// `$XDG_CONFIG_HOME/syncthing-companion/config.toml`, else under `~/.config`.
+    pub fn default_config_path(&self) -> Result<PathBuf, ConfigError> {
+        Ok(self.base(&self.xdg_config_home, ".config")?.join(APP_DIR).join(CONFIG_FILE))
+    }
+
+    /// `$XDG_STATE_HOME/syncthing-companion`, else under `~/.local/state`.
+    pub fn default_state_dir(&self) -> Result<PathBuf, ConfigError> {
+        Ok(self.base(&self.xdg_state_home, ".local/state")?.join(APP_DIR))
+    }
+}
+
+/// Which cloud, as whom.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CloudAccess {
+    pub url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for CloudAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudAccess").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// The settings in force for one command.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    /// The file as loaded: commands that change it (`init`, `login`) edit and save this.
+    pub file: FileConfig,
+    /// `None` until `companion login`.
+    pub cloud: Option<CloudAccess>,
+    /// How to find Syncthing (flags over file).
+    pub syncthing: Overrides,
+    pub dashboard_listen: String,
+}
+
+impl Settings {
+    /// Combines flags, environment, file and defaults.
+    pub fn resolve(flags: &Flags, env: &ConfigEnv) -> Result<Settings, ConfigError> {
+        let config_path = match &flags.config {
+            Some(p) => p.clone(),
+            None => env.default_config_path()?,
+        };
+        let state_dir = match &flags.state_dir {
+            Some(d) => d.clone(),
+            None => env.default_state_dir()?,
+        };
+        let file = FileConfig::load(&config_path)?;
+        let url = env.cloud_url.clone().or_else(|| file.cloud.url.clone());
+        let token = env.cloud_token.clone().or_else(|| file.cloud.token.clone());
+        let cloud = match (url, token) {
+            (Some(url), Some(token)) => Some(CloudAccess { url, token }),
+            _ => None,
+        };
+        let syncthing = Overrides {
+            home: flags.syncthing.home.clone().or_else(|| file.syncthing.home.clone()),
+            url: flags.syncthing.url.clone().or_else(|| file.syncthing.url.clone()),
+            api_key: flags.syncthing.api_key.clone().or_else(|| file.syncthing.api_key.clone()),
+        };
+        let dashboard_listen = env
+            .dashboard_listen
+            .clone()
+            .or_else(|| file.dashboard.listen.clone())
+            .unwrap_or_else(|| DEFAULT_DASHBOARD_LISTEN.to_owned());
+        Ok(Settings { config_path, state_dir, file, cloud, syncthing, dashboard_listen })
+    }
+
+    /// [`Settings::resolve`] with the process environment.
+    pub fn from_process(flags: &Flags) -> Result<Settings, ConfigError> {
+        Settings::resolve(flags, &ConfigEnv::from_process())
+    }
+
+    /// The cloud to talk to, or an error telling the user to log in.
+    pub fn cloud(&self) -> Result<&CloudAccess, ConfigError> {
+        self.cloud.as_ref().ok_or(ConfigError::NotLoggedIn)
+    }
+
+    /// `STATE_DIR/manifest.db`
+    pub fn manifest_path(&self) -> PathBuf {
+        self.state_dir.join(MANIFEST_FILE)
+    }
+
+    /// Opens (creating) the manifest in the state directory.
+    pub fn open_manifest(&self) -> Result<Manifest, ManifestError> {
+        Manifest::open_in(&self.state_dir)
+    }
+
+    /// Saves [`Settings::file`] to [`Settings::config_path`].
+    pub fn save_file(&self) -> Result<(), ConfigError> {
+        self.file.save(&self.config_path)
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

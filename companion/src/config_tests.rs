@@ -1,0 +1,96 @@
+//! Tests of `config.rs`: precedence, defaults, file round trip and mode.
+
+use super::*;
+
+fn env_in(dir: &Path) -> ConfigEnv {
+    ConfigEnv { home: Some(dir.join("home")), ..ConfigEnv::default() }
+}
+
+#[test]
+fn defaults_follow_xdg() {
+    let env = ConfigEnv { home: Some("/h".into()), ..ConfigEnv::default() };
+    assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/h/.config/syncthing-companion/config.toml"));
+    assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/h/.local/state/syncthing-companion"));
+    let env = ConfigEnv { xdg_config_home: Some("/c".into()), xdg_state_home: Some("/s".into()), ..env };
+    assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/c/syncthing-companion/config.toml"));
+    assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/s/syncthing-companion"));
+    assert!(matches!(ConfigEnv::default().default_state_dir(), Err(ConfigError::NoHome)));
+}
+
+#[test]
+fn missing_file_gives_defaults_and_no_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings::resolve(&Flags::default(), &env_in(dir.path())).unwrap();
+    assert_eq!(s.file, FileConfig::default());
+    assert!(s.cloud.is_none());
+    assert!(matches!(s.cloud(), Err(ConfigError::NotLoggedIn)));
+    assert_eq!(s.dashboard_listen, DEFAULT_DASHBOARD_LISTEN);
+    assert_eq!(s.manifest_path(), dir.path().join("home/.local/state/syncthing-companion/manifest.db"));
+}
+
+#[test]
+fn flags_beat_env_beat_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let file = FileConfig {
+        cloud: CloudSection { url: Some("http://file".into()), token: Some("file-token".into()) },
+        syncthing: SyncthingSection { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
+        dashboard: DashboardSection { listen: Some("127.0.0.1:1".into()) },
+    };
+    file.save(&path).unwrap();
+
+    let flags = Flags { config: Some(path.clone()), ..Flags::default() };
+    let s = Settings::resolve(&flags, &env_in(dir.path())).unwrap();
+    assert_eq!(s.cloud.clone().unwrap(), CloudAccess { url: "http://file".into(), token: "file-token".into() });
+    assert_eq!(s.syncthing.url.as_deref(), Some("http://st-file"));
+    assert_eq!(s.dashboard_listen, "127.0.0.1:1");
+
+    let env = ConfigEnv {
+        cloud_url: Some("http://env".into()),
+        dashboard_listen: Some("127.0.0.1:2".into()),
+        ..env_in(dir.path())
+    };
+    let flags = Flags {
+        config: Some(path),
+        state_dir: Some(dir.path().join("state")),
+        syncthing: Overrides { url: Some("http://st-flag".into()), ..Overrides::default() },
+    };
+    let s = Settings::resolve(&flags, &env).unwrap();
+    assert_eq!(s.cloud.unwrap(), CloudAccess { url: "http://env".into(), token: "file-token".into() });
+    assert_eq!(s.syncthing.url.as_deref(), Some("http://st-flag"));
+    assert_eq!(s.syncthing.api_key.as_deref(), Some("k-file"));
+    assert_eq!(s.dashboard_listen, "127.0.0.1:2");
+    assert_eq!(s.state_dir, dir.path().join("state"));
+}
+
+#[test]
+fn saved_file_is_private_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/config.toml");
+    let file = FileConfig {
+        cloud: CloudSection { url: Some("http://c".into()), token: Some("t".into()) },
+        ..FileConfig::default()
+    };
+    file.save(&path).unwrap();
+    file.save(&path).unwrap();
+    assert_eq!(FileConfig::load(&path).unwrap(), file);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+    assert_eq!(leftovers.len(), 1, "no temp file left behind");
+}
+
+#[test]
+fn a_bad_file_names_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[cloud]\nurl = 3\n").unwrap();
+    let err = FileConfig::load(&path).unwrap_err().to_string();
+    assert!(err.contains("c.toml") && err.contains("not valid"), "{err}");
+    std::fs::write(&path, "[nope]\n").unwrap();
+    assert!(matches!(FileConfig::load(&path), Err(ConfigError::Parse { .. })));
+}

@@ -1,0 +1,236 @@
+//! The owner pipeline of one project: two change sources, one queue.
+//!
+//! - the folder watcher (`notify`, immediate) gives paths that may have changed;
+//! - Syncthing's events (`LocalChangeDetected`, `LocalIndexUpdated`,
+//!   authoritative but seconds later) give the same paths again, and catch
+//!   what the watcher missed (watch limits, bursts, our own start).
+//!
+//! Both land in one set of pending paths that a single task resolves
+//! ([`resolve::resolve_paths`]): hash what changed, queue it in the outbox.
+//! The manifest drops the second report of the same content (path + hash),
+//! so one content change gives one delta. A `Missed` or `Restarted` from the
+//! event stream, a lagging subscriber, an overflowing watcher or a changed
+//! `.stignore` triggers a reconcile: a scan of the whole folder against the
+//! manifest (cheap: unchanged stamps skip the hash). The first thing the task
+//! does is such a scan, so changes made while the companion was down go out.
+
+pub mod resolve;
+mod sources;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::Db;
+use crate::ignore::{IgnoreRules, is_conflict_copy};
+use crate::manifest::ProjectRow;
+use crate::scan::{ProgressMode, ScanOptions, scan_folder};
+use crate::syncthing::{Client, StreamItem};
+use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfig};
+
+pub use sources::paths_from_event;
+
+/// What an owner project task needs.
+#[derive(Debug, Clone)]
+pub struct OwnerDeps {
+    pub db: Db,
+    pub syncthing: Client,
+    /// Woken after each enqueue so the sender does not wait for its poll.
+    pub outbox_ready: Arc<Notify>,
+    pub watch: WatchConfig,
+}
+
+/// Why a pass failed (it is retried at the next trigger).
+#[derive(Debug, thiserror::Error)]
+pub enum OwnerError {
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
+    #[error(transparent)]
+    Scan(#[from] crate::scan::ScanError),
+}
+
+/// Runs the pipeline of `project` until `shutdown`.
+pub async fn run_project(
+    deps: OwnerDeps,
+    project: ProjectRow,
+    mut events: broadcast::Receiver<StreamItem>,
+    shutdown: CancellationToken,
+) {
+    let folder = project.folder_id.clone();
+    let rules: SharedRules = Arc::new(RwLock::new(load_rules(&deps.syncthing, &project).await));
+    // Watch before the first scan, so nothing changed during it is missed.
+    let (watcher, mut batches) = match FolderWatcher::start(&project.folder_path, rules.clone(), deps.watch) {
+        Ok((w, rx)) => (Some(w), rx),
+        Err(e) => {
+            tracing::warn!(project = %project.project_id, error = %e, "no file watcher");
+            (None, mpsc::channel(1).1)
+        }
+    };
+    let held = watcher.as_ref().map(|w| w.held().clone()).unwrap_or_default();
+    let mut pipeline = Pipeline { deps, project, rules, held };
+    tracing::info!(project = %pipeline.project.project_id, folder = %folder,
+        path = %pipeline.project.folder_path.display(), "watching");
+    pipeline.reconcile("start-up scan").await;
+
+    let mut watcher_open = watcher.is_some();
+    loop {
+        let mut work = Work::default();
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            batch = batches.recv(), if watcher_open => match batch {
+                Some(batch) => work.add_batch(batch),
+                None => watcher_open = false,
+            },
+            item = events.recv() => work.add_item(item, &folder),
+        }
+        // Take whatever else is already waiting: one pass, one outbox batch.
+        while let Ok(batch) = batches.try_recv() {
+            work.add_batch(batch);
+        }
+        loop {
+            match events.try_recv() {
+                Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
+                other => work.add_item(
+                    other.map_err(|e| match e {
+                        broadcast::error::TryRecvError::Lagged(n) => broadcast::error::RecvError::Lagged(n),
+                        _ => broadcast::error::RecvError::Closed,
+                    }),
+                    &folder,
+                ),
+            }
+        }
+        if work.reload_ignores {
+            let fresh = load_rules(&pipeline.deps.syncthing, &pipeline.project).await;
+            *pipeline.rules.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+        if let Some(why) = work.reconcile {
+            pipeline.reconcile(why).await;
+        } else if !work.paths.is_empty() {
+            pipeline.resolve(work.paths).await;
+        }
+    }
+    drop(watcher);
+    tracing::debug!(project = %pipeline.project.project_id, "owner pipeline stopped");
+}
+
+/// What one wake-up collected.
+#[derive(Debug, Default)]
+struct Work {
+    paths: BTreeSet<String>,
+    reconcile: Option<&'static str>,
+    reload_ignores: bool,
+}
+
+impl Work {
+    fn add_batch(&mut self, batch: WatchBatch) {
+        for (copy, original) in &batch.conflicts {
+            tracing::warn!(copy, original, "Syncthing conflict copy: two edits of the same file collided");
+        }
+        self.paths.extend(batch.paths);
+        if batch.rescan {
+            self.reconcile = Some("the file watcher lost events");
+        }
+        if batch.ignores_changed {
+            self.reload_ignores = true;
+            self.reconcile = Some(".stignore changed");
+        }
+    }
+
+    fn add_item(&mut self, item: Result<StreamItem, broadcast::error::RecvError>, folder: &str) {
+        match item {
+            Ok(StreamItem::Event(event)) => self.paths.extend(paths_from_event(&event, folder)),
+            Ok(StreamItem::Missed { .. }) => self.reconcile = Some("Syncthing events were lost"),
+            Ok(StreamItem::Restarted { .. }) => self.reconcile = Some("Syncthing restarted"),
+            Ok(StreamItem::Connected { .. } | StreamItem::Disconnected { .. }) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => self.reconcile = Some("fell behind Syncthing's events"),
+            // The daemon is stopping; the shutdown branch ends the loop.
+            Err(broadcast::error::RecvError::Closed) => {}
+        }
+    }
+}
+
+struct Pipeline {
+    deps: OwnerDeps,
+    project: ProjectRow,
+    rules: SharedRules,
+    held: HeldPaths,
+}
+
+impl Pipeline {
+    fn rules(&self) -> IgnoreRules {
+        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn resolve(&mut self, paths: BTreeSet<String>) {
+        let started = Instant::now();
+        let (project, root, rules, held) =
+            (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
+        let result = self.deps.db.call(move |m| resolve::resolve_paths(m, project, &root, &rules, &held, &paths)).await;
+        match result {
+            Ok(r) => self.queued(&r.queued, started, "change"),
+            Err(e) => {
+                tracing::error!(project = %project, error = %e, "cannot record changes; retrying at the next scan")
+            }
+        }
+    }
+
+    /// Scans the whole folder against the manifest and queues the difference.
+    async fn reconcile(&mut self, why: &'static str) {
+        let started = Instant::now();
+        let (project, root, rules, held) =
+            (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
+        let result = self
+            .deps
+            .db
+            .call(move |m| -> Result<_, OwnerError> {
+                let options = ScanOptions { progress: ProgressMode::Log, ..ScanOptions::default() };
+                let mut report = scan_folder(m, project, &root, &rules, &options)?;
+                // A file still being written is reported by the watcher when done.
+                report.changes.retain(|c| !held.contains(&c.path));
+                let batches = m.enqueue_changes(project, &report.changes)?;
+                Ok(batches.into_iter().flat_map(|b| b.changes).collect::<Vec<_>>())
+            })
+            .await;
+        match result {
+            Ok(queued) => {
+                tracing::info!(project = %project, why, queued = queued.len(), ms = started.elapsed().as_millis() as u64, "reconciled");
+                self.queued(&queued, started, why);
+            }
+            Err(e) => tracing::error!(project = %project, why, error = %e, "scan failed; retrying at the next change"),
+        }
+    }
+
+    fn queued(&self, queued: &[cloud_protocol::Change], started: Instant, source: &str) {
+        if queued.is_empty() {
+            return;
+        }
+        for c in queued {
+            let conflict = is_conflict_copy(&c.path).is_some();
+            tracing::info!(project = %self.project.project_id, op = c.op.as_str(), path = %c.path,
+                hash = c.hash.as_deref().unwrap_or("-"), conflict, source, "queued");
+        }
+        tracing::debug!(changes = queued.len(), ms = started.elapsed().as_millis() as u64, "pass done");
+        self.deps.outbox_ready.notify_one();
+    }
+}
+
+/// The folder's ignore patterns, from Syncthing (which resolves `#include`),
+/// else straight from `.stignore` so ignored files are not sent meanwhile.
+pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
+    let folder = project.folder_id.as_str();
+    let lines = match client.db_ignores(folder).await {
+        Ok(ignores) => ignores.expanded,
+        Err(e) => {
+            tracing::warn!(folder, error = %e, "cannot ask Syncthing for the ignore patterns; reading .stignore");
+            let text = std::fs::read_to_string(project.folder_path.join(".stignore")).unwrap_or_default();
+            text.lines().filter(|l| !l.trim_start().starts_with("#include")).map(str::to_owned).collect()
+        }
+    };
+    IgnoreRules::new(&lines).unwrap_or_else(|e| {
+        tracing::warn!(folder, error = %e, "cannot use the folder's ignore patterns; watching everything");
+        IgnoreRules::default()
+    })
+}

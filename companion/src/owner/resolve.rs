@@ -1,0 +1,193 @@
+//! From "these paths may have changed" to the changes to send: look at each
+//! path on disk, compare with `local_files`, hash only what needs it, and
+//! queue the result in the outbox in one transaction.
+//!
+//! A path can be a file (create/update if its content differs from what
+//! was sent), a directory (everything below it, e.g. one moved in or
+//! created with files before our watch on it existed), or gone (a delete
+//! for it and every recorded file below it, e.g. a directory moved away).
+//! Blocking code: called on the blocking pool through `Db::call`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use cloud_protocol::{Change, Op};
+use rayon::prelude::*;
+use uuid::Uuid;
+use walkdir::WalkDir;
+
+use crate::hash::{FileStamp, HashError, hash_file};
+use crate::ignore::{IgnoreRules, is_internal, is_temporary};
+use crate::manifest::{LocalFile, Manifest, ManifestError, OutboxBatch};
+use crate::watch::HeldPaths;
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// The changes queued (after the manifest dropped repeats).
+    pub queued: Vec<Change>,
+    pub batches: Vec<OutboxBatch>,
+    /// Files whose stamp changed but content did not.
+    pub touched: usize,
+    pub hashed: usize,
+}
+
+/// Looks at `paths` (relative) under `root` and queues what changed.
+pub fn resolve_paths(
+    manifest: &mut Manifest,
+    project: Uuid,
+    root: &Path,
+    rules: &IgnoreRules,
+    held: &HeldPaths,
+    paths: &BTreeSet<String>,
+) -> Result<Resolved, ManifestError> {
+    let mut files: BTreeSet<String> = BTreeSet::new();
+    let mut gone: Vec<String> = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
+    for rel in paths {
+        if rules.should_skip(rel) || held.contains(rel) {
+            continue;
+        }
+        match std::fs::symlink_metadata(root.join(rel)) {
+            Ok(meta) if meta.is_file() => {
+                files.insert(rel.clone());
+            }
+            Ok(meta) if meta.is_dir() => dirs.push(rel.clone()),
+            // Symlinks and special files: Syncthing does not sync their content.
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(rel.clone()),
+            Err(e) => {
+                tracing::debug!(path = rel, error = %e, "cannot look at changed path; Syncthing's events or the next scan will")
+            }
+        }
+    }
+
+    // Directories and deletes need what is recorded below a path.
+    let recorded: BTreeMap<String, LocalFile> = if dirs.is_empty() && gone.is_empty() {
+        BTreeMap::new()
+    } else {
+        manifest.local_files(project)?.into_iter().filter(|f| !f.deleted).map(|f| (f.path.clone(), f)).collect()
+    };
+    let mut deletes: BTreeSet<String> = BTreeSet::new();
+    for rel in &gone {
+        deletes.extend(below(&recorded, rel, true));
+    }
+    for dir in &dirs {
+        let found = walk_dir(root, dir, rules, held);
+        for known in below(&recorded, dir, false) {
+            if !found.contains(&known) && !root.join(&known).exists() {
+                deletes.insert(known);
+            }
+        }
+        files.extend(found);
+    }
+
+    let (mut upserts, touched, hashed) = check_files(manifest, project, root, &files)?;
+    let mut changes: Vec<Change> = deletes.into_iter().map(Change::delete).collect();
+    changes.append(&mut upserts);
+    if !touched.is_empty() {
+        manifest.record_stamps(project, &touched)?;
+    }
+    let batches = if changes.is_empty() { Vec::new() } else { manifest.enqueue_changes(project, &changes)? };
+    let queued = batches.iter().flat_map(|b| b.changes.iter().cloned()).collect();
+    Ok(Resolved { queued, batches, touched: touched.len(), hashed })
+}
+
+/// Recorded paths equal to `rel` (when `itself`) or below it.
+fn below(recorded: &BTreeMap<String, LocalFile>, rel: &str, itself: bool) -> Vec<String> {
+    let prefix = format!("{rel}/");
+    let mut out: Vec<String> =
+        recorded.range(prefix.clone()..).map(|(p, _)| p).take_while(|p| p.starts_with(&prefix)).cloned().collect();
+    if itself && recorded.contains_key(rel) {
+        out.push(rel.to_owned());
+    }
+    out
+}
+
+/// Regular files below `dir` that Syncthing would sync.
+fn walk_dir(root: &Path, dir: &str, rules: &IgnoreRules, held: &HeldPaths) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let prune = !rules.has_negations();
+    let mut entries = WalkDir::new(root.join(dir)).follow_links(false).min_depth(1).into_iter();
+    while let Some(Ok(entry)) = entries.next() {
+        let Some(rel) = entry.path().strip_prefix(root).ok().and_then(relative) else { continue };
+        let is_dir = entry.file_type().is_dir();
+        let skip = is_internal(&rel) || is_temporary(&rel) || rules.verdict(&rel).is_ignored();
+        if skip && is_dir && (prune || is_internal(&rel)) {
+            entries.skip_current_dir();
+        }
+        if skip || !entry.file_type().is_file() || held.contains(&rel) {
+            continue;
+        }
+        if cloud_protocol::validate_path(&rel).is_ok() {
+            out.insert(rel);
+        }
+    }
+    out
+}
+
+fn relative(rel: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+type Touched = Vec<(String, FileStamp, String)>;
+
+/// Upserts for files whose content differs from what was sent; files whose
+/// stamp changed but content did not come back as `touched`.
+fn check_files(
+    manifest: &Manifest,
+    project: Uuid,
+    root: &Path,
+    files: &BTreeSet<String>,
+) -> Result<(Vec<Change>, Touched, usize), ManifestError> {
+    let mut upserts = Vec::new();
+    let mut to_hash: Vec<(String, Option<LocalFile>)> = Vec::new();
+    for rel in files {
+        if cloud_protocol::validate_path(rel).is_err() {
+            continue;
+        }
+        let known = manifest.local_file(project, rel)?.filter(|k| !k.deleted);
+        let stamp = match std::fs::metadata(root.join(rel)) {
+            Ok(meta) => FileStamp::from_metadata(&meta),
+            Err(_) => continue, // gone again: its remove event follows
+        };
+        match known {
+            Some(k) if k.stamp() == stamp => {
+                // Same stamp: the recorded hash holds. Send only if the cloud lacks it.
+                if !k.is_sent(&k.hash) {
+                    upserts.push(Change::upsert(
+                        Op::Update,
+                        rel.clone(),
+                        k.hash.clone(),
+                        stamp.size,
+                        stamp.wire_mtime(),
+                    ));
+                }
+            }
+            other => to_hash.push((rel.clone(), other)),
+        }
+    }
+    let hashed_count = to_hash.len();
+    let results: Vec<(String, Option<LocalFile>, Result<_, HashError>)> = to_hash
+        .into_par_iter()
+        .map(|(rel, known)| {
+            let result = hash_file(&root.join(&rel));
+            (rel, known, result)
+        })
+        .collect();
+    let mut touched = Vec::new();
+    for (rel, known, result) in results {
+        match result {
+            Ok(file) if known.as_ref().is_some_and(|k| k.is_sent(&file.hash)) => {
+                touched.push((rel, file.stamp, file.hash))
+            }
+            Ok(file) => {
+                upserts.push(Change::upsert(Op::Create, rel, file.hash, file.stamp.size, file.stamp.wire_mtime()))
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!(path = rel, error = %e, "cannot hash; the next change or scan will retry"),
+        }
+    }
+    Ok((upserts, touched, hashed_count))
+}
