@@ -37,7 +37,8 @@ pub struct Settings {
     pub ws_ping_interval: Duration,
     /// A WebSocket silent for this long (no pong, no message) is dropped.
     pub ws_idle_timeout: Duration,
-    /// Messages buffered per subscriber before it is told to `resync`.
+    /// Batches buffered per project channel before a lagging subscriber is told to
+    /// `resync`. Each slot holds a whole batch (up to 1000 events), so this is plenty.
     pub subscriber_buffer: usize,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
@@ -53,7 +54,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
-            subscriber_buffer: 4096,
+            subscriber_buffer: 256,
             body_limit: 2 * 1024 * 1024,
             rate_limit_per_s: 200,
             invite_ttl: Duration::from_secs(7 * 24 * 3600),
