@@ -33,6 +33,10 @@ use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfi
 
 pub use sources::paths_from_event;
 
+/// A file modified less than this long ago (ms) may still have events in the
+/// debouncer: a reconcile leaves it to the watcher.
+const RECENT_MS: i64 = 1000;
+
 /// What an owner project task needs.
 #[derive(Debug, Clone)]
 pub struct OwnerDeps {
@@ -70,7 +74,7 @@ pub async fn run_project(
         }
     };
     let held = watcher.as_ref().map(|w| w.held().clone()).unwrap_or_default();
-    let mut pipeline = Pipeline { deps, project, rules, held };
+    let mut pipeline = Pipeline { deps, project, rules, held, watching: watcher.is_some() };
     tracing::info!(project = %pipeline.project.project_id, folder = %folder,
         path = %pipeline.project.folder_path.display(), "watching");
     pipeline.reconcile("start-up scan").await;
@@ -157,6 +161,8 @@ struct Pipeline {
     project: ProjectRow,
     rules: SharedRules,
     held: HeldPaths,
+    /// A file watcher runs (it reports files a scan found mid-change).
+    watching: bool,
 }
 
 impl Pipeline {
@@ -182,14 +188,22 @@ impl Pipeline {
         let started = Instant::now();
         let (project, root, rules, held) =
             (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
+        let watching = self.watching;
         let result = self
             .deps
             .db
             .call(move |m| -> Result<_, OwnerError> {
                 let options = ScanOptions { progress: ProgressMode::Log, ..ScanOptions::default() };
                 let mut report = scan_folder(m, project, &root, &rules, &options)?;
-                // A file still being written is reported by the watcher when done.
-                report.changes.retain(|c| !held.contains(&c.path));
+                // A file being written, or changed so recently that its
+                // events may still sit in the debouncer, is the watcher's to
+                // report (once, when done); without a watcher we take it now.
+                if watching {
+                    let now_ms = now_ms();
+                    report.changes.retain(|c| {
+                        !held.contains(&c.path) && c.mtime.is_none_or(|m| now_ms.saturating_sub(m) >= RECENT_MS)
+                    });
+                }
                 let batches = m.enqueue_changes(project, &report.changes)?;
                 Ok(batches.into_iter().flat_map(|b| b.changes).collect::<Vec<_>>())
             })
@@ -233,4 +247,10 @@ pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
         tracing::warn!(folder, error = %e, "cannot use the folder's ignore patterns; watching everything");
         IgnoreRules::default()
     })
+}
+
+/// Now, in ms since the Unix epoch (the unit of `Change::mtime`).
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

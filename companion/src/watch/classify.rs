@@ -121,8 +121,11 @@ impl Classifier {
 
     fn on_path(&mut self, kind: &EventKind, abs: &Path, now: Instant, batch: &mut WatchBatch) {
         let Some(rel) = self.relative(abs) else {
-            // The root itself (moved, deleted, remounted) or a non-UTF-8 name.
-            if abs == self.root {
+            // The root itself moved or deleted (an unmount, a restore from
+            // backup): only a full scan can tell what is there now. Reads of
+            // the root (every scan opens it) are no change.
+            let moved = matches!(kind, EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_)));
+            if abs == self.root && moved {
                 batch.rescan = true;
             }
             return;
@@ -269,5 +272,7 @@ mod tests {
             DebouncedEvent::new(Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan), Instant::now());
         assert!(c.on_events(&[overflow], Instant::now()).rescan);
         assert!(c.on_events(&[ev(EventKind::Remove(RemoveKind::Folder), &["/r"])], Instant::now()).rescan);
+        let open_root = ev(EventKind::Access(AccessKind::Open(AccessMode::Any)), &["/r"]);
+        assert!(c.on_events(&[open_root], Instant::now()).is_empty());
     }
 }

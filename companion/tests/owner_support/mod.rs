@@ -1,0 +1,316 @@
+//! Shared parts of the owner tests: a real cloud (in-process, restartable on
+//! the same port and database), the real `companion` binary run as a child
+//! with its own config and state dir, and polling helpers with deadlines.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cloud::config::{Config, Database};
+use cloud::state::{AppState, Settings};
+use cloud_protocol::{Change, Event, Op};
+use companion::manifest::Manifest;
+use companion::uplink::api::CloudClient;
+use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType, Node};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// How long any one expected thing may take on a loaded 2-core machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A cloud server on a fixed port and a SQLite database in a temp dir; it can
+/// be stopped and started again with the same data.
+pub struct TestCloud {
+    dir: TempDir,
+    addr: SocketAddr,
+    state: Option<AppState>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestCloud {
+    pub async fn start() -> TestCloud {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cloud = TestCloud { dir, addr: "127.0.0.1:0".parse().unwrap(), state: None, task: None };
+        cloud.up().await;
+        cloud
+    }
+
+    /// Starts serving (again) on the same address and database.
+    pub async fn up(&mut self) {
+        let settings = Settings { rate_limit_per_s: 0, ..Settings::default() };
+        let config = Config { listen: self.addr, database: Database::in_dir(self.dir.path()), settings };
+        let deadline = Instant::now() + DEADLINE;
+        // The old socket may linger for a moment after a stop.
+        let server = loop {
+            match cloud::server::build(config.clone()).await {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("cloud not up yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("cloud server starts: {e}"),
+            }
+        };
+        self.addr = server.local_addr();
+        self.state = Some(server.state().clone());
+        self.task = Some(tokio::spawn(async move {
+            server.run(std::future::pending()).await.expect("cloud server runs");
+        }));
+    }
+
+    /// Stops serving (graceful), keeping the database.
+    pub async fn down(&mut self) {
+        if let Some(state) = self.state.take() {
+            state.shutdown.cancel();
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task).await.expect("cloud stops").expect("cloud task");
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A new user: `(id, token)`.
+    pub async fn add_user(&self, name: &str) -> (Uuid, String) {
+        let state = self.state.as_ref().expect("cloud is up");
+        let token = cloud::auth::generate_token();
+        let user =
+            state.store.create_user(name, cloud::auth::digest(&token), cloud::store::now_ms()).await.expect("add user");
+        (user.id, token)
+    }
+
+    pub fn client(&self, token: &str) -> CloudClient {
+        CloudClient::new(&self.url(), token).expect("client")
+    }
+}
+
+impl Drop for TestCloud {
+    fn drop(&mut self) {
+        if let Some(state) = &self.state {
+            state.shutdown.cancel();
+        }
+    }
+}
+
+/// A Syncthing pair sharing `folders` (send-receive on both sides).
+pub async fn pair(folders: &[&str], watcher_delay_s: u32) -> Cluster {
+    let mut b = ClusterBuilder::new().nodes(2).fs_watcher_delay_s(watcher_delay_s);
+    for f in folders {
+        b = b.folder(f, &[FolderType::SendReceive, FolderType::SendReceive]);
+    }
+    b.start().await.expect("a Syncthing pair starts")
+}
+
+/// One companion: its own config file and state dir, pointed at one Syncthing node.
+pub struct Companion {
+    dir: TempDir,
+    st_url: String,
+    st_key: String,
+    run: Option<Child>,
+    runs: u32,
+}
+
+impl Companion {
+    pub fn new(node: &Node) -> Companion {
+        Companion {
+            dir: tempfile::tempdir().expect("temp dir"),
+            st_url: node.api_url.clone(),
+            st_key: node.api_key.clone(),
+            run: None,
+            runs: 0,
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_companion"));
+        cmd.arg("--config").arg(self.config_path()).arg("--state-dir").arg(self.state_dir());
+        cmd.args(["--syncthing-url", &self.st_url, "--syncthing-api-key", &self.st_key]);
+        cmd.args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("COMPANION_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("RUST_LOG", std::env::var("COMPANION_TEST_LOG").unwrap_or_else(|_| "companion=info".into()));
+        cmd
+    }
+
+    /// Runs a command to the end; panics with its output unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(out.status.success(), "companion {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("companion runs")
+    }
+
+    /// `login` then `share folder`: the new project's id.
+    pub fn login_and_share(&self, cloud: &TestCloud, token: &str, folder: &str) -> Uuid {
+        self.ok(&["login", "--cloud", &cloud.url(), "--token", token]);
+        self.share(folder)
+    }
+
+    pub fn share(&self, folder: &str) -> Uuid {
+        let out = self.ok(&["share", folder]);
+        Uuid::parse_str(out.trim()).unwrap_or_else(|e| panic!("share printed {out:?}: {e}"))
+    }
+
+    /// Starts `companion run` in the background (log in the temp dir).
+    pub fn start(&mut self) {
+        assert!(self.run.is_none(), "already running");
+        self.runs += 1;
+        let log = std::fs::File::create(self.log_path()).expect("log file");
+        let child = self
+            .command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("companion run starts");
+        self.run = Some(child);
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join(format!("run-{}.log", self.runs))
+    }
+
+    /// The current run's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.run.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.run.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    assert!(status.success(), "companion run exited with {status}: {}", self.log());
+                    return;
+                }
+                assert!(Instant::now() < deadline, "companion run did not stop on SIGTERM: {}", self.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// The manifest (read only use, while `run` may be writing it).
+    pub fn manifest(&self) -> Manifest {
+        Manifest::open_in(&self.state_dir()).expect("manifest opens")
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.run.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                eprintln!("--- companion log ---\n{}", self.log());
+            }
+        }
+    }
+}
+
+/// Every event of a project, in seq order.
+pub async fn all_events(client: &CloudClient, project: Uuid) -> Vec<Event> {
+    let (mut all, mut since) = (Vec::new(), 0);
+    loop {
+        let page = client.events(project, since, None).await.expect("events");
+        all.extend(page.events);
+        since = page.next_seq;
+        if !page.has_more {
+            return all;
+        }
+    }
+}
+
+/// Polls the event log until `done` accepts it; panics with the log after `DEADLINE`.
+pub async fn wait_events(
+    client: &CloudClient,
+    project: Uuid,
+    what: &str,
+    done: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let events = all_events(client, project).await;
+        if done(&events) {
+            return events;
+        }
+        assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}; events: {}", show(&events));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the log has at least `n` events.
+pub async fn wait_count(client: &CloudClient, project: Uuid, n: usize) -> Vec<Event> {
+    wait_events(client, project, &format!("{n} events"), |e| e.len() >= n).await
+}
+
+/// Checks that nothing more arrives for `quiet` (a bounded wait for an absence).
+pub async fn assert_quiet(client: &CloudClient, project: Uuid, count: usize, quiet: Duration) {
+    let until = Instant::now() + quiet;
+    while Instant::now() < until {
+        let events = all_events(client, project).await;
+        assert_eq!(events.len(), count, "unexpected extra events: {}", show(&events[count.min(events.len())..]));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `op path hash` per event, for failure messages.
+pub fn show(events: &[Event]) -> String {
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| format!("#{} {} {} {}", e.seq, e.change.op.as_str(), e.change.path, e.change.hash.as_deref().unwrap_or("")))
+        .collect();
+    format!("[{}]", lines.join(", "))
+}
+
+/// The hash an independent reader gets for the file now.
+pub fn blake3_of(path: &Path) -> String {
+    format!("blake3:{}", blake3::hash(&std::fs::read(path).expect("read file")).to_hex())
+}
+
+/// Asserts a change is `op` of `path` with the file's current content.
+pub fn assert_upsert(change: &Change, op: Op, path: &str, file: &Path) {
+    assert_eq!((change.op, change.path.as_str()), (op, path), "{change:?}");
+    assert_eq!(change.hash.as_deref(), Some(blake3_of(file).as_str()), "hash of {path}");
+    assert_eq!(change.size, Some(std::fs::metadata(file).unwrap().len()), "size of {path}");
+}
+
+/// Polls `probe` until it gives `Some`, or panics after `DEADLINE`.
+pub async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
