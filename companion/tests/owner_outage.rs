@@ -1,0 +1,152 @@
+//! A cloud outage delays changes but loses none; a companion killed with
+//! SIGKILL between enqueue and acknowledgement loses none and sequences
+//! none twice after its restart; changes made while it was stopped are
+//! sent at its next start.
+
+mod owner_support;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use cloud_protocol::{Event, Op};
+use owner_support::*;
+use uuid::Uuid;
+
+/// The cloud's snapshot equals the folder: every file with its hash, every
+/// other path deleted.
+async fn assert_cloud_matches(api: &companion::uplink::api::CloudClient, project: Uuid, root: &Path, files: &[&str]) {
+    let snapshot = api.files(project).await.expect("snapshot");
+    let live: BTreeMap<&str, &str> = snapshot
+        .files
+        .iter()
+        .filter(|f| f.deleted_at.is_none())
+        .map(|f| (f.path.as_str(), f.hash.as_str()))
+        .collect();
+    let on_disk: BTreeMap<&str, String> = files.iter().map(|f| (*f, blake3_of(&root.join(f)))).collect();
+    let on_disk: BTreeMap<&str, &str> = on_disk.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(live, on_disk);
+}
+
+/// No change was sequenced twice: each (op, path, hash) appears once.
+fn assert_no_repeats(events: &[Event]) {
+    let mut seen: HashMap<(Op, &str, Option<&str>), i64> = HashMap::new();
+    for e in events {
+        let key = (e.change.op, e.change.path.as_str(), e.change.hash.as_deref());
+        if let Some(first) = seen.insert(key, e.seq) {
+            panic!("sequenced twice (seq {first} and {}): {:?}; log {}", e.seq, e.change, show(events));
+        }
+    }
+}
+
+async fn wait_pending(companion: &Companion, min_attempts: u32) {
+    until("changes waiting in the outbox", || {
+        let m = companion.manifest();
+        let projects = m.projects().ok()?;
+        let batch = m.next_batch(projects.first()?.project_id).ok()??;
+        (batch.attempts >= min_attempts).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloud_outage_delays_but_loses_nothing() {
+    let mut cloud = TestCloud::start().await;
+    let (_, token) = cloud.add_user("alice").await;
+    let cluster = pair(&["proj"], 1).await;
+    let root = cluster.node(0).folder_path("proj");
+    let mut companion = Companion::new(cluster.node(0));
+    let project = companion.login_and_share(&cloud, &token, "proj");
+    companion.start();
+    std::fs::write(root.join("f1.txt"), b"before the outage").unwrap();
+    wait_count(&cloud.client(&token), project, 1).await;
+
+    cloud.down().await;
+    std::fs::write(root.join("o1.txt"), b"made during the outage").unwrap();
+    std::fs::write(root.join("f1.txt"), b"changed during the outage").unwrap();
+    std::fs::create_dir_all(root.join("dir")).unwrap();
+    std::fs::write(root.join("dir/o2.txt"), b"nested, during the outage").unwrap();
+    // Several attempts failed: the batches wait, they are not dropped.
+    wait_pending(&companion, 2).await;
+
+    cloud.up().await;
+    let api = cloud.client(&token);
+    let events = wait_count(&api, project, 4).await;
+    assert_quiet(&api, project, 4, Duration::from_secs(3)).await;
+    assert_no_repeats(&events);
+    let ops: BTreeMap<&str, Vec<Op>> = events.iter().fold(BTreeMap::new(), |mut m, e| {
+        m.entry(e.change.path.as_str()).or_default().push(e.change.op);
+        m
+    });
+    assert_eq!(ops["f1.txt"], [Op::Create, Op::Update]);
+    assert_eq!(ops["o1.txt"], [Op::Create]);
+    assert_eq!(ops["dir/o2.txt"], [Op::Create]);
+    assert_cloud_matches(&api, project, &root, &["f1.txt", "o1.txt", "dir/o2.txt"]).await;
+    assert!(companion.log().contains("cloud unavailable; will retry"), "{}", companion.log());
+    companion.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_nothing_and_repeats_nothing() {
+    let mut cloud = TestCloud::start().await;
+    let (_, token) = cloud.add_user("alice").await;
+    let cluster = pair(&["proj"], 1).await;
+    let root = cluster.node(0).folder_path("proj");
+    let mut companion = Companion::new(cluster.node(0));
+    let project = companion.login_and_share(&cloud, &token, "proj");
+    companion.start();
+    std::fs::write(root.join("gone.txt"), b"will be deleted while stopped").unwrap();
+    wait_count(&cloud.client(&token), project, 1).await;
+
+    // Queued but never acknowledged, then killed.
+    cloud.down().await;
+    std::fs::write(root.join("k1.txt"), b"queued, then killed").unwrap();
+    std::fs::write(root.join("k2.txt"), b"queued too").unwrap();
+    wait_pending(&companion, 1).await;
+    companion.kill();
+
+    // Changed while the companion is not running.
+    std::fs::write(root.join("k1.txt"), b"changed while stopped").unwrap();
+    std::fs::write(root.join("s1.txt"), b"made while stopped").unwrap();
+    std::fs::remove_file(root.join("gone.txt")).unwrap();
+
+    cloud.up().await;
+    let api = cloud.client(&token);
+    companion.start();
+    let events = wait_count(&api, project, 6).await;
+    assert_quiet(&api, project, 6, Duration::from_secs(3)).await;
+    assert_no_repeats(&events);
+    let summary: Vec<(Op, &str)> = events.iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
+    for expected in [
+        (Op::Create, "gone.txt"),
+        (Op::Create, "k1.txt"),
+        (Op::Create, "k2.txt"),
+        (Op::Update, "k1.txt"),
+        (Op::Create, "s1.txt"),
+        (Op::Delete, "gone.txt"),
+    ] {
+        assert!(summary.contains(&expected), "{expected:?} missing from {}", show(&events));
+    }
+    assert_cloud_matches(&api, project, &root, &["k1.txt", "k2.txt", "s1.txt"]).await;
+
+    // Killed in the middle of sending a burst: some batches may be sequenced
+    // by the cloud and not yet acknowledged. After the restart each file is
+    // created exactly once.
+    let before = events.len();
+    std::fs::create_dir_all(root.join("burst")).unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("burst/{i:03}.bin")).collect();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(root.join(name), format!("burst file {i}")).unwrap();
+    }
+    wait_count(&api, project, before + 1).await;
+    companion.kill();
+    companion.start();
+    let events = wait_count(&api, project, before + 300).await;
+    assert_quiet(&api, project, before + 300, Duration::from_secs(3)).await;
+    assert_no_repeats(&events);
+    let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+    all.extend(["k1.txt", "k2.txt", "s1.txt"]);
+    assert_cloud_matches(&api, project, &root, &all).await;
+    assert_eq!(companion.manifest().pending_count(None).unwrap().changes, 0);
+    companion.stop();
+}
