@@ -98,6 +98,36 @@ pub enum Command {
         "Examples:\n  companion run\n  RUST_LOG=companion=debug companion run --state-dir /tmp/c\n\n{EXIT_CODES}"
     ))]
     Run,
+    /// Accept an invite and bind the project to a local Syncthing folder; prints the project id.
+    #[command(after_help = format!("Example:\n  companion join 7Q2M-XK4D proj\n\n{EXIT_CODES}"))]
+    Join(JoinArgs),
+    /// Show each file's badge, percent and ETA (and, for owners, each member's progress).
+    #[command(after_help = format!(
+        "Examples:\n  companion status\n  companion status proj --json\n  companion status --watch\n\n{EXIT_CODES}"
+    ))]
+    Status(StatusArgs),
+}
+
+/// Options of `companion join`.
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// The invite code the owner's `companion invite` printed.
+    pub code: String,
+    /// The local Syncthing folder id holding the shared folder.
+    pub folder_id: String,
+}
+
+/// Options of `companion status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The project id, name or folder id; default: every project.
+    pub project: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw every second until interrupted.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// Options of `companion login`.
@@ -162,10 +192,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
     match cli.command {
         Command::Doctor(_) => {
-            let overrides = cli.global.syncthing_overrides();
+            // The config file's [syncthing] section counts too (flags win).
+            let settings = commands::settings(&cli.global);
+            let overrides =
+                settings.as_ref().map_or_else(|_| cli.global.syncthing_overrides(), |s| s.syncthing.clone());
             let env = SearchEnv::from_process();
             let outcome = runtime.block_on(doctor::run(&overrides, &env));
-            Ok(doctor::print(&outcome))
+            let code = doctor::print(&outcome);
+            if let Ok(settings) = settings {
+                for line in commands::quarantine_report(&settings) {
+                    println!("{line}");
+                }
+            }
+            Ok(code)
         }
         Command::Init => {
             runtime.block_on(commands::init::run(commands::settings(&cli.global)?, &mut out))?;
@@ -186,6 +225,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(a) => {
             runtime.block_on(commands::scan::run(commands::settings(&cli.global)?, a.project.as_deref(), &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Join(a) => {
+            let settings = commands::settings(&cli.global)?;
+            runtime.block_on(commands::join::run(settings, &a.code, &a.folder_id, &mut out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(a) => {
+            let settings = commands::settings(&cli.global)?;
+            runtime.block_on(commands::status::run(settings, a.project.as_deref(), a.json, a.watch, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {

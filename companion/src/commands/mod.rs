@@ -6,10 +6,12 @@
 
 pub mod init;
 pub mod invite;
+pub mod join;
 pub mod login;
 pub mod run;
 pub mod scan;
 pub mod share;
+pub mod status;
 
 use anyhow::{Context as _, anyhow};
 use uuid::Uuid;
@@ -65,4 +67,25 @@ pub fn find_project(manifest: &Manifest, key: &str) -> anyhow::Result<ProjectRow
         )),
         n => Err(anyhow!("{n} projects are named {key:?}; pass the project id instead")),
     }
+}
+
+/// Lines about the changes the cloud refused, for `doctor` (and `status`):
+/// empty when there are none or there is no manifest yet.
+pub fn quarantine_report(settings: &Settings) -> Vec<String> {
+    if !settings.manifest_path().exists() {
+        return Vec::new();
+    }
+    let quarantined = match settings.open_manifest().and_then(|m| m.quarantined(None)) {
+        Ok(q) => q,
+        Err(e) => return vec![format!("Cannot read the outbox: {e}.")],
+    };
+    if quarantined.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "Quarantined: {} batch(es) the cloud refused; they are kept aside and the rest keeps flowing:",
+        quarantined.len()
+    )];
+    lines.extend(crate::uplink::sender::quarantine_lines(&quarantined).into_iter().map(|l| format!("  {l}")));
+    lines
 }

@@ -1,0 +1,64 @@
+//! A batch the cloud refuses is quarantined with the cloud's reason, shown
+//! by `doctor`, and never blocks what comes after it.
+//!
+//! The companion checks paths before sending, so the refusal has to be one
+//! it cannot foresee: the companion is logged in as another user, who does
+//! not own the first project (404, "not a member"), while a project of the
+//! new user keeps flowing.
+
+mod owner_support;
+
+use std::time::Duration;
+
+use cloud_protocol::Op;
+use owner_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
+    let cloud = TestCloud::start().await;
+    let (_, alice_token) = cloud.add_user("alice").await;
+    let (_, bob_token) = cloud.add_user("bob").await;
+    let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
+    let cluster = pair(&["proj", "other"], 1).await;
+    let (proj, other) = (cluster.node(0).folder_path("proj"), cluster.node(0).folder_path("other"));
+
+    let mut companion = Companion::new(cluster.node(0));
+    let first = companion.login_and_share(&cloud, &alice_token, "proj");
+    companion.start();
+    std::fs::write(proj.join("accepted.txt"), b"sent while alice's token is in use").unwrap();
+    wait_count(&alice, first, 1).await;
+    companion.stop();
+
+    // Now the companion speaks for bob, who owns a project of his own.
+    let second = companion.login_and_share(&cloud, &bob_token, "other");
+    companion.start();
+    std::fs::write(proj.join("refused.txt"), b"bob may not send this").unwrap();
+    let reason = until("the refused batch in quarantine", || {
+        let q = companion.manifest().quarantined(Some(first)).ok()?;
+        q.iter().find(|q| q.batch.changes.iter().any(|c| c.path == "refused.txt")).map(|q| q.reason.clone())
+    })
+    .await;
+    assert!(reason.starts_with("404 not_found"), "{reason}");
+
+    // Later changes still flow, in the other project and ...
+    std::fs::write(other.join("flows.txt"), b"bob's own project").unwrap();
+    let events = wait_count(&bob, second, 1).await;
+    assert_upsert(&events[0].change, Op::Create, "flows.txt", &other.join("flows.txt"));
+    // ... the refused project's queue is not stuck behind the refused batch:
+    // the next change is tried (and refused) on its own.
+    std::fs::write(proj.join("later.txt"), b"also refused").unwrap();
+    until("the later batch tried and quarantined too", || {
+        let q = companion.manifest().quarantined(Some(first)).ok()?;
+        q.iter().any(|q| q.batch.changes.iter().any(|c| c.path == "later.txt")).then_some(())
+    })
+    .await;
+    assert_eq!(companion.manifest().pending_count(None).unwrap().changes, 0);
+    assert_quiet(&alice, first, 1, Duration::from_secs(1)).await;
+
+    // doctor shows what was refused and why.
+    let doctor = companion.output(&["doctor"]);
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    assert!(stdout.contains("Quarantined: 2 batch(es)"), "{stdout}");
+    assert!(stdout.contains("refused.txt") && stdout.contains("404 not_found"), "{stdout}");
+    companion.stop();
+}
