@@ -105,6 +105,10 @@ async fn story(store: &dyn Store) {
     assert!(matches!(again, Err(StoreError::InviteUsed)), "{again:?}");
     let nina = store.accept_invite(sha("open"), other.id, now).await.unwrap();
     assert_eq!(nina.status, MemberStatus::Accepted);
+    // Inviting an accepted member again leaves them accepted.
+    invite(store, pid, "mark-again", Some(member.id), T0 + HOUR).await;
+    let members = store.list_members(pid).await.unwrap();
+    assert!(members.iter().all(|m| m.status == MemberStatus::Accepted), "{members:?}");
     assert_eq!(role(store, pid, owner.id).await, Some(Role::Owner));
     assert_eq!(role(store, pid, member.id).await, Some(Role::Member));
     assert_eq!(role(store, pid, other.id).await, Some(Role::Member));
@@ -290,6 +294,32 @@ async fn concurrent_writers(store: Arc<dyn Store>) {
     assert_eq!((snap.as_of_seq, snap.files.len()), (total, total as usize));
 }
 
+/// Many people racing with one code: exactly one gets in.
+async fn racing_for_one_code(store: Arc<dyn Store>) {
+    let owner = store.create_user("host", sha("tok-host"), T0).await.unwrap();
+    let pid = store.create_project(owner.id, "Race", "race", T0).await.unwrap().id;
+    invite(store.as_ref(), pid, "only-one", None, T0 + HOUR).await;
+    let mut racers = Vec::new();
+    for i in 0..8 {
+        let user = store.create_user(&format!("racer{i}"), sha(&format!("tok-racer{i}")), T0).await.unwrap();
+        let store = Arc::clone(&store);
+        racers.push(tokio::spawn(async move { store.accept_invite(sha("only-one"), user.id, T0 + 1).await }));
+    }
+    let mut winners = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(member) => {
+                assert_eq!(member.status, MemberStatus::Accepted);
+                winners += 1;
+            }
+            Err(StoreError::InviteUsed) => {}
+            Err(e) => panic!("unexpected refusal: {e:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(store.list_members(pid).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -323,6 +353,18 @@ async fn postgres_nodes_migrate_together() {
     let (a, b) = (a.unwrap(), b.unwrap());
     let user = a.create_user("both", sha("tok-both"), T0).await.unwrap();
     assert_eq!(b.user_by_token(sha("tok-both")).await.unwrap(), Some(user));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_invite_race() {
+    let dir = tempfile::tempdir().unwrap();
+    racing_for_one_code(Arc::new(SqliteStore::open_in(dir.path()).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_invite_race() {
+    let store = PostgresStore::connect(&support::postgres::fresh_database().await).await.unwrap();
+    racing_for_one_code(Arc::new(store)).await;
 }
 
 #[tokio::test]

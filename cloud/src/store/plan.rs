@@ -99,6 +99,13 @@ pub(crate) fn file_rounds(changes: &[Change], first_seq: i64) -> StoreResult<Vec
             }
         }
     }
+    // Byte order, the order of the primary key: rows land next to each other, which
+    // fills SQLite's b-tree pages instead of splitting them, and every writer locks
+    // PostgreSQL rows in the same order.
+    for round in &mut rounds {
+        round.upserts.sort_unstable_by(|a, b| a.path.cmp(b.path));
+        round.deletes.sort_unstable_by(|a, b| a.path.cmp(b.path));
+    }
     Ok(rounds)
 }
 
@@ -129,6 +136,9 @@ mod tests {
         assert_eq!(rounds.len(), 1);
         let paths: Vec<_> = rounds[0].upserts.iter().map(|u| (u.path, u.seq)).collect();
         assert_eq!(paths, vec![("a", 10), ("c", 12)]);
+        let unsorted = [up("z", H1, 1), up("b/x", H1, 1), up("a", H1, 1)];
+        let sorted = file_rounds(&unsorted, 1).unwrap();
+        assert_eq!(sorted[0].upserts.iter().map(|u| u.path).collect::<Vec<_>>(), vec!["a", "b/x", "z"]);
         assert_eq!(rounds[0].deletes, vec![Delete { path: "b", seq: 11 }]);
     }
 

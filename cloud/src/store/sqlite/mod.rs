@@ -5,14 +5,17 @@
 //! `BEGIN IMMEDIATE`, so concurrent writers queue in the pool instead of failing with
 //! `SQLITE_BUSY` half-way through a transaction; in WAL mode readers never block the
 //! writer nor each other. `synchronous=FULL` syncs the WAL at every commit, so an
-//! acknowledged change survives a crash, a SIGKILL or a power cut.
+//! acknowledged change survives a crash, a SIGKILL or a power cut. WAL checkpoints run
+//! beside the writer ([`checkpoint`]), not inside its commits.
 
 mod accounts;
 mod batch;
+mod checkpoint;
 mod members;
 mod progress;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +34,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Readers: enough for concurrent page loads and backlogs on a small machine.
 const READERS: u32 = 4;
+/// The writer checkpoints by itself only past this many WAL pages (16 MiB): the bound
+/// on the WAL should the background checkpoints fall behind.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
 /// SQLite's default cap on bound parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
 pub(super) const MAX_BINDS: usize = 32766;
 
@@ -39,6 +45,7 @@ pub(super) const MAX_BINDS: usize = 32766;
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 /// The writer connection's durability settings, as SQLite reports them.
@@ -62,7 +69,8 @@ impl SqliteStore {
             .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         // One connection that never expires: the single writer the whole design relies on.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -72,10 +80,11 @@ impl SqliteStore {
             .connect_with(write_options)
             .await?;
         MIGRATOR.run(&write).await?;
+        let checkpointer = checkpoint::Checkpointer::start(&base.clone().synchronous(SqliteSynchronous::Full)).await?;
         // Opened after the writer switched the file to WAL, which read-only connections
         // cannot do themselves.
         let read = SqlitePoolOptions::new().max_connections(READERS).connect_with(base.read_only(true)).await?;
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore { write, read, checkpointer: Arc::new(checkpointer) })
     }
 
     /// Opens `dir/cloud.db` (the `--data-dir` layout).
@@ -93,6 +102,7 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for connections in use to come back.
     pub async fn close(&self) {
+        self.checkpointer.stop();
         self.read.close().await;
         self.write.close().await;
     }
@@ -147,7 +157,9 @@ impl Store for SqliteStore {
     }
 
     async fn append_batch(&self, input: BatchInput<'_>) -> StoreResult<AppendOutcome> {
-        batch::append(self.begin_write().await?, input).await
+        let outcome = batch::append(self.begin_write().await?, input).await?;
+        self.checkpointer.wrote();
+        Ok(outcome)
     }
 
     async fn events_since(&self, project: Uuid, since_seq: i64, limit: u32) -> StoreResult<Vec<cloud_protocol::Event>> {
@@ -165,7 +177,9 @@ impl Store for SqliteStore {
         files: &[FileProgress],
         now_ms: i64,
     ) -> StoreResult<Vec<ReportedFile>> {
-        progress::record(&self.write, project, user, files, now_ms).await
+        let stored = progress::record(&self.write, project, user, files, now_ms).await?;
+        self.checkpointer.wrote();
+        Ok(stored)
     }
 
     async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport> {
