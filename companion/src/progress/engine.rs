@@ -323,6 +323,15 @@ impl Engine {
         }
     }
 
+    /// Time left for every file being pulled, at its measured rate.
+    pub fn etas(&self, now: Instant) -> Vec<(String, Duration)> {
+        self.files
+            .iter()
+            .filter(|(_, t)| matches!(t.pull, Pull::Active { .. }))
+            .filter_map(|(p, _)| Some((p.clone(), self.file_eta(p, now)?)))
+            .collect()
+    }
+
     /// The folder as a whole, byte-weighted.
     pub fn folder(&self, now: Instant) -> FolderProgress {
         let mut counts = StateCounts::default();

@@ -3,6 +3,7 @@
 //! sender.
 
 pub mod api;
+pub mod subscription;
 pub mod sender;
 
 pub use api::{ApiError, CloudClient};

@@ -1,0 +1,192 @@
+//! `companion status [PROJECT] [--json] [--watch]`: the badges of every
+//! file, a percent bar per file and per folder, the ETA, errors in words,
+//! and (owner) each member's progress. `--json` prints DESIGN's shape;
+//! `--watch` redraws every second until interrupted.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cloud_protocol::{FileState, Role};
+
+use crate::config::Settings;
+use crate::status::{ProjectStatusView, StatusReport, dashboard_url, gather};
+
+/// How often `--watch` redraws.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// Width of a percent bar, in cells.
+const BAR: usize = 20;
+
+pub async fn run(
+    settings: Settings,
+    project: Option<&str>,
+    json: bool,
+    watch: bool,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let mut last = String::new();
+    loop {
+        let report = snapshot(&settings, project)?;
+        let text = if json { serde_json::to_string(&report)? + "\n" } else { render(&report) };
+        if !watch {
+            out.write_all(text.as_bytes())?;
+            return Ok(());
+        }
+        if text != last {
+            if json {
+                out.write_all(text.as_bytes())?;
+            } else {
+                // Clear the screen and draw from the top.
+                write!(out, "\x1b[2J\x1b[H{text}")?;
+            }
+            out.flush()?;
+            last = text;
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(WATCH_EVERY) => {}
+        }
+    }
+}
+
+fn snapshot(settings: &Settings, project: Option<&str>) -> anyhow::Result<StatusReport> {
+    let manifest = settings.open_manifest()?;
+    let mut report = gather(&manifest, project).context("cannot read the manifest")?;
+    if let Some(key) = project
+        && report.projects.is_empty()
+    {
+        anyhow::bail!("no project {key:?} on this machine; `companion status` lists them all");
+    }
+    report.dashboard = dashboard_url(&settings.state_dir);
+    Ok(report)
+}
+
+/// The human table.
+pub fn render(report: &StatusReport) -> String {
+    let mut s = String::new();
+    if report.projects.is_empty() {
+        s.push_str(
+            "No projects yet: `companion share FOLDER_ID` (owner) or `companion join CODE FOLDER_ID` (invitee).\n",
+        );
+    }
+    for p in &report.projects {
+        project(&mut s, p);
+    }
+    if let Some(url) = &report.dashboard {
+        let _ = writeln!(s, "Dashboard: {url}");
+    }
+    s
+}
+
+fn project(s: &mut String, p: &ProjectStatusView) {
+    let role = match p.role {
+        Role::Owner => "owner",
+        Role::Member => "member",
+    };
+    let _ = write!(s, "{} ({role}, folder {}, event {})", clean(&p.name), clean(&p.folder_id), p.last_seq);
+    if p.status != "active" {
+        let _ = write!(s, " — {}", p.status.to_uppercase());
+    }
+    let _ = writeln!(s);
+    let mut line = format!("  {} {:>5.1}%", bar(p.percent), p.percent);
+    if let Some(rate) = p.rate_bps {
+        let _ = write!(line, "  {}/s", bytes(rate as u64));
+    }
+    if let Some(eta) = p.eta_s {
+        let _ = write!(line, "  ETA {}", duration(eta));
+    }
+    let _ = writeln!(s, "{line}");
+    if let Some(e) = &p.folder_error {
+        let _ = writeln!(s, "  ✗ Syncthing stopped the folder: {}", clean(e));
+    }
+    for f in &p.files {
+        let mut line = format!(
+            "  {} {} {:>5.1}% {:>9}  {}",
+            badge(f.state, f.percent),
+            bar(f.percent),
+            f.percent,
+            bytes(f.size),
+            clean(&f.path)
+        );
+        if let Some(eta) = f.eta_s {
+            let _ = write!(line, "  (ETA {})", duration(eta));
+        }
+        if let Some(e) = &f.error {
+            let _ = write!(line, "\n      {}", clean(e));
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    for m in &p.members {
+        let _ = writeln!(s, "  member {}: {} {:>5.1}%", clean(&m.name), bar(m.percent), m.percent);
+        for f in &m.files {
+            let mut line = format!(
+                "    {} {:>5.1}%  {}  (reported {})",
+                badge(f.state, f.percent),
+                f.percent,
+                clean(&f.path),
+                f.reported_at
+            );
+            if let Some(e) = &f.error {
+                let _ = write!(line, "\n        {}", clean(e));
+            }
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s.push('\n');
+}
+
+/// DESIGN's badge for a state.
+pub fn badge(state: FileState, percent: f64) -> String {
+    match state {
+        FileState::Synced => "✓ synced ".into(),
+        FileState::Syncing => format!("⟳ {:>3.0}%   ", percent.floor()),
+        FileState::Pending => "… pending".into(),
+        FileState::Conflict => "⚠ conflict".into(),
+        FileState::Error => "✗ error  ".into(),
+        FileState::Deleted => "– deleted".into(),
+    }
+}
+
+fn bar(percent: f64) -> String {
+    let filled = ((percent.clamp(0.0, 100.0) / 100.0) * BAR as f64).round() as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(BAR - filled))
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// File names and messages are untrusted: control characters (terminal
+/// escapes) are shown escaped, never sent to the terminal.
+pub fn clean(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(bar(50.0), format!("[{}{}]", "#".repeat(10), ".".repeat(10)));
+        assert_eq!(bytes(104_857_600), "100.0 MiB");
+        assert_eq!(duration(65), "1m05s");
+        assert_eq!(clean("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
+        assert!(badge(FileState::Syncing, 42.7).contains("42%"));
+    }
+}

@@ -1,0 +1,40 @@
+//! The owner's view of who has what: `member_progress` messages as they
+//! arrive, and on each connect the cloud's stored reports
+//! (`GET …/progress`), which cover members who reported while we were away.
+
+use cloud_protocol::{ReportedFile, Role};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::progress::{Live, LiveUpdate};
+use crate::uplink::api::CloudClient;
+
+/// Records one member's report and tells the dashboard.
+pub(super) async fn record(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
+    let (stored_name, stored_files) = (name.clone(), files.clone());
+    match db.call(move |m| m.record_member_progress(project, user, &stored_name, &stored_files)).await {
+        Ok(()) => live.publish(LiveUpdate::Members { project_id: project, user_id: user, name, files }),
+        // A project we do not hold (shared from another machine): nothing to keep.
+        Err(crate::manifest::ManifestError::UnknownProject(_)) => {}
+        Err(e) => tracing::warn!(%project, error = %e, "cannot record a member's progress"),
+    }
+}
+
+/// Loads the cloud's stored reports of every project we own.
+pub async fn refresh_member_progress(db: Db, cloud: CloudClient, live: Live) {
+    let projects = match db.call(|m| m.projects()).await {
+        Ok(projects) => projects,
+        Err(e) => return tracing::warn!(error = %e, "cannot read the projects"),
+    };
+    for project in projects.into_iter().filter(|p| p.role == Role::Owner) {
+        let id = project.project_id;
+        match cloud.progress(id).await {
+            Ok(report) => {
+                for member in report.members {
+                    record(&db, &live, id, member.user_id, member.name, member.files).await;
+                }
+            }
+            Err(e) => tracing::debug!(project = %id, error = %e, "cannot load members' progress"),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The driver: one [`Engine`] run against the live world. It feeds the
+//! engine Syncthing's event stream (the daemon's broadcast), the cloud's
+//! announcements (from the member task) and the answers to its actions
+//! (hashes, REST), persists changed badges in the manifest (`file_states`,
+//! marked unreported), and publishes them live.
+//!
+//! On start it rebuilds every badge from the manifest (announcements, last
+//! badges with their stamps) and Syncthing's REST (need, status, file)
+//! without waiting for a new event: untouched files are not even re-read.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloud_protocol::FileProgress;
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::engine::Engine;
+use super::exec::{Answer, execute};
+use super::live::{FolderLive, Live, LiveUpdate, folder_key};
+use super::model::{Expected, Prior};
+use crate::db::Db;
+use crate::manifest::{ManifestError, RemoteFileRow};
+use crate::syncthing::{Client, StreamItem};
+
+/// Actions run at once (hashes go to the blocking pool, the rest to Syncthing).
+const MAX_IN_FLIGHT: usize = 4;
+/// How often changed badges are persisted and published.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often the folder summary (percent, rate, ETA) is refreshed.
+const FOLDER_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a driver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("badge engine of project {project}: {source}")]
+    Manifest {
+        project: Uuid,
+        #[source]
+        source: ManifestError,
+    },
+}
+
+/// What a driver needs from its surroundings.
+#[derive(Debug, Clone)]
+pub struct DriverDeps {
+    pub db: Db,
+    pub syncthing: Client,
+    pub live: Live,
+    /// Notified after badges were saved, so the reporter sends them.
+    pub saved: Arc<Notify>,
+}
+
+/// One project's badge engine at work. See the module docs.
+#[derive(Debug)]
+pub struct Driver {
+    deps: DriverDeps,
+    project: Uuid,
+    folder_id: String,
+    root: PathBuf,
+    engine: Engine,
+    last_folder: Option<FolderLive>,
+}
+
+impl Driver {
+    /// A driver for a project bound to Syncthing folder `folder_id` at `root`.
+    pub fn new(deps: DriverDeps, project: Uuid, folder_id: &str, root: PathBuf) -> Driver {
+        Driver {
+            deps,
+            project,
+            folder_id: folder_id.to_owned(),
+            root,
+            engine: Engine::new(folder_id),
+            last_folder: None,
+        }
+    }
+
+    /// Runs until `shutdown`. `events`: the daemon's Syncthing stream
+    /// (subscribed before the caller did anything the events should cover);
+    /// `announced`: rows the member task just applied to `remote_files`.
+    pub async fn run(
+        mut self,
+        mut events: broadcast::Receiver<StreamItem>,
+        mut announced: mpsc::Receiver<Vec<RemoteFileRow>>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DriverError> {
+        self.restore().await?;
+        let mut work: JoinSet<Answer> = JoinSet::new();
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        let mut folder_tick = tokio::time::interval(FOLDER_EVERY);
+        let mut announcements_open = true;
+        loop {
+            self.start_actions(&mut work);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                item = events.recv() => match item {
+                    Ok(item) => self.stream_item(item),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(project = %self.project, lost = n, "badge engine fell behind Syncthing's events");
+                        self.engine.events_missed();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                rows = announced.recv(), if announcements_open => match rows {
+                    Some(rows) => self.announce(&rows),
+                    None => announcements_open = false,
+                },
+                Some(done) = work.join_next() => match done {
+                    Ok(answer) => self.answer(answer),
+                    Err(e) => tracing::error!(project = %self.project, error = %e, "a badge action failed"),
+                },
+                _ = flush.tick() => self.flush().await?,
+                _ = folder_tick.tick() => self.publish_folder().await?,
+            }
+        }
+        work.abort_all();
+        self.flush().await
+    }
+
+    /// The manifest's expectations and last badges, then folder-wide facts.
+    async fn restore(&mut self) -> Result<(), DriverError> {
+        if let Ok(status) = self.deps.syncthing.system_status().await {
+            self.engine.set_device_id(&status.my_id);
+        }
+        let project = self.project;
+        let (rows, badges) = self
+            .deps
+            .db
+            .call(move |m| Ok::<_, ManifestError>((m.remote_files(project)?, m.badges(project)?)))
+            .await
+            .map_err(|source| DriverError::Manifest { project, source })?;
+        let mut priors: BTreeMap<String, Prior> = badges
+            .into_iter()
+            .map(|b| {
+                let p = b.progress;
+                let prior = Prior {
+                    state: p.state,
+                    percent: p.percent,
+                    local_hash: p.local_hash,
+                    error: p.error,
+                    stamp: b.stamp,
+                };
+                (p.path, prior)
+            })
+            .collect();
+        for row in &rows {
+            self.engine.restore(&row.path, Expected::from(row), priors.remove(&row.path));
+        }
+        self.engine.start();
+        tracing::debug!(project = %self.project, files = rows.len(), "badge engine restored");
+        Ok(())
+    }
+
+    fn stream_item(&mut self, item: StreamItem) {
+        let now = Instant::now().into_std();
+        match item {
+            StreamItem::Event(e) => self.engine.event(&e, now),
+            StreamItem::Connected { origin, .. } => self.engine.set_device_id(&origin.device_id),
+            StreamItem::Missed { .. } => self.engine.events_missed(),
+            StreamItem::Restarted { current, .. } => {
+                self.engine.set_device_id(&current.device_id);
+                self.engine.syncthing_restarted(now);
+            }
+            StreamItem::Disconnected { .. } => {}
+        }
+    }
+
+    fn announce(&mut self, rows: &[RemoteFileRow]) {
+        for row in rows {
+            self.engine.announce(&row.path, Expected::from(row));
+        }
+    }
+
+    fn start_actions(&mut self, work: &mut JoinSet<Answer>) {
+        while work.len() < MAX_IN_FLIGHT {
+            let Some(action) = self.engine.next_action() else { return };
+            let (client, folder, root) = (self.deps.syncthing.clone(), self.folder_id.clone(), self.root.clone());
+            work.spawn(execute(action, client, folder, root));
+        }
+    }
+
+    fn answer(&mut self, answer: Answer) {
+        let now = Instant::now().into_std();
+        match answer {
+            Answer::Hashed(path, outcome) => self.engine.hashed(&path, outcome, now),
+            Answer::File(path, Some(file)) => self.engine.db_file(&path, &file),
+            Answer::File(path, None) => self.engine.db_file_failed(&path),
+            Answer::Need(Some(need)) => self.engine.need(&need, now),
+            Answer::Status(Some(status)) => self.engine.folder_status(&status),
+            Answer::Copies(Some(copies)) => self.engine.conflict_copies(copies),
+            Answer::Copy(path, exists) => self.engine.copy_seen(&path, exists),
+            Answer::Need(None) | Answer::Status(None) | Answer::Copies(None) => {}
+        }
+    }
+
+    /// Persists changed badges, then tells the reporter and the dashboard.
+    async fn flush(&mut self) -> Result<(), DriverError> {
+        let changes = self.engine.take_changes();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(FileProgress, Option<crate::hash::FileStamp>)> =
+            changes.iter().map(|p| (p.clone(), self.engine.stamp(&p.path))).collect();
+        let project = self.project;
+        self.deps
+            .db
+            .call(move |m| m.save_badges(project, &rows))
+            .await
+            .map_err(|source| DriverError::Manifest { project, source })?;
+        self.deps.saved.notify_one();
+        self.deps.live.publish(LiveUpdate::Files { project_id: project, files: changes });
+        Ok(())
+    }
+
+    /// Publishes the folder summary when it changed, and keeps it for `status`.
+    async fn publish_folder(&mut self) -> Result<(), DriverError> {
+        let now = Instant::now().into_std();
+        let folder = self.engine.folder(now);
+        let etas = self.engine.etas(now).into_iter().map(|(path, eta)| (path, eta.as_secs())).collect();
+        let live = FolderLive::new(&folder, etas);
+        if self.last_folder.as_ref().is_some_and(|last| last.same_as(&live)) {
+            return Ok(());
+        }
+        self.last_folder = Some(live.clone());
+        let (project, text) = (self.project, serde_json::to_string(&live).unwrap_or_default());
+        self.deps
+            .db
+            .call(move |m| m.kv_set(&folder_key(project), &text))
+            .await
+            .map_err(|source| DriverError::Manifest { project, source })?;
+        self.deps.live.publish(LiveUpdate::Folder { project_id: project, folder: live });
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Doing the engine's [`Action`]s: hashing files (blocking pool), asking
+//! Syncthing's REST API, listing conflict copies. Each returns an
+//! [`Answer`] the driver feeds back. Paths come from Syncthing events and
+//! the cloud, so each is checked before it is joined onto the folder root.
+
+use std::path::{Path, PathBuf};
+
+use crate::hash::{Checked, HashError, hash_if_changed_async};
+use crate::ignore::{is_conflict_copy, is_internal};
+use crate::syncthing::Client;
+use crate::syncthing::types::{DbFile, DbStatus, Need};
+
+use super::model::{Action, HashOutcome};
+
+/// The result of one action.
+#[derive(Debug)]
+pub(super) enum Answer {
+    Hashed(String, HashOutcome),
+    File(String, Option<Box<DbFile>>),
+    Need(Option<Need>),
+    Status(Option<Box<DbStatus>>),
+    Copies(Option<Vec<String>>),
+    Copy(String, bool),
+}
+
+/// Runs one action. Failures are answers too (`None`): the engine asks
+/// again when it next has a reason to.
+pub(super) async fn execute(action: Action, client: Client, folder_id: String, root: PathBuf) -> Answer {
+    match action {
+        Action::Hash { path, known } => {
+            let outcome = match resolve(&root, &path) {
+                Some(full) => hash(full, known).await,
+                None => HashOutcome::Failed(format!("{path:?} is not a valid path inside the folder")),
+            };
+            Answer::Hashed(path, outcome)
+        }
+        Action::QueryFile { path } => {
+            let file = client.db_file(&folder_id, &path).await;
+            if let Err(e) = &file {
+                tracing::debug!(%path, error = %e, "db/file failed");
+            }
+            Answer::File(path, file.ok().map(Box::new))
+        }
+        Action::QueryNeed => Answer::Need(log_err("db/need", client.db_need(&folder_id, None).await)),
+        Action::QueryFolderStatus => {
+            Answer::Status(log_err("db/status", client.db_status(&folder_id).await).map(Box::new))
+        }
+        Action::ListConflictCopies => {
+            let listing = tokio::task::spawn_blocking(move || list_conflict_copies(&root)).await.ok();
+            Answer::Copies(listing)
+        }
+        Action::CheckCopy { path } => {
+            let exists = resolve(&root, &path).is_some_and(|p| std::fs::symlink_metadata(p).is_ok());
+            Answer::Copy(path, exists)
+        }
+    }
+}
+
+fn log_err<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Option<T> {
+    r.map_err(|e| tracing::debug!(error = %e, "{what} failed")).ok()
+}
+
+/// `root/path` when `path` is a valid relative path (the wire rule).
+pub(super) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
+    cloud_protocol::validate_path(path).ok().map(|_| root.join(path))
+}
+
+async fn hash(path: PathBuf, known: Option<crate::hash::FileStamp>) -> HashOutcome {
+    match hash_if_changed_async(path, known).await {
+        Ok(Checked::Unchanged(_)) => HashOutcome::Unchanged,
+        Ok(Checked::Hashed(h)) => HashOutcome::Hashed { hash: h.hash, stamp: h.stamp },
+        Err(e) if e.is_not_found() => HashOutcome::Missing,
+        // A directory where a file is expected: not the owner's file.
+        Err(HashError::NotAFile { .. }) => HashOutcome::Missing,
+        Err(e) => HashOutcome::Failed(e.to_string()),
+    }
+}
+
+/// Every `.sync-conflict-` file under `root`, relative, `/`-separated.
+/// Syncthing's own directories are skipped; unreadable entries too.
+pub(super) fn list_conflict_copies(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let walker = walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
+        let rel = e.path().strip_prefix(root).ok().and_then(Path::to_str).unwrap_or("");
+        rel.is_empty() || !is_internal(rel)
+    });
+    for entry in walker.flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(rel) = entry.path().strip_prefix(root).ok().and_then(Path::to_str) else { continue };
+        if is_conflict_copy(rel).is_some() {
+            found.push(rel.to_owned());
+        }
+    }
+    found
+}

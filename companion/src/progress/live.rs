@@ -1,0 +1,120 @@
+//! Live badge news inside the daemon: drivers and the member tasks publish
+//! [`LiveUpdate`]s, the dashboard forwards them to browsers. A broadcast
+//! channel: a slow reader lags and reloads the whole state, it never blocks
+//! a driver.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use cloud_protocol::{FileProgress, ReportedFile};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::model::{FolderProgress, StateCounts};
+
+/// Updates buffered per reader before it lags.
+const CAPACITY: usize = 4096;
+
+/// A folder's summary as shown live (and stored for `companion status`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FolderLive {
+    pub percent: f64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub rate_bps: Option<f64>,
+    pub eta_s: Option<u64>,
+    pub counts: StateCounts,
+    pub folder_error: Option<String>,
+    /// Per file being pulled: seconds left at its measured rate.
+    pub file_eta_s: BTreeMap<String, u64>,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+impl FolderLive {
+    pub fn new(folder: &FolderProgress, file_eta_s: BTreeMap<String, u64>) -> FolderLive {
+        FolderLive {
+            percent: folder.percent,
+            bytes_total: folder.bytes_total,
+            bytes_done: folder.bytes_done,
+            rate_bps: folder.rate_bps.map(|r| r.round()),
+            eta_s: folder.eta.map(|d| d.as_secs()),
+            counts: folder.counts,
+            folder_error: folder.folder_error.clone(),
+            file_eta_s,
+            at: now(),
+        }
+    }
+
+    /// Equal but for the time stamp.
+    pub fn same_as(&self, other: &FolderLive) -> bool {
+        FolderLive { at: String::new(), ..self.clone() } == FolderLive { at: String::new(), ..other.clone() }
+    }
+}
+
+/// One piece of news.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LiveUpdate {
+    /// Badges that changed on this machine.
+    Files { project_id: Uuid, files: Vec<FileProgress> },
+    /// The folder's percent, rate and ETA.
+    Folder { project_id: Uuid, folder: FolderLive },
+    /// Owner side: a member reported progress.
+    Members { project_id: Uuid, user_id: Uuid, name: String, files: Vec<ReportedFile> },
+    /// A project was added, revoked or changed otherwise: reload it.
+    Project { project_id: Uuid },
+}
+
+/// The daemon's live channel. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Live {
+    tx: broadcast::Sender<LiveUpdate>,
+    folders: Arc<Mutex<HashMap<Uuid, FolderLive>>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live::new()
+    }
+}
+
+impl Live {
+    pub fn new() -> Live {
+        Live { tx: broadcast::channel(CAPACITY).0, folders: Arc::default() }
+    }
+
+    /// Sends news to every reader (none is fine).
+    pub fn publish(&self, update: LiveUpdate) {
+        if let LiveUpdate::Folder { project_id, folder } = &update {
+            self.lock().insert(*project_id, folder.clone());
+        }
+        let _ = self.tx.send(update);
+    }
+
+    /// News from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveUpdate> {
+        self.tx.subscribe()
+    }
+
+    /// The last folder summary of a project, if a driver published one.
+    pub fn folder(&self, project: Uuid) -> Option<FolderLive> {
+        self.lock().get(&project).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, FolderLive>> {
+        self.folders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The `kv` key under which a driver keeps its folder summary for
+/// `companion status` (another process).
+pub fn folder_key(project: Uuid) -> String {
+    format!("progress.folder.{project}")
+}
+
+fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

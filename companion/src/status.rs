@@ -1,0 +1,223 @@
+//! What `companion status` and the dashboard show, read from the manifest:
+//! per project its files with their badges, the folder's byte-weighted
+//! percent and measured ETA, and (owner) each member's last reports. The
+//! serialized form of [`StatusReport`] is DESIGN's `status --json` shape.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use cloud_protocol::{FileState, Role};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::manifest::{Manifest, ManifestError, ProjectRow, ProjectStatus};
+use crate::progress::{FolderLive, folder_key, round_percent};
+
+/// File in the state directory holding the dashboard's URL (with its secret).
+pub const DASHBOARD_URL_FILE: &str = "dashboard.url";
+
+/// `{"projects": [...]}` (plus where the dashboard is, when it runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub projects: Vec<ProjectStatusView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+}
+
+/// One project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectStatusView {
+    pub project_id: Uuid,
+    pub name: String,
+    pub folder_id: String,
+    pub role: Role,
+    pub last_seq: i64,
+    /// Byte-weighted, 0..=100.
+    pub percent: f64,
+    pub files: Vec<FileView>,
+    /// Owner only: each member's last reported state per file.
+    pub members: Vec<MemberView>,
+    /// `active` or `revoked`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder_error: Option<String>,
+}
+
+/// One file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileView {
+    pub path: String,
+    pub state: FileState,
+    pub percent: f64,
+    pub size: u64,
+    pub expected_hash: Option<String>,
+    pub local_hash: Option<String>,
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<u64>,
+}
+
+/// One member, as the owner sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user_id: Uuid,
+    pub name: String,
+    /// Byte-weighted over the files they reported, 0..=100.
+    pub percent: f64,
+    pub files: Vec<MemberFileView>,
+}
+
+/// One member's last report about one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberFileView {
+    pub path: String,
+    pub state: FileState,
+    pub percent: f64,
+    pub local_hash: Option<String>,
+    pub error: Option<String>,
+    pub reported_at: String,
+}
+
+/// The status of every project (or those `filter` matches by id, name or
+/// folder id).
+pub fn gather(manifest: &Manifest, filter: Option<&str>) -> Result<StatusReport, ManifestError> {
+    let mut projects = Vec::new();
+    for p in manifest.projects()? {
+        if filter.is_some_and(|f| !matches(&p, f)) {
+            continue;
+        }
+        projects.push(project_view(manifest, &p)?);
+    }
+    Ok(StatusReport { projects, dashboard: None })
+}
+
+/// Whether `key` names the project (id, name or folder id).
+pub fn matches(p: &ProjectRow, key: &str) -> bool {
+    let key = key.trim();
+    p.project_id.to_string() == key || p.name == key || p.folder_id == key
+}
+
+/// The dashboard URL the running daemon wrote, if any.
+pub fn dashboard_url(state_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir.join(DASHBOARD_URL_FILE)).ok()?;
+    Some(text.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// One project's view.
+pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatusView, ManifestError> {
+    let id = p.project_id;
+    let folder: Option<FolderLive> =
+        manifest.kv_get(&folder_key(id))?.and_then(|text| serde_json::from_str(&text).ok());
+    let files = match p.role {
+        Role::Member => member_files(manifest, id, folder.as_ref())?,
+        Role::Owner => owner_files(manifest, id)?,
+    };
+    let sizes: HashMap<&str, u64> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+    let members = if p.role == Role::Owner { members(manifest, id, &sizes)? } else { Vec::new() };
+    let weighted: Vec<(u64, f64)> =
+        files.iter().filter(|f| f.state != FileState::Deleted).map(|f| (f.size, f.percent)).collect();
+    Ok(ProjectStatusView {
+        project_id: id,
+        name: p.name.clone(),
+        folder_id: p.folder_id.clone(),
+        role: p.role,
+        last_seq: if p.role == Role::Owner { p.acked_seq } else { p.last_seq },
+        percent: weighted_percent(&weighted),
+        files,
+        members,
+        status: match p.status {
+            ProjectStatus::Active => "active".into(),
+            ProjectStatus::Revoked => "revoked".into(),
+        },
+        eta_s: folder.as_ref().and_then(|f| f.eta_s),
+        rate_bps: folder.as_ref().and_then(|f| f.rate_bps),
+        folder_error: folder.and_then(|f| f.folder_error),
+    })
+}
+
+/// Invitee: the announced files joined with their badges.
+fn member_files(manifest: &Manifest, id: Uuid, folder: Option<&FolderLive>) -> Result<Vec<FileView>, ManifestError> {
+    let badges: HashMap<String, _> =
+        manifest.badges(id)?.into_iter().map(|b| (b.progress.path.clone(), b.progress)).collect();
+    let etas: BTreeMap<String, u64> = folder.map(|f| f.file_eta_s.clone()).unwrap_or_default();
+    Ok(manifest
+        .remote_files(id)?
+        .into_iter()
+        .map(|r| {
+            let badge = badges.get(&r.path);
+            let expected = (!r.hash.is_empty() && !r.deleted).then(|| r.hash.clone());
+            FileView {
+                state: badge.map_or(FileState::Pending, |b| b.state),
+                percent: badge.map_or(0.0, |b| b.percent),
+                size: r.size,
+                expected_hash: expected,
+                local_hash: badge.and_then(|b| b.local_hash.clone()),
+                error: badge.and_then(|b| b.error.clone()),
+                eta_s: etas.get(&r.path).copied(),
+                path: r.path,
+            }
+        })
+        .collect())
+}
+
+/// Owner: our own files, which are the reference (synced by definition).
+fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestError> {
+    Ok(manifest
+        .local_files(id)?
+        .into_iter()
+        .map(|f| FileView {
+            state: if f.deleted { FileState::Deleted } else { FileState::Synced },
+            percent: if f.deleted { 0.0 } else { 100.0 },
+            size: f.size,
+            expected_hash: f.last_sent_hash.clone(),
+            local_hash: (!f.deleted).then(|| f.hash.clone()),
+            error: None,
+            eta_s: None,
+            path: f.path,
+        })
+        .collect())
+}
+
+fn members(manifest: &Manifest, id: Uuid, sizes: &HashMap<&str, u64>) -> Result<Vec<MemberView>, ManifestError> {
+    let mut by_member: BTreeMap<(String, Uuid), Vec<MemberFileView>> = BTreeMap::new();
+    for row in manifest.member_progress(id)? {
+        let p = row.progress;
+        by_member.entry((row.name, row.user_id)).or_default().push(MemberFileView {
+            path: p.path,
+            state: p.state,
+            percent: p.percent,
+            local_hash: p.local_hash,
+            error: p.error,
+            reported_at: row.reported_at,
+        });
+    }
+    Ok(by_member
+        .into_iter()
+        .map(|((name, user_id), files)| {
+            let weighted: Vec<(u64, f64)> = files
+                .iter()
+                .filter(|f| f.state != FileState::Deleted)
+                .map(|f| (sizes.get(f.path.as_str()).copied().unwrap_or(0), f.percent))
+                .collect();
+            MemberView { user_id, name, percent: weighted_percent(&weighted), files }
+        })
+        .collect())
+}
+
+/// Byte-weighted percent; by file count when every size is 0; 100 when empty.
+pub fn weighted_percent(files: &[(u64, f64)]) -> f64 {
+    let total: u64 = files.iter().map(|(s, _)| s).sum();
+    if files.is_empty() {
+        return 100.0;
+    }
+    let p = if total > 0 {
+        files.iter().map(|(s, p)| *s as f64 * p).sum::<f64>() / total as f64
+    } else {
+        files.iter().map(|(_, p)| p).sum::<f64>() / files.len() as f64
+    };
+    round_percent(p)
+}
