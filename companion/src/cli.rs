@@ -198,10 +198,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.as_ref().map_or_else(|_| cli.global.syncthing_overrides(), |s| s.syncthing.clone());
             let env = SearchEnv::from_process();
             let outcome = runtime.block_on(doctor::run(&overrides, &env));
-            let code = doctor::print(&outcome);
+            let mut code = doctor::print(&outcome);
             if let Ok(settings) = settings {
-                for line in commands::quarantine_report(&settings) {
+                let (cloud_ok, lines) = runtime.block_on(commands::cloud_report(&settings));
+                for line in lines.iter().chain(&commands::quarantine_report(&settings)) {
                     println!("{line}");
+                }
+                if !cloud_ok {
+                    code = ExitCode::from(1);
                 }
             }
             Ok(code)

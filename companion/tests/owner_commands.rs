@@ -46,6 +46,8 @@ async fn init_login_share_invite_scan_run() {
 
     let login = companion.ok(&["login", "--cloud", &cloud.url(), "--token", &token]);
     assert!(login.contains("as alice"), "{login}");
+    let doctor = companion.ok(&["doctor"]);
+    assert!(doctor.contains(&format!("Cloud:     {} as alice", cloud.url())), "{doctor}");
     let config = std::fs::read_to_string(companion.config_path()).unwrap();
     assert!(config.contains(&cloud.url()) && config.contains(&token), "{config}");
 

@@ -89,3 +89,34 @@ pub fn quarantine_report(settings: &Settings) -> Vec<String> {
     lines.extend(crate::uplink::sender::quarantine_lines(&quarantined).into_iter().map(|l| format!("  {l}")));
     lines
 }
+
+/// `doctor`'s cloud lines: who the token belongs to and what waits to be
+/// sent, or what is wrong. The flag is false when something is wrong.
+pub async fn cloud_report(settings: &Settings) -> (bool, Vec<String>) {
+    let Some(access) = &settings.cloud else {
+        return (true, vec!["Cloud:     not logged in (run `companion login --cloud URL --token TOKEN`)".to_owned()]);
+    };
+    let mut lines = Vec::new();
+    let ok = match CloudClient::new(&access.url, &access.token) {
+        Ok(client) => match client.me().await {
+            Ok(me) => {
+                lines.push(format!("Cloud:     {} as {} ({})", access.url, me.name, me.user_id));
+                true
+            }
+            Err(e) => {
+                lines.push(format!("Cloud:     {}", e.advice()));
+                false
+            }
+        },
+        Err(e) => {
+            lines.push(format!("Cloud:     {e}; run `companion login` with a valid URL."));
+            false
+        }
+    };
+    if settings.manifest_path().exists()
+        && let Ok(count) = settings.open_manifest().and_then(|m| m.pending_count(None))
+    {
+        lines.push(format!("Outbox:    {} change(s) in {} batch(es) waiting to be sent", count.changes, count.batches));
+    }
+    (ok, lines)
+}
