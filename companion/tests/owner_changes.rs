@@ -120,8 +120,7 @@ async fn every_real_change_reaches_the_cloud_once() {
     // Syncthing's own (later) events for all of this add nothing.
     assert_quiet(&api, project, expected, Duration::from_secs(4)).await;
     let events = all_events(&api, project).await;
-    let summary: Vec<(Op, &str)> =
-        events[..8].iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
+    let summary: Vec<(Op, &str)> = events[..8].iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
     assert_eq!(
         summary,
         [

@@ -17,12 +17,8 @@ use uuid::Uuid;
 /// other path deleted.
 async fn assert_cloud_matches(api: &companion::uplink::api::CloudClient, project: Uuid, root: &Path, files: &[&str]) {
     let snapshot = api.files(project).await.expect("snapshot");
-    let live: BTreeMap<&str, &str> = snapshot
-        .files
-        .iter()
-        .filter(|f| f.deleted_at.is_none())
-        .map(|f| (f.path.as_str(), f.hash.as_str()))
-        .collect();
+    let live: BTreeMap<&str, &str> =
+        snapshot.files.iter().filter(|f| f.deleted_at.is_none()).map(|f| (f.path.as_str(), f.hash.as_str())).collect();
     let on_disk: BTreeMap<&str, String> = files.iter().map(|f| (*f, blake3_of(&root.join(f)))).collect();
     let on_disk: BTreeMap<&str, &str> = on_disk.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(live, on_disk);

@@ -286,7 +286,9 @@ pub async fn assert_quiet(client: &CloudClient, project: Uuid, count: usize, qui
 pub fn show(events: &[Event]) -> String {
     let lines: Vec<String> = events
         .iter()
-        .map(|e| format!("#{} {} {} {}", e.seq, e.change.op.as_str(), e.change.path, e.change.hash.as_deref().unwrap_or("")))
+        .map(|e| {
+            format!("#{} {} {} {}", e.seq, e.change.op.as_str(), e.change.path, e.change.hash.as_deref().unwrap_or(""))
+        })
         .collect();
     format!("[{}]", lines.join(", "))
 }
