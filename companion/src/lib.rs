@@ -17,5 +17,6 @@ pub mod progress;
 pub mod scan;
 pub mod status;
 pub mod syncthing;
+pub mod ui;
 pub mod uplink;
 pub mod watch;

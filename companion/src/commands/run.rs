@@ -18,10 +18,12 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The daemon for these settings, with every part this build has.
-/// The invitee side plugs its member tasks and the dashboard in here.
+/// The daemon for these settings, with every part this build has: the
+/// owner side, the invitee side (cloud link, member tasks) and the dashboard.
 pub fn daemon(settings: Settings) -> Daemon {
-    Daemon::new(settings)
+    let live = crate::progress::Live::new();
+    let daemon = crate::member::MemberSide::new(live.clone()).plug(Daemon::new(settings));
+    daemon.with_service("dashboard", move |ctx| Box::pin(crate::ui::Dashboard::service(ctx, live)))
 }
 
 #[cfg(unix)]

@@ -1,0 +1,143 @@
+//! The local dashboard: served by the daemon on 127.0.0.1 (a random port
+//! unless configured), protected by a secret ([`auth`]). It lists projects
+//! and files with their badges, percent and ETA, and (owner) each member's
+//! progress, and updates live over server-sent events (`/api/events`,
+//! fed by [`Live`]). Plain HTML/CSS/JS embedded in the binary; the page
+//! builds the DOM with `textContent` only, so file names (untrusted) are
+//! always text, and a strict Content-Security-Policy forbids inline script.
+
+mod auth;
+mod routes;
+
+pub use auth::Secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DEFAULT_DASHBOARD_LISTEN;
+use crate::daemon::Context;
+use crate::db::Db;
+use crate::progress::Live;
+use crate::status::DASHBOARD_URL_FILE;
+
+/// Why the dashboard could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("the dashboard address {0:?} is not host:port")]
+    BadAddress(String),
+    #[error("the dashboard must listen on a loopback address, not {0}")]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {addr} for the dashboard: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the dashboard URL to {}: {source}", path.display())]
+    UrlFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A bound dashboard, not serving yet.
+#[derive(Debug)]
+pub struct Dashboard {
+    listener: TcpListener,
+    addr: SocketAddr,
+    secret: Secret,
+    db: Db,
+    live: Live,
+}
+
+impl Dashboard {
+    /// Binds `listen` (`host:port`, loopback only). The built-in default
+    /// address falls back to a random port when taken, so several
+    /// companions can run side by side.
+    pub async fn bind(listen: &str, db: Db, live: Live) -> Result<Dashboard, UiError> {
+        let addr: SocketAddr = listen.parse().map_err(|_| UiError::BadAddress(listen.to_owned()))?;
+        if !addr.ip().is_loopback() {
+            return Err(UiError::NotLoopback(addr));
+        }
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(_) if listen == DEFAULT_DASHBOARD_LISTEN => {
+                let any = SocketAddr::new(addr.ip(), 0);
+                TcpListener::bind(any).await.map_err(|source| UiError::Bind { addr: any, source })?
+            }
+            Err(source) => return Err(UiError::Bind { addr, source }),
+        };
+        let addr = listener.local_addr().map_err(|source| UiError::Bind { addr, source })?;
+        Ok(Dashboard { listener, addr, secret: Secret::generate(), db, live })
+    }
+
+    /// The URL to open: it carries the secret once, then a cookie does.
+    pub fn url(&self) -> String {
+        format!("http://{}/?key={}", self.addr, self.secret.as_str())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Writes [`Dashboard::url`] to `state_dir/dashboard.url`, readable by
+    /// this user only, for `companion status` to print.
+    pub fn write_url(&self, state_dir: &Path) -> Result<(), UiError> {
+        let path = state_dir.join(DASHBOARD_URL_FILE);
+        write_private(&path, &self.url()).map_err(|source| UiError::UrlFile { path, source })
+    }
+
+    /// Serves until `shutdown`.
+    pub async fn serve(self, shutdown: CancellationToken) {
+        let state = routes::UiState { secret: self.secret, port: self.addr.port(), db: self.db, live: self.live };
+        let app = routes::router(state);
+        let stop = shutdown.clone();
+        if let Err(e) =
+            axum::serve(self.listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        {
+            tracing::error!(error = %e, "the dashboard stopped");
+        }
+    }
+
+    /// The daemon service: bind, print and keep the URL, serve.
+    pub async fn service(ctx: Context, live: Live) {
+        let db = match ctx.open_db() {
+            Ok(db) => db,
+            Err(e) => return tracing::error!(error = %e, "dashboard: cannot open the manifest"),
+        };
+        let dashboard = match Dashboard::bind(&ctx.settings.dashboard_listen, db, live).await {
+            Ok(d) => d,
+            Err(e) => return tracing::error!(error = %e, "the dashboard is off"),
+        };
+        if let Err(e) = dashboard.write_url(&ctx.state_dir) {
+            tracing::warn!(error = %e, "the dashboard URL is only printed");
+        }
+        eprintln!("Dashboard: {}", dashboard.url());
+        dashboard.serve(ctx.shutdown.clone()).await;
+        let _ = std::fs::remove_file(ctx.state_dir.join(DASHBOARD_URL_FILE));
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // An older file may have been created with looser permissions.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")
+}
