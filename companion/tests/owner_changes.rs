@@ -96,6 +96,15 @@ async fn every_real_change_reaches_the_cloud_once() {
     assert_upsert(&events[expected].change, Op::Create, "slow.bin", &slow);
     expected += 1;
 
+    // A changed .stignore is reloaded from Syncthing: debug.log is no longer
+    // ignored (the reconcile sends it), *.skip now is.
+    std::fs::write(root.join(".stignore"), "build\n*.skip\n").unwrap();
+    let log = root.join("debug.log");
+    let events = wait_count(&api, project, expected + 1).await;
+    assert_upsert(&events[expected].change, Op::Create, "debug.log", &log);
+    expected += 1;
+    std::fs::write(root.join("new.skip"), b"ignored by the new pattern").unwrap();
+
     // 1,000 files at once.
     let burst = root.join("burst");
     std::fs::create_dir_all(&burst).unwrap();
@@ -120,7 +129,7 @@ async fn every_real_change_reaches_the_cloud_once() {
     // Syncthing's own (later) events for all of this add nothing.
     assert_quiet(&api, project, expected, Duration::from_secs(4)).await;
     let events = all_events(&api, project).await;
-    let summary: Vec<(Op, &str)> = events[..8].iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
+    let summary: Vec<(Op, &str)> = events[..9].iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
     assert_eq!(
         summary,
         [
@@ -132,6 +141,7 @@ async fn every_real_change_reaches_the_cloud_once() {
             (Op::Create, "b.txt"),
             (Op::Delete, "b.txt"),
             (Op::Create, "slow.bin"),
+            (Op::Create, "debug.log"),
         ]
     );
     assert_eq!(events[5].change.hash.as_deref(), Some(b_hash.as_str()));

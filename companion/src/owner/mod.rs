@@ -79,7 +79,7 @@ pub async fn run_project(
         path = %pipeline.project.folder_path.display(), "watching");
     pipeline.reconcile("start-up scan").await;
 
-    let mut watcher_open = watcher.is_some();
+    let (mut watcher_open, mut events_open) = (watcher.is_some(), true);
     loop {
         let mut work = Work::default();
         tokio::select! {
@@ -88,7 +88,10 @@ pub async fn run_project(
                 Some(batch) => work.add_batch(batch),
                 None => watcher_open = false,
             },
-            item = events.recv() => work.add_item(item, &folder),
+            item = events.recv(), if events_open => {
+                events_open = !matches!(item, Err(broadcast::error::RecvError::Closed));
+                work.add_item(item, &folder);
+            }
         }
         // Take whatever else is already waiting: one pass, one outbox batch.
         while let Ok(batch) = batches.try_recv() {
@@ -253,4 +256,43 @@ pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syncthing::Origin;
+    use std::time::Duration;
+
+    #[test]
+    fn lost_events_restarts_overflows_and_ignores_mean_a_reconcile() {
+        let origin = Origin { device_id: "D".into(), start_time: "t".into() };
+        let items = [
+            Ok(StreamItem::Missed { expected_first: 3, got_first: 9 }),
+            Ok(StreamItem::Restarted { previous: origin.clone(), current: origin }),
+            Err(broadcast::error::RecvError::Lagged(7)),
+        ];
+        for item in items {
+            let mut work = Work::default();
+            work.add_item(item, "proj");
+            assert!(work.reconcile.is_some());
+        }
+        let mut work = Work::default();
+        work.add_item(
+            Ok(StreamItem::Disconnected { reason: "x".into(), api_key_rejected: false, retry_in: Duration::ZERO }),
+            "proj",
+        );
+        work.add_item(Err(broadcast::error::RecvError::Closed), "proj");
+        assert!(work.reconcile.is_none() && work.paths.is_empty());
+
+        let mut work = Work::default();
+        work.add_batch(WatchBatch { rescan: true, ..WatchBatch::default() });
+        assert!(work.reconcile.is_some() && !work.reload_ignores);
+        let mut work = Work::default();
+        let mut batch = WatchBatch { ignores_changed: true, ..WatchBatch::default() };
+        batch.paths.insert("a".into());
+        work.add_batch(batch);
+        assert!(work.reconcile.is_some() && work.reload_ignores);
+        assert!(work.paths.contains("a"));
+    }
 }
