@@ -1,0 +1,158 @@
+//! Shared parts of the invitee tests: a real cloud, a real Syncthing pair
+//! (A = owner, B = invitee), two real `companion run` processes (the
+//! owner's shares and invites, the invitee's joins), and probes of the
+//! invitee's badges and of the owner's view of that member.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cloud_protocol::{FileProgress, FileState};
+use companion::manifest::{MemberFileRow, ProjectStatus};
+use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
+use uuid::Uuid;
+
+pub use crate::owner_support::*;
+
+/// Folder shared by the pair.
+pub const FOLDER: &str = "proj";
+
+/// The whole cast of one test.
+pub struct Setup {
+    pub cloud: TestCloud,
+    pub cluster: Cluster,
+    pub owner: Companion,
+    pub member: Companion,
+    pub project: Uuid,
+    pub alice_token: String,
+    pub bob: Uuid,
+}
+
+/// Knobs of [`setup`].
+#[derive(Default, Clone, Copy)]
+pub struct Knobs {
+    /// B's receive limit in KiB/s.
+    pub recv_limit_kibps: Option<u32>,
+}
+
+/// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
+pub async fn setup(knobs: Knobs) -> Setup {
+    let cloud = TestCloud::start().await;
+    let (_, alice_token) = cloud.add_user("alice").await;
+    let (bob, bob_token) = cloud.add_user("bob").await;
+    let mut builder = ClusterBuilder::new()
+        .nodes(2)
+        .folder(FOLDER, &[FolderType::SendReceive, FolderType::SendReceive])
+        .fs_watcher_delay_s(1)
+        .progress_update_interval_s(1)
+        .reconnection_interval_s(1);
+    if let Some(kib) = knobs.recv_limit_kibps {
+        builder = builder.recv_limit_kibps(1, kib);
+    }
+    let cluster = builder.start().await.expect("a Syncthing pair starts");
+    let mut owner = Companion::new(cluster.node(0));
+    let project = owner.login_and_share(&cloud, &alice_token, FOLDER);
+    owner.start();
+    let code = owner.ok(&["invite", FOLDER]).trim().to_owned();
+    let mut member = Companion::new(cluster.node(1));
+    member.ok(&["login", "--cloud", &cloud.url(), "--token", &bob_token]);
+    let joined = member.ok(&["join", &code, FOLDER]);
+    assert_eq!(joined.trim(), project.to_string());
+    member.start();
+    Setup { cloud, cluster, owner, member, project, alice_token, bob }
+}
+
+impl Setup {
+    pub fn a(&self, name: &str) -> PathBuf {
+        self.cluster.node(0).folder_path(FOLDER).join(name)
+    }
+
+    pub fn b(&self, name: &str) -> PathBuf {
+        self.cluster.node(1).folder_path(FOLDER).join(name)
+    }
+
+    /// The invitee's badge of `path`, as persisted.
+    pub fn badge(&self, path: &str) -> Option<FileProgress> {
+        let badges = self.member.manifest().badges(self.project).ok()?;
+        badges.into_iter().find(|b| b.progress.path == path).map(|b| b.progress)
+    }
+
+    /// The owner's record of what bob reported about `path`.
+    pub fn owner_view(&self, path: &str) -> Option<MemberFileRow> {
+        let rows = self.owner.manifest().member_progress(self.project).ok()?;
+        rows.into_iter().find(|r| r.user_id == self.bob && r.progress.path == path)
+    }
+
+    /// Waits until the invitee's badge of `path` satisfies `done`.
+    pub async fn wait_badge(&self, path: &str, what: &str, done: impl Fn(&FileProgress) -> bool) -> FileProgress {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let badge = self.badge(path);
+            if let Some(b) = badge.as_ref().filter(|b| done(b)) {
+                return b.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path}: no {what} within {DEADLINE:?}; last badge {badge:?}\n--- invitee log ---\n{}",
+                self.member.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for `path` to be ✓ with the file's real hash on B.
+    pub async fn wait_synced(&self, path: &str) -> FileProgress {
+        let b = self.wait_badge(path, "synced", |b| b.state == FileState::Synced).await;
+        assert_eq!(b.local_hash.as_deref(), Some(blake3_of(&self.b(path)).as_str()), "verified hash of {path}");
+        b
+    }
+
+    /// Waits until the owner's view of bob's `path` satisfies `done`.
+    pub async fn wait_owner_view(
+        &self,
+        path: &str,
+        what: &str,
+        done: impl Fn(&MemberFileRow) -> bool,
+    ) -> MemberFileRow {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let row = self.owner_view(path);
+            if let Some(r) = row.as_ref().filter(|r| done(r)) {
+                return r.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "owner's view of {path}: no {what} within {DEADLINE:?}; last {row:?}\n--- owner log ---\n{}",
+                self.owner.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The invitee's project status in its manifest.
+    pub fn member_project_status(&self) -> Option<ProjectStatus> {
+        self.member.manifest().project(self.project).ok()?.map(|p| p.status)
+    }
+}
+
+/// Writes `len` bytes of a pattern no two files share (so Syncthing cannot
+/// reuse blocks between them), in 1 MiB writes.
+pub fn write_pattern(path: &std::path::Path, len: usize, seed: u8) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("create");
+    let mut block = vec![0u8; 1 << 20];
+    let mut state = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut written = 0;
+    while written < len {
+        for b in block.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        let n = (len - written).min(block.len());
+        f.write_all(&block[..n]).expect("write");
+        written += n;
+    }
+    f.sync_all().expect("sync");
+}
