@@ -1,0 +1,135 @@
+//! The whole product on one machine: a Syncthing pair, a cloud, an owner
+//! companion sharing a folder and an invitee companion that joined it, each
+//! daemon running as its own process.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
+
+use crate::cloud::{self, CloudDb, CloudProc, CloudUser};
+use crate::companion::CompanionHome;
+use crate::proc::Proc;
+
+/// How to set the stack up.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The Syncthing folder id shared on both nodes.
+    pub folder: String,
+    /// Owner's and invitee's folder types.
+    pub folder_types: [FolderType; 2],
+    /// Syncthing's `fsWatcherDelayS` (its default is 10).
+    pub fs_watcher_delay_s: u32,
+    /// Syncthing's `progressUpdateIntervalS` (its default is 5).
+    pub progress_update_interval_s: u32,
+    /// Receive-rate limit on the invitee's Syncthing, KiB/s.
+    pub invitee_recv_limit_kibps: Option<u32>,
+    /// `None`: SQLite in the stack's directory; `Some(url)`: that PostgreSQL database.
+    pub postgres_url: Option<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            folder: "proj".into(),
+            folder_types: [FolderType::SendReceive, FolderType::SendReceive],
+            fs_watcher_delay_s: 10,
+            progress_update_interval_s: 1,
+            invitee_recv_limit_kibps: None,
+            postgres_url: None,
+        }
+    }
+}
+
+/// Everything running. Dropping it kills what is left; [`Stack::stop`] stops in order.
+#[derive(Debug)]
+pub struct Stack {
+    pub root: PathBuf,
+    pub options: StackOptions,
+    pub cluster: Cluster,
+    pub cloud: CloudProc,
+    pub owner_user: CloudUser,
+    pub invitee_user: CloudUser,
+    pub owner: CompanionHome,
+    pub invitee: CompanionHome,
+    pub owner_daemon: Proc,
+    pub invitee_daemon: Proc,
+    pub project_id: String,
+}
+
+impl Stack {
+    /// Starts every piece under `root` and waits until both daemons run.
+    pub async fn start(root: &Path, options: StackOptions) -> anyhow::Result<Stack> {
+        std::fs::create_dir_all(root)?;
+        let types = options.folder_types;
+        let cluster = ClusterBuilder::new()
+            .nodes(2)
+            .folder(&options.folder, &types)
+            .fs_watcher_delay_s(options.fs_watcher_delay_s)
+            .progress_update_interval_s(options.progress_update_interval_s)
+            .start()
+            .await?;
+        if let Some(kib) = options.invitee_recv_limit_kibps {
+            cluster.set_recv_limit_kibps(1, kib).await?;
+        }
+
+        let db = match &options.postgres_url {
+            Some(url) => CloudDb::Postgres(url.clone()),
+            None => CloudDb::DataDir(root.join("cloud")),
+        };
+        let owner_user = cloud::add_user(&db, "owner").await?;
+        let invitee_user = cloud::add_user(&db, "invitee").await?;
+        let cloud = CloudProc::start(db, root).await?;
+
+        let owner = CompanionHome::new("owner", &root.join("owner"), &cluster.node(0).home)?;
+        owner.run(&["init"]).await?;
+        owner.run(&["login", "--cloud", &cloud.url, "--token", &owner_user.token]).await?;
+        let project_id = owner.run(&["share", &options.folder, "--name", "Demo project"]).await?;
+        let code = owner.run(&["invite", &project_id]).await?;
+
+        let invitee = CompanionHome::new("invitee", &root.join("invitee"), &cluster.node(1).home)?;
+        invitee.run(&["init"]).await?;
+        invitee.run(&["login", "--cloud", &cloud.url, "--token", &invitee_user.token]).await?;
+        invitee.run(&["join", &code, &options.folder]).await?;
+
+        let owner_daemon = owner.spawn_daemon()?;
+        let invitee_daemon = invitee.spawn_daemon()?;
+        let stack = Stack {
+            root: root.to_owned(),
+            options,
+            cluster,
+            cloud,
+            owner_user,
+            invitee_user,
+            owner,
+            invitee,
+            owner_daemon,
+            invitee_daemon,
+            project_id,
+        };
+        // Both daemons are up once their dashboards are.
+        stack.owner.dashboard_url().await?;
+        stack.invitee.dashboard_url().await?;
+        Ok(stack)
+    }
+
+    /// The owner's copy of the shared folder.
+    pub fn owner_folder(&self) -> PathBuf {
+        self.cluster.node(0).folder_path(&self.options.folder)
+    }
+
+    /// The invitee's copy of the shared folder.
+    pub fn invitee_folder(&self) -> PathBuf {
+        self.cluster.node(1).folder_path(&self.options.folder)
+    }
+
+    /// Stops the companions, then the cloud (SIGTERM, then SIGKILL after 10 s); the
+    /// Syncthing nodes stop when the stack is dropped.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let grace = Duration::from_secs(10);
+        self.invitee_daemon.stop(grace).await?;
+        self.owner_daemon.stop(grace).await?;
+        self.cloud.proc.stop(grace).await?;
+        Ok(())
+    }
+}
