@@ -39,13 +39,26 @@ pub async fn run(
         .map(str::to_owned)
         .unwrap_or_else(|| if folder.label.is_empty() { folder.id.clone() } else { folder.label.clone() });
     let project = cloud.create_project(&name, folder_id).await.map_err(cloud_error)?;
-    let row = ProjectRow::new(project.id, cloud.base_url(), &project.name, folder_id, &folder.path, Role::Owner);
+    let path = expand_tilde(&folder.path);
+    let row = ProjectRow::new(project.id, cloud.base_url(), &project.name, folder_id, &path, Role::Owner);
     manifest.insert_project(&row)?;
     writeln!(out, "{}", project.id)?;
-    tracing::info!(project = %project.id, folder = folder_id, path = %folder.path, "shared");
+    tracing::info!(project = %project.id, folder = folder_id, path = %path.display(), "shared");
     eprintln!(
         "Shared Syncthing folder {folder_id:?} ({}) as project {:?}. `companion run` sends its changes; `companion invite {}` makes an invite code.",
-        folder.path, project.name, project.id
+        path.display(),
+        project.name,
+        project.id
     );
     Ok(())
+}
+
+/// Syncthing accepts `~/Sync` as a folder path and expands it itself.
+fn expand_tilde(path: &str) -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match (path.strip_prefix('~'), home) {
+        (Some(""), Some(home)) => home,
+        (Some(rest), Some(home)) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
+        _ => std::path::PathBuf::from(path),
+    }
 }

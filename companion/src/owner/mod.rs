@@ -77,13 +77,17 @@ pub async fn run_project(
     let mut pipeline = Pipeline { deps, project, rules, held, watching: watcher.is_some() };
     tracing::info!(project = %pipeline.project.project_id, folder = %folder,
         path = %pipeline.project.folder_path.display(), "watching");
-    pipeline.reconcile("start-up scan").await;
+    let mut recheck = pipeline.reconcile("start-up scan").await;
 
     let (mut watcher_open, mut events_open) = (watcher.is_some(), true);
     loop {
         let mut work = Work::default();
         tokio::select! {
             _ = shutdown.cancelled() => break,
+            // Files a scan left to the watcher: make sure they were seen.
+            _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {
+                work.reconcile = Some("recheck of files changed during a scan");
+            }
             batch = batches.recv(), if watcher_open => match batch {
                 Some(batch) => work.add_batch(batch),
                 None => watcher_open = false,
@@ -114,7 +118,7 @@ pub async fn run_project(
             *pipeline.rules.write().unwrap_or_else(|p| p.into_inner()) = fresh;
         }
         if let Some(why) = work.reconcile {
-            pipeline.reconcile(why).await;
+            recheck = pipeline.reconcile(why).await;
         } else if !work.paths.is_empty() {
             pipeline.resolve(work.paths).await;
         }
@@ -186,8 +190,10 @@ impl Pipeline {
         }
     }
 
-    /// Scans the whole folder against the manifest and queues the difference.
-    async fn reconcile(&mut self, why: &'static str) {
+    /// Scans the whole folder against the manifest and queues the
+    /// difference. Returns when to look again if some files were left to
+    /// the watcher because they changed too recently.
+    async fn reconcile(&mut self, why: &'static str) -> Option<tokio::time::Instant> {
         let started = Instant::now();
         let (project, root, rules, held) =
             (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
@@ -201,22 +207,31 @@ impl Pipeline {
                 // A file being written, or changed so recently that its
                 // events may still sit in the debouncer, is the watcher's to
                 // report (once, when done); without a watcher we take it now.
+                let mut deferred = 0;
                 if watching {
                     let now_ms = now_ms();
                     report.changes.retain(|c| {
-                        !held.contains(&c.path) && c.mtime.is_none_or(|m| now_ms.saturating_sub(m) >= RECENT_MS)
+                        let recent = c.mtime.is_some_and(|m| now_ms.saturating_sub(m) < RECENT_MS);
+                        deferred += usize::from(recent && !held.contains(&c.path));
+                        !held.contains(&c.path) && !recent
                     });
                 }
                 let batches = m.enqueue_changes(project, &report.changes)?;
-                Ok(batches.into_iter().flat_map(|b| b.changes).collect::<Vec<_>>())
+                Ok((batches.into_iter().flat_map(|b| b.changes).collect::<Vec<_>>(), deferred))
             })
             .await;
         match result {
-            Ok(queued) => {
-                tracing::info!(project = %project, why, queued = queued.len(), ms = started.elapsed().as_millis() as u64, "reconciled");
+            Ok((queued, deferred)) => {
+                tracing::info!(project = %project, why, queued = queued.len(), deferred,
+                    ms = started.elapsed().as_millis() as u64, "reconciled");
                 self.queued(&queued, started, why);
+                let later = std::time::Duration::from_millis(RECENT_MS.unsigned_abs() + 500);
+                (deferred > 0).then(|| tokio::time::Instant::now() + later)
             }
-            Err(e) => tracing::error!(project = %project, why, error = %e, "scan failed; retrying at the next change"),
+            Err(e) => {
+                tracing::error!(project = %project, why, error = %e, "scan failed; retrying at the next change");
+                None
+            }
         }
     }
 
