@@ -1,0 +1,83 @@
+//! The invitee's companion is stopped while the owner makes 200 changes;
+//! started again, it catches up from its cursor with no gap and every badge
+//! settles. Then the owner revokes the member: the subscription ends and
+//! the project is marked revoked locally.
+
+mod member_support;
+mod owner_support;
+
+use std::time::{Duration, Instant};
+
+use cloud_protocol::FileState;
+use companion::manifest::ProjectStatus;
+use member_support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catches_up_200_changes_from_its_cursor() {
+    let mut s = setup(Knobs::default()).await;
+    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
+    s.wait_synced("hello.txt").await;
+    let before = s.member.manifest().project(s.project).unwrap().unwrap().last_seq;
+    s.member.stop();
+
+    for i in 0..200 {
+        std::fs::write(s.a(&format!("f{i:03}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let alice = s.cloud.client(&s.alice_token);
+    let events = wait_count(&alice, s.project, before as usize + 200).await;
+    let last = events.last().unwrap().seq;
+
+    let started = Instant::now();
+    s.member.start();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let m = s.member.manifest();
+        let cursor = m.project(s.project).unwrap().unwrap().last_seq;
+        let badges = m.badges(s.project).unwrap();
+        let synced =
+            badges.iter().filter(|b| b.progress.path.starts_with('f') && b.progress.state == FileState::Synced);
+        if cursor == last && synced.count() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cursor {cursor}/{last}; log:\n{}", s.member.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("caught up 200 changes and settled in {:?}", started.elapsed());
+    // Every announced path is there, each with the hash on disk.
+    let m = s.member.manifest();
+    let remote = m.remote_files(s.project).unwrap();
+    assert_eq!(remote.len(), 201);
+    for b in m.badges(s.project).unwrap() {
+        let want = blake3_of(&s.b(&b.progress.path));
+        assert_eq!(b.progress.local_hash.as_deref(), Some(want.as_str()), "{}", b.progress.path);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_member_stops_and_says_so() {
+    let s = setup(Knobs::default()).await;
+    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
+    s.wait_synced("hello.txt").await;
+
+    let alice = s.cloud.client(&s.alice_token);
+    alice.revoke_member(s.project, s.bob).await.expect("revoke");
+    until("the project marked revoked", || (s.member_project_status() == Some(ProjectStatus::Revoked)).then_some(()))
+        .await;
+    assert!(s.member.log().contains("revoked"), "{}", s.member.log());
+    let json: serde_json::Value = serde_json::from_str(&s.member.ok(&["status", "--json"])).unwrap();
+    assert_eq!(json["projects"][0]["status"], "revoked");
+
+    // Later changes no longer reach the revoked member's manifest.
+    let cursor = s.member.manifest().project(s.project).unwrap().unwrap().last_seq;
+    std::fs::write(s.a("after.txt"), b"not for bob\n").unwrap();
+    let events = wait_count(&alice, s.project, cursor as usize + 1).await;
+    assert!(events.iter().any(|e| e.change.path == "after.txt"));
+    // An absence, checked for a bounded while.
+    let quiet_until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < quiet_until {
+        let m = s.member.manifest();
+        assert_eq!(m.project(s.project).unwrap().unwrap().last_seq, cursor);
+        assert!(m.remote_file(s.project, "after.txt").unwrap().is_none());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
