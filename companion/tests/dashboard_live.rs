@@ -1,0 +1,178 @@
+//! The invitee's dashboard in a real headless Chromium (Debian's
+//! `chromium` + `chromium-driver`, driven with fantoccini): a file moves
+//! pending → syncing → ✓ without a reload, a file named like an XSS
+//! payload is shown as text, and the page refuses a browser without the
+//! secret.
+
+mod member_support;
+mod owner_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use member_support::*;
+use serde_json::{Value, json};
+
+const EVIL: &str = "<img src=x onerror=alert(1)>.txt";
+
+/// A chromedriver we started, killed (by its pid) on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn chromedriver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (apt-get install chromium chromium-driver)");
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
+    until("chromedriver answers", || std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())).await;
+    driver
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([format!("--user-data-dir={}", profile.display())])
+    .collect::<Vec<_>>();
+    let caps = json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
+    let Value::Object(caps) = caps else { unreachable!() };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&driver.url).await {
+            Ok(c) => return c,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("chromium not up yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("headless chromium starts: {e}"),
+        }
+    }
+}
+
+/// `[path, state, percent]` of every file row on the page.
+async fn rows(c: &Client) -> Vec<(String, String, f64)> {
+    let v = c
+        .execute(
+            "return [...document.querySelectorAll('tr.file')].map(tr => \
+             [tr.dataset.path, tr.dataset.state, Number(tr.dataset.percent)]);",
+            vec![],
+        )
+        .await
+        .expect("script runs");
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+async fn state_of(c: &Client, path: &str) -> Option<(String, f64)> {
+    rows(c).await.into_iter().find(|(p, _, _)| p == path).map(|(_, s, pct)| (s, pct))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_updates_live_and_shows_names_as_text() {
+    // 2 MiB/s: 12 MiB take about 6 s, with a progress tick every second.
+    let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024) }).await;
+    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
+    s.wait_synced("hello.txt").await;
+    let url = until("the dashboard URL", || companion::status::dashboard_url(&s.member.state_dir())).await;
+    assert!(url.starts_with("http://127.0.0.1:") && url.contains("?key="), "{url}");
+    // status prints it too.
+    assert!(s.member.ok(&["status"]).contains(&url));
+
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+
+    // Without the secret: nothing.
+    let bare = url.split('?').next().unwrap().to_owned();
+    c.goto(&bare).await.unwrap();
+    let body: String =
+        serde_json::from_value(c.execute("return document.body.innerText;", vec![]).await.unwrap()).unwrap();
+    assert!(body.contains("open the dashboard URL"), "{body}");
+
+    c.goto(&url).await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while state_of(&c, "hello.txt").await.map(|(st, _)| st) != Some("synced".into()) {
+        assert!(Instant::now() < deadline, "hello.txt ✓ on the page: {:?}", rows(&c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let current: String = serde_json::from_value(c.execute("return location.href;", vec![]).await.unwrap()).unwrap();
+    assert!(!current.contains("key="), "the secret left the address bar: {current}");
+    c.execute("window.__notReloaded = true;", vec![]).await.unwrap();
+
+    // B's Syncthing stops pulling from A: the new file stays pending.
+    s.cluster.pause_device(1, 0).await.unwrap();
+    write_pattern(&s.a("movie.bin"), 12 << 20, 7);
+    std::fs::write(s.a(EVIL), b"just a file with a nasty name\n").unwrap();
+    let mut seen: Vec<(String, f64)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut resumed = false;
+    loop {
+        if let Some(now) = state_of(&c, "movie.bin").await
+            && seen.last() != Some(&now)
+        {
+            seen.push(now);
+        }
+        if !resumed && seen.iter().any(|(st, _)| st == "pending") {
+            s.cluster.resume_device(1, 0).await.unwrap();
+            resumed = true;
+        }
+        if seen.last().is_some_and(|(st, _)| st == "synced") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "movie.bin on the page: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    eprintln!("movie.bin on the page: {seen:?}");
+    let states: Vec<&str> = seen.iter().map(|(st, _)| st.as_str()).collect();
+    let pending = states.iter().position(|st| *st == "pending").expect("pending shown");
+    let syncing = states.iter().position(|st| *st == "syncing").expect("syncing shown");
+    assert!(pending < syncing, "{seen:?}");
+    let still: Value = c.execute("return window.__notReloaded === true;", vec![]).await.unwrap();
+    assert_eq!(still, json!(true), "the page was not reloaded");
+
+    // The nasty name is text: no <img> anywhere, no alert, the cell says it as is.
+    let deadline = Instant::now() + DEADLINE;
+    while state_of(&c, EVIL).await.is_none() {
+        assert!(Instant::now() < deadline, "the evil file on the page: {:?}", rows(&c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown: Value = c
+        .execute(
+            "const tr = [...document.querySelectorAll('tr.file')].find(r => r.dataset.path === arguments[0]); \
+             return [tr.querySelector('td.path').textContent, document.querySelectorAll('img').length];",
+            vec![json!(EVIL)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!([EVIL, 0]));
+    assert!(c.get_alert_text().await.is_err(), "no alert may open");
+    c.close().await.unwrap();
+}
