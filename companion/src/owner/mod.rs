@@ -66,8 +66,14 @@ pub async fn run_project(
     let folder = project.folder_id.clone();
     let rules: SharedRules = Arc::new(RwLock::new(load_rules(&deps.syncthing, &project).await));
     // Watch before the first scan, so nothing changed during it is missed.
-    let (watcher, mut batches) = match FolderWatcher::start(&project.folder_path, rules.clone(), deps.watch) {
-        Ok((w, rx)) => (Some(w), rx),
+    let started = if deps.watch.enabled {
+        FolderWatcher::start(&project.folder_path, rules.clone(), deps.watch).map(Some)
+    } else {
+        Ok(None)
+    };
+    let (watcher, mut batches) = match started {
+        Ok(Some((w, rx))) => (Some(w), rx),
+        Ok(None) => (None, mpsc::channel(1).1),
         Err(e) => {
             tracing::warn!(project = %project.project_id, error = %e, "no file watcher");
             (None, mpsc::channel(1).1)

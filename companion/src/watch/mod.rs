@@ -33,11 +33,14 @@ pub struct WatchConfig {
     pub debounce: Duration,
     /// How long a file that stays open for writing is held back.
     pub max_hold: Duration,
+    /// False runs without a watcher: Syncthing's events and scans only
+    /// (for a folder on a filesystem without inotify, and for tests).
+    pub enabled: bool,
 }
 
 impl Default for WatchConfig {
     fn default() -> Self {
-        WatchConfig { debounce: Duration::from_millis(200), max_hold: Duration::from_secs(10) }
+        WatchConfig { debounce: Duration::from_millis(200), max_hold: Duration::from_secs(10), enabled: true }
     }
 }
 
