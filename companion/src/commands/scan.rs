@@ -33,7 +33,7 @@ pub async fn run(settings: Settings, project: Option<&str>, out: &mut dyn std::i
         let report = tokio::task::block_in_place(|| {
             scan_folder(&mut manifest, p.project_id, &p.folder_path, &rules, &ScanOptions::default())
         })?;
-        let batches = manifest.enqueue_changes(p.project_id, &report.changes)?;
+        let batches = crate::owner::resolve::enqueue(&mut manifest, p.project_id, &report.changes)?;
         let queued: usize = batches.iter().map(|b| b.changes.len()).sum();
         writeln!(
             out,

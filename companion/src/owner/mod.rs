@@ -222,7 +222,7 @@ impl Pipeline {
                         !held.contains(&c.path) && !recent
                     });
                 }
-                let batches = m.enqueue_changes(project, &report.changes)?;
+                let batches = resolve::enqueue(m, project, &report.changes)?;
                 Ok((batches.into_iter().flat_map(|b| b.changes).collect::<Vec<_>>(), deferred))
             })
             .await;

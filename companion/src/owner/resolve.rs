@@ -88,9 +88,33 @@ pub fn resolve_paths(
     if !touched.is_empty() {
         manifest.record_stamps(project, &touched)?;
     }
-    let batches = if changes.is_empty() { Vec::new() } else { manifest.enqueue_changes(project, &changes)? };
+    let batches = enqueue(manifest, project, &changes)?;
     let queued = batches.iter().flat_map(|b| b.changes.iter().cloned()).collect();
     Ok(Resolved { queued, batches, touched: touched.len(), hashed })
+}
+
+/// Most request body one batch should need: half the cloud's default 2 MiB
+/// limit, so 1,000 changes with long paths still fit.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// Queues `changes` in batches of at most 1000 changes and about
+/// [`MAX_BATCH_BYTES`] of JSON (each group is one transaction).
+pub fn enqueue(manifest: &mut Manifest, project: Uuid, changes: &[Change]) -> Result<Vec<OutboxBatch>, ManifestError> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, c) in changes.iter().enumerate() {
+        // Path, hash and the fixed JSON around them.
+        let size = c.path.len() + c.hash.as_ref().map_or(0, String::len) + 96;
+        if i > start && bytes + size > MAX_BATCH_BYTES {
+            batches.extend(manifest.enqueue_changes(project, &changes[start..i])?);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < changes.len() {
+        batches.extend(manifest.enqueue_changes(project, &changes[start..])?);
+    }
+    Ok(batches)
 }
 
 /// Recorded paths equal to `rel` (when `itself`) or below it.
@@ -190,4 +214,34 @@ fn check_files(
         }
     }
     Ok((upserts, touched, hashed_count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::ProjectRow;
+    use cloud_protocol::Role;
+
+    #[test]
+    fn long_paths_are_split_to_fit_the_body_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Manifest::open_in(dir.path()).unwrap();
+        let project = Uuid::new_v4();
+        m.insert_project(&ProjectRow::new(project, "http://c", "p", "f", dir.path(), Role::Owner)).unwrap();
+        let hash = format!("blake3:{}", "a".repeat(64));
+        let changes: Vec<Change> = (0..1000)
+            .map(|i| Change::upsert(Op::Create, format!("{i:04}/{}", "x".repeat(2000)), hash.clone(), 1, 1))
+            .collect();
+        let batches = enqueue(&mut m, project, &changes).unwrap();
+        assert!(batches.len() >= 3, "{}", batches.len());
+        for b in &batches {
+            let body = serde_json::to_vec(&b.changes).unwrap().len();
+            assert!(body <= MAX_BATCH_BYTES, "{body}");
+        }
+        assert_eq!(batches.iter().map(|b| b.changes.len()).sum::<usize>(), 1000);
+        // Small changes still go 1000 to a batch.
+        let small: Vec<Change> =
+            (0..1000).map(|i| Change::upsert(Op::Create, format!("s{i}"), hash.clone(), 1, 1)).collect();
+        assert_eq!(enqueue(&mut m, project, &small).unwrap().len(), 1);
+    }
 }
