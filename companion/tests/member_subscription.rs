@@ -1,0 +1,160 @@
+//! One member project's task against a real cloud over a real WebSocket,
+//! without Syncthing: live events are applied in order; lost live events
+//! (a gap) and a `resync` are filled by pulling `GET …/events`, never
+//! skipped; badge changes go out as `progress` and reach the owner's
+//! `GET …/progress`; a revocation ends the task and marks the project.
+
+mod owner_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cloud_protocol::{Change, FileProgress, FileState, Op, Role, ServerMessage, UpdateFilesRequest};
+use companion::db::Db;
+use companion::manifest::{Manifest, ProjectRow, ProjectStatus};
+use companion::member::{ProjectOutcome, ProjectTask, Routed};
+use companion::progress::Live;
+use companion::uplink::api::CloudClient;
+use companion::uplink::subscription::{self, LinkConfig, LinkEvent};
+use owner_support::{DEADLINE, TestCloud};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const HASH: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+async fn post(alice: &CloudClient, project: Uuid, paths: &[&str]) -> i64 {
+    let changes = paths.iter().map(|p| Change::upsert(Op::Create, *p, HASH, 0, 1)).collect();
+    let request = UpdateFilesRequest { batch_id: Uuid::new_v4(), changes };
+    alice.update_files(project, &request).await.expect("batch accepted").last_seq
+}
+
+async fn wait_cursor(db: &Db, project: Uuid, want: i64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let cursor = db.call(move |m| m.project(project)).await.unwrap().unwrap().last_seq;
+        if cursor == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "cursor {cursor}, want {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the router has dropped `n` live events in all.
+async fn wait_dropped(dropped: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + DEADLINE;
+    while dropped.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < deadline, "live events not delivered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_gap_free_reported_and_revocable() {
+    let cloud = TestCloud::start().await;
+    let (_, alice_token) = cloud.add_user("alice").await;
+    let (bob_id, bob_token) = cloud.add_user("bob").await;
+    let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
+    let project = alice.create_project("film", "proj").await.unwrap();
+    let id = project.id;
+    post(&alice, id, &["a", "b"]).await;
+    let invite = alice.create_invite(id, None).await.unwrap();
+    bob.accept_invite(&invite.code).await.unwrap();
+
+    // What `join` does: the project and its snapshot in bob's manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Manifest::open_in(dir.path()).unwrap();
+    let row = ProjectRow::new(id, cloud.url(), "film", "proj", dir.path().join("proj"), Role::Member);
+    m.insert_project(&row).unwrap();
+    m.load_snapshot(id, &bob.files(id).await.unwrap()).unwrap();
+    let db = Db::new(m);
+
+    // The link, and a router that can be told to lose live events.
+    let stop = CancellationToken::new();
+    let (link, mut link_events) = subscription::spawn(&bob, LinkConfig::default(), stop.clone());
+    let (inbox_tx, inbox) = mpsc::channel(64);
+    let deaf = Arc::new(AtomicBool::new(false));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (router_tx, router_deaf, router_dropped) = (inbox_tx.clone(), deaf.clone(), dropped.clone());
+    tokio::spawn(async move {
+        while let Some(event) = link_events.recv().await {
+            let routed = match event {
+                LinkEvent::Connected => Routed::Connected,
+                LinkEvent::Message(ServerMessage::Events { events, .. }) => {
+                    if router_deaf.load(Ordering::SeqCst) {
+                        router_dropped.fetch_add(events.len(), Ordering::SeqCst);
+                        continue;
+                    }
+                    Routed::Events(events)
+                }
+                LinkEvent::Message(ServerMessage::Resync { .. }) => Routed::Resync,
+                LinkEvent::Message(ServerMessage::Error { code, message, .. }) => Routed::Error { code, message },
+                _ => continue,
+            };
+            let _ = router_tx.send(routed).await;
+        }
+    });
+    let (announce, mut announced) = mpsc::channel(64);
+    tokio::spawn(async move { while announced.recv().await.is_some() {} });
+    let saved = Arc::new(Notify::new());
+    let task = ProjectTask {
+        db: db.clone(),
+        cloud: bob.clone(),
+        link,
+        live: Live::new(),
+        announce,
+        saved: saved.clone(),
+        project: row,
+    };
+    let running = tokio::spawn(task.run(inbox, stop.clone()));
+
+    // Live events, in order.
+    let last = post(&alice, id, &["c", "d", "e"]).await;
+    wait_cursor(&db, id, last).await;
+
+    // Lost live events: the next one shows a gap, which is pulled, not skipped.
+    deaf.store(true, Ordering::SeqCst);
+    post(&alice, id, &["lost-1", "lost-2", "lost-3"]).await;
+    wait_dropped(&dropped, 3).await;
+    deaf.store(false, Ordering::SeqCst);
+    let last = post(&alice, id, &["after-gap"]).await;
+    wait_cursor(&db, id, last).await;
+    let files = db.call(move |m| m.remote_files(id)).await.unwrap();
+    assert!(["lost-1", "lost-2", "lost-3", "after-gap"].iter().all(|p| files.iter().any(|f| f.path == *p)));
+
+    // A resync: pull, then subscribe again.
+    deaf.store(true, Ordering::SeqCst);
+    let last = post(&alice, id, &["missed-by-resync"]).await;
+    wait_dropped(&dropped, 4).await;
+    deaf.store(false, Ordering::SeqCst);
+    inbox_tx.send(Routed::Resync).await.unwrap();
+    wait_cursor(&db, id, last).await;
+
+    // Badge changes reach the owner.
+    let badge =
+        FileProgress { path: "c".into(), state: FileState::Syncing, percent: 42.0, local_hash: None, error: None };
+    db.call(move |m| m.save_badges(id, &[(badge, None)])).await.unwrap();
+    saved.notify_one();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let report = alice.progress(id).await.unwrap();
+        let bob_files =
+            report.members.iter().find(|m| m.user_id == bob_id).map(|m| m.files.clone()).unwrap_or_default();
+        if bob_files.iter().any(|f| f.progress.path == "c" && f.progress.percent == 42.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "progress not reported: {report:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(db.call(move |m| m.unreported_badges(id, 10)).await.unwrap().is_empty(), "marked reported");
+
+    // Revoked: the task ends and the project is marked.
+    alice.revoke_member(id, bob_id).await.unwrap();
+    let outcome = tokio::time::timeout(DEADLINE, running).await.expect("task ends").unwrap();
+    assert_eq!(outcome, ProjectOutcome::Revoked);
+    let status = db.call(move |m| m.project(id)).await.unwrap().unwrap().status;
+    assert_eq!(status, ProjectStatus::Revoked);
+    stop.cancel();
+}
