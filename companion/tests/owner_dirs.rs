@@ -1,7 +1,8 @@
 //! Directories on the owner side: a renamed directory goes out as deletes
 //! of the old paths and creates of the new ones in one batch, and files in
 //! it keep being watched under their new names; a removed directory
-//! deletes everything below it. Syncthing's watcher delay is the default
+//! deletes everything below it; a conflict copy is sent and logged as a
+//! conflict. Syncthing's watcher delay is the default
 //! 10 s, so what arrives within a few seconds came from our own watcher.
 
 mod owner_support;
@@ -57,6 +58,14 @@ async fn renamed_and_removed_directories() {
         events[7..9].iter().map(|e| (e.change.op.as_str(), e.change.path.as_str())).collect();
     deletes.sort();
     assert_eq!(deletes, [("delete", "photos/a.jpg"), ("delete", "photos/sub/b.jpg")]);
-    assert_quiet(&api, project, 9, Duration::from_secs(2)).await;
+
+    // A Syncthing conflict copy is a real file that Syncthing syncs: it is
+    // sent, and reported as a conflict in the log.
+    let copy = "notes.sync-conflict-20261129-051504-ASMRTYP.txt";
+    std::fs::write(root.join(copy), b"the losing edit").unwrap();
+    let events = wait_count(&api, project, 10).await;
+    assert_upsert(&events[9].change, Op::Create, copy, &root.join(copy));
+    until("the conflict in the log", || companion.log().contains("Syncthing conflict copy").then_some(())).await;
+    assert_quiet(&api, project, 10, Duration::from_secs(2)).await;
     companion.stop();
 }
