@@ -65,6 +65,20 @@ fn reads_gui_folders_and_own_device() {
 }
 
 #[test]
+fn interleaved_top_level_elements_parse() {
+    // Syncthing accepts <device> and <folder> in any order (hand-edited or
+    // generated files do this); the parser must too.
+    let text = config_xml(PLAIN_GUI).replacen(
+        "<configuration version=\"36\">",
+        &format!("<configuration version=\"36\">\n    <device id=\"{A}\" name=\"A\"><address>dynamic</address></device>"),
+        1,
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.folders.len(), 2);
+    assert_eq!(c.devices.len(), 3);
+}
+
+#[test]
 fn tls_gives_https_and_wildcards_go_through_loopback() {
     let gui = r#"<gui enabled="true" tls="true"><address>0.0.0.0:8384</address><apikey>k</apikey></gui>"#;
     let c = parse(&config_xml(gui)).unwrap();
