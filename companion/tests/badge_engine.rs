@@ -42,7 +42,7 @@ impl World {
                         Some(h) => HashOutcome::Hashed { hash: h.clone(), stamp: stamp() },
                         None => HashOutcome::Missing,
                     };
-                    engine.hashed(&path, outcome, now);
+                    engine.hashed(&path, outcome);
                 }
                 Action::QueryFile { path } => match self.db.get(&path) {
                     Some(f) => engine.db_file(&path, f),

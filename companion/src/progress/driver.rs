@@ -187,7 +187,7 @@ impl Driver {
     fn answer(&mut self, answer: Answer) {
         let now = Instant::now().into_std();
         match answer {
-            Answer::Hashed(path, outcome) => self.engine.hashed(&path, outcome, now),
+            Answer::Hashed(path, outcome) => self.engine.hashed(&path, outcome),
             Answer::File(path, Some(file)) => self.engine.db_file(&path, &file),
             Answer::File(path, None) => self.engine.db_file_failed(&path),
             Answer::Need(Some(need)) => self.engine.need(&need, now),

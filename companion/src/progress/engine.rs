@@ -5,12 +5,12 @@
 //! callers pass `now`, so tests replay captures at any speed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use cloud_protocol::{FileProgress, FileState};
+use cloud_protocol::FileProgress;
 
 use super::file::{Hashing, Pull, Tracked, db_verdict};
-use super::model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts};
+use super::model::{Action, DiskFact, Expected, HashOutcome, Prior};
 use super::rate::Rate;
 use crate::hash::FileStamp;
 use crate::syncthing::types::{DbFile, DbStatus, FolderState, Need};
@@ -140,8 +140,7 @@ impl Engine {
     }
 
     /// The answer to an [`Action::Hash`].
-    pub fn hashed(&mut self, path: &str, outcome: HashOutcome, now: Instant) {
-        let _ = now;
+    pub fn hashed(&mut self, path: &str, outcome: HashOutcome) {
         let Some(t) = self.files.get_mut(path) else { return };
         let again = matches!(t.hashing, Hashing::InFlight { again: true });
         t.hashing = Hashing::Idle;
@@ -289,83 +288,6 @@ impl Engine {
     /// The badges that changed since the last call, by path.
     pub fn take_changes(&mut self) -> Vec<FileProgress> {
         std::mem::take(&mut self.changes).into_values().collect()
-    }
-
-    /// One path's badge, if the cloud announced it.
-    pub fn badge(&self, path: &str) -> Option<FileProgress> {
-        self.files.get(path).and_then(|t| t.last.as_ref()).map(|b| b.progress(path))
-    }
-
-    /// Every announced path's badge, by path.
-    pub fn badges(&self) -> Vec<FileProgress> {
-        let mut all: Vec<FileProgress> =
-            self.files.iter().filter_map(|(p, t)| t.last.as_ref().map(|b| b.progress(p))).collect();
-        all.sort_by(|a, b| a.path.cmp(&b.path));
-        all
-    }
-
-    /// The stamp of the last hash of a path (persisted with its badge).
-    pub fn stamp(&self, path: &str) -> Option<FileStamp> {
-        match self.files.get(path).map(|t| &t.disk) {
-            Some(DiskFact::Present { stamp, .. }) => Some(*stamp),
-            _ => None,
-        }
-    }
-
-    /// Time left for one file being pulled, at its measured rate.
-    pub fn file_eta(&self, path: &str, now: Instant) -> Option<Duration> {
-        let t = self.files.get(path)?;
-        let size = t.expected.as_ref()?.size;
-        let left = size.saturating_sub((size as f64 * t.pull_percent() / 100.0) as u64);
-        match t.pull {
-            Pull::Active { .. } => t.rate.eta(now, left),
-            _ => None,
-        }
-    }
-
-    /// Time left for every file being pulled, at its measured rate.
-    pub fn etas(&self, now: Instant) -> Vec<(String, Duration)> {
-        self.files
-            .iter()
-            .filter(|(_, t)| matches!(t.pull, Pull::Active { .. }))
-            .filter_map(|(p, _)| Some((p.clone(), self.file_eta(p, now)?)))
-            .collect()
-    }
-
-    /// The folder as a whole, byte-weighted.
-    pub fn folder(&self, now: Instant) -> FolderProgress {
-        let mut counts = StateCounts::default();
-        let (mut total, mut done, mut weighted_files, mut percent_sum) = (0u64, 0f64, 0usize, 0f64);
-        for t in self.files.values() {
-            let Some(badge) = &t.last else { continue };
-            counts.add(badge.state);
-            if badge.state == FileState::Deleted || t.expected.as_ref().is_some_and(|e| e.deleted) {
-                continue;
-            }
-            let size = t.expected.as_ref().map_or(0, |e| e.size);
-            total += size;
-            done += size as f64 * badge.percent / 100.0;
-            weighted_files += 1;
-            percent_sum += badge.percent;
-        }
-        let percent = if total > 0 {
-            done * 100.0 / total as f64
-        } else if weighted_files > 0 {
-            // Only empty files: count files instead of bytes.
-            percent_sum / weighted_files as f64
-        } else {
-            100.0
-        };
-        let left = total.saturating_sub(done as u64);
-        FolderProgress {
-            percent: super::model::round_percent(percent),
-            bytes_total: total,
-            bytes_done: done as u64,
-            rate_bps: self.folder_rate.per_second(now),
-            eta: self.folder_rate.eta(now, left),
-            counts,
-            folder_error: self.folder_error.clone(),
-        }
     }
 
     /// How many paths are tracked (announced or being pulled).

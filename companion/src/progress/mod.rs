@@ -18,6 +18,7 @@ mod file;
 mod live;
 mod model;
 mod rate;
+mod view;
 
 pub use driver::{Driver, DriverDeps, DriverError};
 pub use engine::Engine;
