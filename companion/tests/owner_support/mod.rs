@@ -143,6 +143,8 @@ impl Companion {
                 cmd.env_remove(k);
             }
         }
+        // Companions run side by side: each dashboard on a free port.
+        cmd.env("COMPANION_DASHBOARD_LISTEN", "127.0.0.1:0");
         cmd.env("RUST_LOG", std::env::var("COMPANION_TEST_LOG").unwrap_or_else(|_| "companion=info".into()));
         cmd
     }
