@@ -88,3 +88,28 @@ impl CompanionHome {
         .await
     }
 }
+
+/// Reads a dashboard's `/api/status` the way a browser does: the URL's key is
+/// traded for a cookie, which then opens the API.
+pub async fn dashboard_status(url: &str) -> anyhow::Result<serde_json::Value> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let first = http.get(url).send().await.with_context(|| format!("cannot open {url}"))?;
+    let cookie = first
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+        .with_context(|| format!("the dashboard gave no cookie for {url} ({})", first.status()))?;
+    let base = url.split("/?").next().unwrap_or(url);
+    let resp = http.get(format!("{base}/api/status")).header(reqwest::header::COOKIE, cookie).send().await?;
+    if !resp.status().is_success() {
+        bail!("dashboard /api/status answered {}", resp.status());
+    }
+    Ok(resp.json().await?)
+}
+
+/// The entry of `path` in the first project of a `status --json` report.
+pub fn file_entry<'a>(status: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    status["projects"].get(0)?["files"].as_array()?.iter().find(|f| f["path"] == path)
+}

@@ -10,7 +10,7 @@ pub mod proc;
 pub mod stack;
 
 pub use cloud::{CloudDb, CloudProc};
-pub use companion::CompanionHome;
+pub use companion::{CompanionHome, dashboard_status, file_entry};
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};
 

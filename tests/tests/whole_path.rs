@@ -1,0 +1,136 @@
+//! The whole path with every piece real and separate: owner writes, the invitee
+//! sees `pending` before its own Syncthing has heard of the change, then
+//! `syncing`, then ✓ with the verified hash, while the owner sees the member
+//! reach 100%; then a delete and a rename. Run on SQLite and on PostgreSQL.
+
+#[path = "../../cloud/tests/support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use e2e::{Stack, StackOptions, eventually, file_entry};
+use rand::RngExt;
+use serde_json::Value;
+
+const BIG: &str = "footage/take-01.mov";
+const BIG_MIB: usize = 12;
+const LONG: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_path_on_sqlite() {
+    whole_path(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_path_on_postgres() {
+    whole_path(Some(postgres::fresh_database().await)).await.unwrap();
+}
+
+async fn whole_path(postgres_url: Option<String>) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let options = StackOptions {
+        // Syncthing's default: the companion must be far ahead of it.
+        fs_watcher_delay_s: 10,
+        invitee_recv_limit_kibps: Some(2048),
+        postgres_url,
+        ..StackOptions::default()
+    };
+    let mut stack = Stack::start(dir.path(), options).await?;
+    let result = scenario(&stack).await;
+    if result.is_err() {
+        stack.cluster.keep_logs();
+        eprintln!("logs: {} (owner, invitee, cloud.log)", dir.path().display());
+        let _ = dir.keep();
+    }
+    stack.stop().await?;
+    result
+}
+
+async fn scenario(stack: &Stack) -> anyhow::Result<()> {
+    let expected = write_random(&stack.owner_folder().join(BIG), BIG_MIB << 20)?;
+
+    // Pending, while the invitee's Syncthing has not heard of the file yet.
+    let b = stack.cluster.node(1);
+    let folder = &stack.options.folder;
+    eventually("the invitee to show the file as pending", LONG, || async {
+        let status = stack.invitee.status_json().await.ok()?;
+        (file_entry(&status, BIG)?["state"] == "pending").then_some(())
+    })
+    .await?;
+    let known = b.get_json(&format!("/rest/db/file?folder={folder}&file={BIG}")).await;
+    assert!(
+        known.is_err() || known.as_ref().is_ok_and(|f| f["global"]["name"] != BIG),
+        "the invitee's Syncthing already knew {BIG} when the companion showed it pending: {known:?}"
+    );
+
+    // Syncing with rising percentages, then synced with the owner's hash.
+    let mut percents = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + LONG;
+    let synced = loop {
+        let status = stack.invitee.status_json().await?;
+        if let Some(file) = file_entry(&status, BIG) {
+            match file["state"].as_str() {
+                Some("syncing") => {
+                    percents.insert(file["percent"].as_f64().unwrap_or(0.0) as u64);
+                }
+                Some("synced") => break file.clone(),
+                _ => {}
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the file was not synced within {LONG:?}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!percents.is_empty(), "the file never showed as syncing");
+    assert_eq!(synced["local_hash"], Value::from(expected.clone()), "{synced}");
+    assert_eq!(synced["expected_hash"], Value::from(expected.clone()), "{synced}");
+    assert_eq!(synced["percent"].as_f64(), Some(100.0));
+    eprintln!("syncing percentages seen: {percents:?}");
+
+    // The owner sees the member reach 100% for it.
+    eventually("the owner to see the invitee at 100%", LONG, || async {
+        let status = stack.owner.status_json().await.ok()?;
+        let member = status["projects"][0]["members"].as_array()?.iter().find(|m| m["name"] == "invitee")?.clone();
+        let file = member["files"].as_array()?.iter().find(|f| f["path"] == BIG)?.clone();
+        (file["state"] == "synced" && file["percent"].as_f64() == Some(100.0)).then_some(())
+    })
+    .await?;
+
+    // Delete: the invitee's badge turns `deleted` once the file is gone there.
+    std::fs::remove_file(stack.owner_folder().join(BIG))?;
+    let invitee_copy = stack.invitee_folder().join(BIG);
+    wait_state(stack, BIG, "deleted").await?;
+    assert!(!invitee_copy.exists(), "deleted is shown while the file is still on the invitee's disk");
+
+    // Rename: the old name is deleted, the new one synced with the same hash.
+    let small = write_random(&stack.owner_folder().join("notes/a.txt"), 4096)?;
+    wait_state(stack, "notes/a.txt", "synced").await?;
+    std::fs::rename(stack.owner_folder().join("notes/a.txt"), stack.owner_folder().join("notes/b.txt"))?;
+    wait_state(stack, "notes/a.txt", "deleted").await?;
+    let b_txt = wait_state(stack, "notes/b.txt", "synced").await?;
+    assert_eq!(b_txt["local_hash"], Value::from(small));
+    Ok(())
+}
+
+/// Waits until the invitee shows `path` in `state`; returns its entry.
+async fn wait_state(stack: &Stack, path: &str, state: &str) -> anyhow::Result<Value> {
+    eventually(&format!("the invitee to show {path} as {state}"), LONG, || async {
+        let status = stack.invitee.status_json().await.ok()?;
+        let file = file_entry(&status, path)?.clone();
+        (file["state"] == state).then_some(file)
+    })
+    .await
+}
+
+/// Writes `len` random bytes to `path` and returns their wire hash.
+fn write_random(path: &Path, len: usize) -> anyhow::Result<String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut data = vec![0u8; len];
+    rand::rng().fill(&mut data[..]);
+    std::fs::write(path, &data)?;
+    Ok(format!("blake3:{}", blake3::hash(&data).to_hex()))
+}
