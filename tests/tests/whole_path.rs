@@ -4,7 +4,6 @@
 //! reach 100%; then a delete and a rename. Run on SQLite and on PostgreSQL.
 
 #[path = "../../cloud/tests/support/postgres.rs"]
-#[allow(dead_code)]
 mod postgres;
 
 use std::collections::BTreeSet;
