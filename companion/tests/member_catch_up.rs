@@ -8,9 +8,10 @@ mod owner_support;
 
 use std::time::{Duration, Instant};
 
-use cloud_protocol::FileState;
+use cloud_protocol::{Change, FileState, Op, UpdateFilesRequest};
 use companion::manifest::ProjectStatus;
 use member_support::*;
+use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catches_up_200_changes_from_its_cursor() {
@@ -59,7 +60,20 @@ async fn a_revoked_member_stops_and_says_so() {
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
 
+    // What bob reports while the owner's companion is down reaches the owner
+    // when it starts again (the cloud kept it). The announcement is posted
+    // with alice's token directly, since her companion is down.
+    let mut s = s;
+    s.owner.stop();
     let alice = s.cloud.client(&s.alice_token);
+    let hash = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+    let change = Change::upsert(Op::Create, "offline-report.txt", hash, 0, 1);
+    let request = UpdateFilesRequest { batch_id: Uuid::new_v4(), changes: vec![change] };
+    alice.update_files(s.project, &request).await.expect("posted");
+    s.wait_badge("offline-report.txt", "pending", |b| b.state == FileState::Pending).await;
+    s.owner.start();
+    s.wait_owner_view("offline-report.txt", "bob's pending", |r| r.progress.state == FileState::Pending).await;
+
     alice.revoke_member(s.project, s.bob).await.expect("revoke");
     until("the project marked revoked", || (s.member_project_status() == Some(ProjectStatus::Revoked)).then_some(()))
         .await;
