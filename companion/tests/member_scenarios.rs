@@ -102,9 +102,13 @@ async fn syncthing_errors_are_shown_in_words() {
     let message = b.error.clone().unwrap_or_default();
     assert!(message.to_lowercase().contains("not permitted"), "{b:?}");
     s.wait_owner_view("locked.txt", "error", |r| r.progress.state == FileState::Error).await;
-    // Fixed on B: Syncthing's retry succeeds and the badge clears.
+    // Fixed on B, and the owner saves again: the pull succeeds, the badge clears
+    // (without the new save, Syncthing would wait a minute before retrying).
     drop(guard);
-    s.wait_synced("locked.txt").await;
+    std::fs::write(s.a("locked.txt"), b"v3, which B can write again\n").unwrap();
+    let want = blake3_of(&s.a("locked.txt"));
+    let b = s.wait_badge("locked.txt", "v3 ✓", |b| b.local_hash.as_deref() == Some(want.as_str())).await;
+    assert_eq!((b.state, b.error), (FileState::Synced, None));
 
     // A folder stopped for lack of space: files not yet here say so.
     let patch = serde_json::json!({"minDiskFree": {"value": 99.9, "unit": "%"}});

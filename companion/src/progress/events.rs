@@ -55,7 +55,7 @@ impl Engine {
             EventKind::FolderErrors(d) => {
                 for e in &d.errors {
                     if let Some(t) = self.files.get_mut(&e.path) {
-                        t.item_error = Some(e.error.clone());
+                        t.item_error = Some(e.error.trim().to_owned());
                         self.touch(&e.path);
                     }
                 }
@@ -112,7 +112,7 @@ impl Engine {
         let was = t.pull;
         match error {
             Some(err) => {
-                t.item_error = Some(err.to_owned());
+                t.item_error = Some(err.trim().to_owned());
                 t.pull = Pull::Idle;
             }
             None => {
