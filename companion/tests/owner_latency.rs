@@ -1,6 +1,6 @@
-//! Speed of the owner side: with Syncthing's default watcher delay (10 s)
-//! the cloud has each change before Syncthing's own `LocalIndexUpdated`;
-//! and write → event-in-the-cloud latency over 100 writes (p50, p99).
+//! With Syncthing's default watcher delay (10 s) the cloud has each change
+//! before Syncthing's own `LocalIndexUpdated` (the order is asserted; the
+//! write → cloud latency itself is measured by `benches/detection_latency.rs`).
 
 mod owner_support;
 
@@ -73,49 +73,6 @@ async fn the_cloud_hears_before_syncthing_indexes() {
         );
         assert!(c < s, "{name}: the cloud ({:?}) must hear before Syncthing indexes ({:?})", c - w, s - w);
     }
-    companion.stop();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn detection_latency_over_100_writes() {
-    let cloud = TestCloud::start().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
-    let root = cluster.node(0).folder_path("proj");
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
-    until("the companion is watching", || companion.log().contains("watching").then_some(())).await;
-
-    let mut latencies = Vec::new();
-    let mut since = 0;
-    for i in 0..100 {
-        let name = format!("lat/{i:03}.txt");
-        if i == 0 {
-            std::fs::create_dir_all(root.join("lat")).unwrap();
-        }
-        let written = Instant::now();
-        std::fs::write(root.join(&name), format!("write number {i}")).unwrap();
-        let deadline = written + DEADLINE;
-        'wait: loop {
-            for (path, at) in poll_new(&api, project, &mut since).await {
-                if path == name {
-                    latencies.push(at - written);
-                    break 'wait;
-                }
-            }
-            assert!(Instant::now() < deadline, "{name} never reached the cloud");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-    latencies.sort();
-    let (p50, p99) = (latencies[49], latencies[98]);
-    eprintln!("write -> event in the cloud over 100 writes: p50 {p50:?}, p99 {p99:?}, max {:?}", latencies[99]);
-    // The target is p99 < 1 s (measured: about 0.3 s); the bounds here are
-    // generous because CI runs many Syncthing pairs and builds at once.
-    assert!(p50 < Duration::from_secs(2), "p50 {p50:?}");
-    assert!(p99 < Duration::from_secs(5), "p99 {p99:?}");
     companion.stop();
 }
 

@@ -70,7 +70,9 @@ fn interleaved_top_level_elements_parse() {
     // generated files do this); the parser must too.
     let text = config_xml(PLAIN_GUI).replacen(
         "<configuration version=\"36\">",
-        &format!("<configuration version=\"36\">\n    <device id=\"{A}\" name=\"A\"><address>dynamic</address></device>"),
+        &format!(
+            "<configuration version=\"36\">\n    <device id=\"{A}\" name=\"A\"><address>dynamic</address></device>"
+        ),
         1,
     );
     let c = parse(&text).unwrap();
