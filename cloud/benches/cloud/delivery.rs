@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::cpu::CpuTimes;
 use crate::stats::{Percentiles, micros, ms, thousands};
 use crate::support::server::{Client, create, ok};
 use crate::{Backend, Scale, ServerSide};
@@ -79,6 +80,12 @@ pub struct DeliveryFigures {
     pub before_answer: u64,
     /// The writer's requests (post → answer).
     pub request: Percentiles,
+    /// `events` messages received after the warm-up, summed over subscribers.
+    pub frames: u64,
+    /// CPU spent by role from the first post until every subscriber was done, and
+    /// that window's length.
+    pub cpu: CpuTimes,
+    pub window: Duration,
     /// Anything other than in-order events: gaps, resyncs, errors, closes; and
     /// writer requests that failed (their events are not counted as written).
     pub problems: Vec<String>,
@@ -253,6 +260,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
             serde_json::to_string(&UpdateFilesRequest { batch_id: Uuid::new_v4(), changes }).expect("body")
         })
         .collect();
+    let (cpu_before, window_start) = (CpuTimes::now(), Instant::now());
     let mut tick = tokio::time::interval(pace.every);
     let mut posts = Vec::with_capacity(batches);
     for body in bodies {
@@ -293,6 +301,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
     while seen.iter().any(|s| s.load(Ordering::SeqCst) < last_seq) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let (cpu, window) = (CpuTimes::now().since(cpu_before), window_start.elapsed());
     stop.cancel();
     let mut logs = Vec::with_capacity(subscribers.len());
     for sub in subscribers {
@@ -309,11 +318,12 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
         }
     }
     let (mut commit, mut sent) = (Vec::new(), Vec::new());
-    let (mut delivered, mut before_answer, mut complete) = (0u64, 0u64, 0usize);
+    let (mut delivered, mut before_answer, mut complete, mut frames) = (0u64, 0u64, 0usize, 0u64);
     let mut problems = failed;
     for log in &logs {
         let mut got = 0u64;
         for r in &log.received {
+            frames += u64::from(r.first > 1);
             for seq in r.first..r.first + i64::from(r.count) {
                 let Some(p) = batch_of.get(seq as usize).and_then(|&b| posted.get(b)) else { continue };
                 got += 1;
@@ -344,6 +354,9 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
         sent_to_received: Percentiles::of_micros(&mut sent),
         before_answer,
         request: Percentiles::of_micros(&mut request),
+        frames,
+        cpu,
+        window,
         problems,
     }
 }
@@ -372,6 +385,25 @@ pub fn table(figures: &[DeliveryFigures], scale: Scale) -> String {
             100.0 * f.before_answer as f64 / f.delivered.max(1) as f64,
             f.request.ms(),
             ms(f.subscribed_in)
+        ));
+    }
+    out.push_str(
+        "\nWhere the CPU went (from the first post until every subscriber was done; `cores` = CPU time ÷ wall time):\n\n\
+         | backend | pace | frames pushed | events per frame | cloud runtime cores | cloud CPU per frame | SQLite workers cores | clients cores |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for f in figures {
+        let cores = |d: Duration| d.as_secs_f64() / f.window.as_secs_f64().max(1e-9);
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.2} | {:.1} µs | {:.2} | {:.2} |\n",
+            f.backend.name(),
+            f.pace.describe(),
+            thousands(f.frames as f64),
+            f.delivered as f64 / f.frames.max(1) as f64,
+            cores(f.cpu.server),
+            f.cpu.server.as_secs_f64() * 1e6 / f.frames.max(1) as f64,
+            cores(f.cpu.sqlite),
+            cores(f.cpu.clients),
         ));
     }
     for f in figures {

@@ -14,13 +14,14 @@
 //! and server times are read from one clock. Results are printed as Markdown tables,
 //! ready for BENCHMARKS.md. `CLOUD_BENCH_QUICK=1` runs a smaller version (to check the
 //! bench itself, not for figures); `CLOUD_BENCH_ONLY=ingest|delivery` and
-//! `CLOUD_BENCH_BACKEND=sqlite|postgres` narrow it; `TEST_DATABASE_URL` points
+//! `CLOUD_BENCH_BACKEND=sqlite|postgres` and `CLOUD_BENCH_PACE=fine|coarse` narrow it; `TEST_DATABASE_URL` points
 //! PostgreSQL runs at an existing server instead of the throwaway one
 //! `support::postgres` starts.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod cpu;
 mod delivery;
 mod ingest;
 mod stats;
@@ -107,6 +108,8 @@ pub struct Scale {
     pub only: Option<&'static str>,
     /// `CLOUD_BENCH_BACKEND=sqlite|postgres`: one backend only.
     pub backend: Option<Backend>,
+    /// `CLOUD_BENCH_PACE=fine|coarse`: one delivery pace only.
+    pub pace: Option<delivery::Pace>,
 }
 
 impl Scale {
@@ -125,13 +128,20 @@ impl Scale {
             Some("postgres" | "postgresql") => Some(Backend::Postgres),
             Some(other) => panic!("CLOUD_BENCH_BACKEND={other}: use sqlite or postgres"),
         };
+        let pace = match var("CLOUD_BENCH_PACE").as_deref() {
+            None => None,
+            Some("fine") => Some(delivery::Pace::FINE),
+            Some("coarse") => Some(delivery::Pace::COARSE),
+            Some(other) => panic!("CLOUD_BENCH_PACE={other}: use fine or coarse"),
+        };
         let full = Scale {
-            ingest_rounds: 3,
+            ingest_rounds: 5,
             ingest_batches_per_writer: 25,
             subscribers: 1000,
             delivery_seconds: 10,
             only,
             backend,
+            pace,
         };
         match var("CLOUD_BENCH_QUICK").as_deref() {
             None | Some("0") => full,
@@ -146,6 +156,10 @@ impl Scale {
             .into_iter()
             .filter(|b| self.backend.is_none_or(|only| only == *b))
             .collect()
+    }
+
+    fn paces(self) -> Vec<delivery::Pace> {
+        self.pace.map_or_else(|| vec![delivery::Pace::FINE, delivery::Pace::COARSE], |pace| vec![pace])
     }
 
     fn runs(self, part: &str) -> bool {
@@ -206,7 +220,7 @@ fn main() {
         }
         for backend in scale.backends() {
             if scale.runs("delivery") {
-                for pace in [delivery::Pace::FINE, delivery::Pace::COARSE] {
+                for pace in scale.paces() {
                     eprintln!("delivery on {} at {pace:?} …", backend.name());
                     deliveries.push(delivery::run(&server, backend, scale, pace).await);
                 }
