@@ -388,8 +388,8 @@ pub fn table(figures: &[DeliveryFigures], scale: Scale) -> String {
         ));
     }
     out.push_str(
-        "\nWhere the CPU went (from the first post until every subscriber was done; `cores` = CPU time ÷ wall time):\n\n\
-         | backend | pace | frames pushed | events per frame | cloud runtime cores | cloud CPU per frame | SQLite workers cores | clients cores |\n\
+        "\nWhere the CPU went (from the first post until every subscriber was done; `cores` = CPU time ÷ wall time; database = SQLite's worker threads, or the PostgreSQL processes this bench started):\n\n\
+         | backend | pace | frames pushed | events per frame | cloud runtime cores | cloud CPU per frame | database cores | clients cores |\n\
          |---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for f in figures {
@@ -402,7 +402,7 @@ pub fn table(figures: &[DeliveryFigures], scale: Scale) -> String {
             f.delivered as f64 / f.frames.max(1) as f64,
             cores(f.cpu.server),
             f.cpu.server.as_secs_f64() * 1e6 / f.frames.max(1) as f64,
-            cores(f.cpu.sqlite),
+            cores(f.cpu.sqlite + f.cpu.postgres),
             cores(f.cpu.clients),
         ));
     }

@@ -24,6 +24,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
+use crate::cpu::CpuTimes;
 use crate::stats::{Percentiles, median, micros, thousands};
 use crate::support::server::{Client, ok};
 use crate::{Backend, Scale, ServerSide};
@@ -42,6 +43,10 @@ pub struct IngestFigures {
     pub request: Percentiles,
     /// Durability in effect, for the table's notes.
     pub durability: String,
+    /// CPU spent over all API measurements, and over all baseline ones.
+    pub api_cpu: CpuTimes,
+    pub raw_cpu: CpuTimes,
+    pub events_per_measurement: usize,
 }
 
 /// The `n`-th batch of `writer` in measurement `tag`: 1000 creates of distinct paths
@@ -173,13 +178,14 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
 
     let per_measurement = WRITERS * scale.ingest_batches_per_writer * BATCH;
     let (mut api, mut raw_eps, mut request_us) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut api_cpu, mut raw_cpu) = (CpuTimes::default(), CpuTimes::default());
     let next_raw_seq = Arc::new(AtomicI64::new(1));
     for round in 0..scale.ingest_rounds {
         // Baseline first: each side then writes into a table the other grew equally.
         let tag = format!("raw{round}");
         let rows: Vec<Vec<Vec<Change>>> =
             (0..WRITERS).map(|w| (0..scale.ingest_batches_per_writer).map(|n| changes(&tag, w, n)).collect()).collect();
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), CpuTimes::now());
         let writers: Vec<_> = rows
             .into_iter()
             .map(|batches| {
@@ -197,6 +203,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
             writer.await.expect("raw writer");
         }
         raw_eps.push(per_measurement as f64 / started.elapsed().as_secs_f64());
+        raw_cpu = raw_cpu.plus(CpuTimes::now().since(cpu));
 
         let tag = format!("api{round}");
         let bodies: Vec<Vec<String>> = (0..WRITERS)
@@ -210,7 +217,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
             })
             .collect();
         let path = format!("/api/projects/{project}/files/update");
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), CpuTimes::now());
         let writers: Vec<_> = bodies
             .into_iter()
             .map(|bodies| {
@@ -239,12 +246,23 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
             request_us.extend(writer.await.expect("api writer"));
         }
         api.push(per_measurement as f64 / started.elapsed().as_secs_f64());
+        api_cpu = api_cpu.plus(CpuTimes::now().since(cpu));
     }
     // Everything sent is in the log, densely: the figures count real, stored events.
     let last_seq = ok::<Project>(client.get(&format!("/api/projects/{project}")).await).await.last_seq;
     assert_eq!(last_seq as usize, per_measurement * scale.ingest_rounds, "events missing after ingest");
     server.run(cloud.shutdown()).await;
-    IngestFigures { backend, api, raw: raw_eps, request: Percentiles::of_micros(&mut request_us), durability }
+    let request = Percentiles::of_micros(&mut request_us);
+    IngestFigures {
+        backend,
+        api,
+        raw: raw_eps,
+        request,
+        durability,
+        api_cpu,
+        raw_cpu,
+        events_per_measurement: per_measurement,
+    }
 }
 
 /// The Markdown table of every backend's figures.
@@ -267,6 +285,27 @@ pub fn table(figures: &[IngestFigures]) -> String {
             list(&f.api),
             list(&f.raw),
             f.durability
+        ));
+    }
+    out.push_str(
+        "\nCPU per 1,000 events, over every measurement (cloud = its runtime: HTTP, JSON, validation, digest, \
+         and PostgreSQL I/O; database = SQLite's worker threads, or the PostgreSQL processes this bench started):\n\n\
+         | backend | API: cloud | API: database | API: clients | raw: database | raw: bench writers |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for f in figures {
+        let per_k = |d: std::time::Duration, runs: usize| {
+            format!("{:.1} ms", d.as_secs_f64() * 1e3 * 1000.0 / (runs * f.events_per_measurement) as f64)
+        };
+        let (api_runs, raw_runs) = (f.api.len(), f.raw.len());
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            f.backend.name(),
+            per_k(f.api_cpu.server, api_runs),
+            per_k(f.api_cpu.sqlite + f.api_cpu.postgres, api_runs),
+            per_k(f.api_cpu.clients, api_runs),
+            per_k(f.raw_cpu.sqlite + f.raw_cpu.postgres, raw_runs),
+            per_k(f.raw_cpu.server, raw_runs),
         ));
     }
     out
