@@ -309,7 +309,7 @@ fn a_restart_rebuilds_without_flicker_or_rereading() {
     assert_eq!(state(&engine, "done.txt").0, FileState::Synced);
     assert_eq!(state(&engine, "big.bin").0, FileState::Syncing, "{changes:?}");
     // Syncthing restarted mid-transfer: its puller is gone until it starts again.
-    engine.syncthing_restarted(t0);
+    engine.syncthing_restarted();
     world.need = Need::default();
     world.answer(&mut engine, t0);
     assert_eq!(state(&engine, "big.bin").0, FileState::Pending);

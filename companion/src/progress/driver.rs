@@ -164,7 +164,7 @@ impl Driver {
             StreamItem::Missed { .. } => self.engine.events_missed(),
             StreamItem::Restarted { current, .. } => {
                 self.engine.set_device_id(&current.device_id);
-                self.engine.syncthing_restarted(now);
+                self.engine.syncthing_restarted();
             }
             StreamItem::Disconnected { .. } => {}
         }

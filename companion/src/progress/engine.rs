@@ -4,7 +4,7 @@
 //! [`Action`]s it needs done and the badges that changed. No I/O, no clock:
 //! callers pass `now`, so tests replay captures at any speed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use cloud_protocol::FileProgress;
@@ -20,14 +20,17 @@ use crate::syncthing::types::{DbFile, DbStatus, FolderState, Need};
 pub struct Engine {
     pub(super) folder: String,
     pub(super) my_short_id: Option<String>,
-    pub(super) files: HashMap<String, Tracked>,
+    pub(super) files: HashMap<String, Box<Tracked>>,
     /// Original path → its `.sync-conflict-` copies on disk.
     pub(super) copies: HashMap<String, BTreeSet<String>>,
     pub(super) folder_error: Option<String>,
     actions: VecDeque<Action>,
+    /// Folder-wide actions already queued (per-path ones are deduplicated
+    /// by each file's own state, so a 100,000-file rebuild keeps no copy).
     queued: HashSet<Action>,
     touched: HashSet<String>,
-    changes: BTreeMap<String, FileProgress>,
+    /// Paths whose badge changed since the last `take_changes`.
+    changes: BTreeSet<String>,
     pub(super) folder_rate: Rate,
 }
 
@@ -43,7 +46,7 @@ impl Engine {
             actions: VecDeque::new(),
             queued: HashSet::new(),
             touched: HashSet::new(),
-            changes: BTreeMap::new(),
+            changes: BTreeSet::new(),
             folder_rate: Rate::default(),
         }
     }
@@ -74,7 +77,7 @@ impl Engine {
         let t = self.files.entry(path.to_owned()).or_default();
         t.expected = Some(expected);
         let restored = prior.is_some();
-        t.prior = prior;
+        t.prior = prior.map(Box::new);
         self.want_hash(path, known);
         if restored {
             // Already persisted and reported: it is the baseline, not a change.
@@ -145,12 +148,14 @@ impl Engine {
         let again = matches!(t.hashing, Hashing::InFlight { again: true });
         t.hashing = Hashing::Idle;
         let disk = match outcome {
-            HashOutcome::Hashed { hash, stamp } => Some(DiskFact::Present { hash, stamp }),
+            HashOutcome::Hashed { hash, stamp } => Some(DiskFact::Present { hash: share(t, hash), stamp }),
             HashOutcome::Missing => Some(DiskFact::Missing),
             HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
-            HashOutcome::Unchanged => {
-                t.prior.as_ref().and_then(|p| Some(DiskFact::Present { hash: p.local_hash.clone()?, stamp: p.stamp? }))
-            }
+            HashOutcome::Unchanged => t
+                .prior
+                .as_ref()
+                .and_then(|p| Some((p.local_hash.clone()?, p.stamp?)))
+                .map(|(hash, stamp)| DiskFact::Present { hash: share(t, hash), stamp }),
         };
         let Some(disk) = disk else {
             // Unchanged, but nothing to fall back on: read it for real.
@@ -214,7 +219,7 @@ impl Engine {
             if let Some(&delete) = in_progress.get(path.as_str()) {
                 if !matches!(t.pull, Pull::Active { .. }) {
                     t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
-                    t.rate.restart(now);
+                    t.rate_mut().restart(now);
                     self.touched.insert(path.clone());
                 }
             } else if !needed.contains(path.as_str()) {
@@ -261,11 +266,11 @@ impl Engine {
     }
 
     /// Syncthing restarted: its puller state is gone, and so are its ids.
-    pub fn syncthing_restarted(&mut self, now: Instant) {
+    pub fn syncthing_restarted(&mut self) {
         for (path, t) in &mut self.files {
             if matches!(t.pull, Pull::Active { .. }) {
                 t.pull = Pull::Idle;
-                t.rate.restart(now);
+                t.rate = None;
                 self.touched.insert(path.clone());
             }
         }
@@ -275,7 +280,9 @@ impl Engine {
     /// The next thing to do, oldest first.
     pub fn next_action(&mut self) -> Option<Action> {
         let action = self.actions.pop_front()?;
-        self.queued.remove(&action);
+        if !per_path(&action) {
+            self.queued.remove(&action);
+        }
         Some(action)
     }
 
@@ -287,7 +294,14 @@ impl Engine {
 
     /// The badges that changed since the last call, by path.
     pub fn take_changes(&mut self) -> Vec<FileProgress> {
-        std::mem::take(&mut self.changes).into_values().collect()
+        let changed = std::mem::take(&mut self.changes);
+        changed
+            .into_iter()
+            .filter_map(|path| {
+                let progress = self.files.get(&path)?.last.as_ref()?.progress(&path);
+                Some(progress)
+            })
+            .collect()
     }
 
     /// How many paths are tracked (announced or being pulled).
@@ -300,7 +314,7 @@ impl Engine {
     }
 
     pub(super) fn push(&mut self, action: Action) {
-        if self.queued.insert(action.clone()) {
+        if per_path(&action) || self.queued.insert(action.clone()) {
             self.actions.push_back(action);
         }
     }
@@ -366,8 +380,8 @@ impl Engine {
             if badge == t.last {
                 continue;
             }
-            if let Some(b) = &badge {
-                self.changes.insert(path.clone(), b.progress(&path));
+            if badge.is_some() {
+                self.changes.insert(path.clone());
             }
             if let Some(t) = self.files.get_mut(&path) {
                 t.last = badge;
@@ -381,6 +395,19 @@ impl Engine {
 
     pub(super) fn touch(&mut self, path: &str) {
         self.touched.insert(path.to_owned());
+    }
+}
+
+/// Actions about one path, which the file's own state keeps from repeating.
+fn per_path(action: &Action) -> bool {
+    matches!(action, Action::Hash { .. } | Action::QueryFile { .. } | Action::CheckCopy { .. })
+}
+
+/// The hash as an `Arc`, shared with the expectation when they are equal.
+fn share(t: &Tracked, hash: String) -> std::sync::Arc<str> {
+    match &t.expected {
+        Some(e) if *e.hash == *hash => e.hash.clone(),
+        _ => hash.into(),
     }
 }
 

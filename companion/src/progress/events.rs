@@ -74,7 +74,7 @@ impl Engine {
         // late announcement finds the pull already under way.
         let t = self.files.entry(path.to_owned()).or_default();
         if !matches!(t.pull, Pull::Active { .. }) {
-            t.rate.restart(now);
+            t.rate_mut().restart(now);
         }
         t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
         t.db_conflict = None;
@@ -94,7 +94,7 @@ impl Engine {
         if let (Some(e), true) = (&t.expected, p.total > 0) {
             let fresh = (p.pulled - previous_pulled).max(0);
             let bytes = (e.size as f64 * fresh as f64 / p.total as f64) as u64;
-            t.rate.add(now, bytes);
+            t.rate_mut().add(now, bytes);
             self.folder_rate.add(now, bytes);
         }
         self.touch(path);
@@ -127,9 +127,10 @@ impl Engine {
                         }
                         _ => e.size,
                     };
-                    t.rate.add(now, left);
                     self.folder_rate.add(now, left);
                 }
+                // The file's own meter only serves its ETA while it is pulled.
+                t.rate = None;
             }
         }
         if t.expected.is_none() {

@@ -3,6 +3,8 @@
 //! into a badge, following DESIGN's badge table. Keeping the rule in one
 //! place means every input path (events, REST, disk, restart) agrees.
 
+use std::sync::Arc;
+
 use cloud_protocol::{FileProgress, FileState};
 
 use super::model::{DiskFact, Expected, Prior, round_percent};
@@ -38,7 +40,7 @@ pub(super) enum Hashing {
 pub(super) struct Badge {
     pub state: FileState,
     pub percent: f64,
-    pub local_hash: Option<String>,
+    pub local_hash: Option<Arc<str>>,
     pub error: Option<String>,
 }
 
@@ -57,7 +59,7 @@ impl Badge {
             path: path.to_owned(),
             state: self.state,
             percent: self.percent,
-            local_hash: self.local_hash.clone(),
+            local_hash: self.local_hash.as_deref().map(str::to_owned),
             error: self.error.clone(),
         }
     }
@@ -84,14 +86,19 @@ pub(super) struct Tracked {
     /// `ItemFinished` was seen and its `LocalIndexUpdated` echo not yet.
     pub echo: bool,
     /// The badge from before a restart, shown until the disk is seen again.
-    pub prior: Option<Prior>,
-    /// Pull speed of this file (bytes/s), for its ETA.
-    pub rate: Rate,
+    pub prior: Option<Box<Prior>>,
+    /// Pull speed of this file (bytes/s), for its ETA; only while it is pulled.
+    pub rate: Option<Box<Rate>>,
     /// The badge last handed out.
     pub last: Option<Badge>,
 }
 
 impl Tracked {
+    /// The pull's rate meter, made on first use.
+    pub fn rate_mut(&mut self) -> &mut Rate {
+        self.rate.get_or_insert_with(Box::default)
+    }
+
     /// Percent of this pull, from blocks (never the flawed byte estimate).
     pub fn pull_percent(&self) -> f64 {
         match self.pull {
@@ -119,7 +126,7 @@ impl Tracked {
             return Some(Badge {
                 state: p.state,
                 percent: round_percent(p.percent),
-                local_hash: p.local_hash.clone(),
+                local_hash: p.local_hash.as_deref().map(Arc::from),
                 error: p.error.clone(),
             });
         }

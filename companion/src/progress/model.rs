@@ -2,6 +2,7 @@
 //! disk facts), what it asks for ([`Action`]), and what it reports
 //! (per-file [`FileProgress`] and the byte-weighted [`FolderProgress`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloud_protocol::FileState;
@@ -13,8 +14,10 @@ use crate::manifest::RemoteFileRow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub size: u64,
-    /// `blake3:<hex>`; empty for a delete never preceded by content.
-    pub hash: String,
+    /// `blake3:<hex>`; empty for a delete never preceded by content. Shared
+    /// (`Arc`) with the disk fact and the badge when they agree, so a synced
+    /// file keeps one copy of its hash (100,000 files must fit in little memory).
+    pub hash: Arc<str>,
     /// The owner's mtime, ms since the epoch: matched against Syncthing's
     /// global version to tell "Syncthing has this version" from "an older one".
     pub mtime_ms: i64,
@@ -23,7 +26,7 @@ pub struct Expected {
 
 impl From<&RemoteFileRow> for Expected {
     fn from(row: &RemoteFileRow) -> Self {
-        Expected { size: row.size, hash: row.hash.clone(), mtime_ms: row.mtime, deleted: row.deleted }
+        Expected { size: row.size, hash: row.hash.as_str().into(), mtime_ms: row.mtime, deleted: row.deleted }
     }
 }
 
@@ -35,7 +38,7 @@ pub enum DiskFact {
     Unknown,
     Missing,
     Present {
-        hash: String,
+        hash: Arc<str>,
         stamp: FileStamp,
     },
     /// It exists but cannot be read (kept as words for the badge).

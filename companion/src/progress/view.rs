@@ -38,7 +38,7 @@ impl Engine {
         let size = t.expected.as_ref()?.size;
         let left = size.saturating_sub((size as f64 * t.pull_percent() / 100.0) as u64);
         match t.pull {
-            Pull::Active { .. } => t.rate.eta(now, left),
+            Pull::Active { .. } => t.rate.as_ref().and_then(|r| r.eta(now, left)),
             _ => None,
         }
     }
