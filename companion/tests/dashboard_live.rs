@@ -98,7 +98,7 @@ async fn state_of(c: &Client, path: &str) -> Option<(String, f64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_updates_live_and_shows_names_as_text() {
     // 2 MiB/s: 12 MiB take about 6 s, with a progress tick every second.
-    let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024) }).await;
+    let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
     let url = until("the dashboard URL", || companion::status::dashboard_url(&s.member.state_dir())).await;

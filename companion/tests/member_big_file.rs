@@ -52,7 +52,7 @@ fn check_path(what: &str, seen: &[(FileState, f64)]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
     // 10 MiB/s: 100 MiB take about 10 s, with a progress tick every second.
-    let s = setup(Knobs { recv_limit_kibps: Some(10 * 1024) }).await;
+    let s = setup(Knobs { recv_limit_kibps: Some(10 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"the pipeline is up\n").unwrap();
     s.wait_synced("hello.txt").await;
 
@@ -114,7 +114,7 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syncthing_restart_mid_transfer_recovers() {
     // 4 MiB/s: 60 MiB take about 15 s, time to restart B in the middle.
-    let mut s = setup(Knobs { recv_limit_kibps: Some(4 * 1024) }).await;
+    let mut s = setup(Knobs { recv_limit_kibps: Some(4 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
     write_pattern(&s.a("big.bin"), 60 * MIB, 2);

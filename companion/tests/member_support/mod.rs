@@ -33,6 +33,8 @@ pub struct Setup {
 pub struct Knobs {
     /// B's receive limit in KiB/s.
     pub recv_limit_kibps: Option<u32>,
+    /// `fsWatcherDelayS` of the folder; default 1 (Syncthing's own default is 10).
+    pub watcher_delay_s: Option<u32>,
 }
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
@@ -43,7 +45,7 @@ pub async fn setup(knobs: Knobs) -> Setup {
     let mut builder = ClusterBuilder::new()
         .nodes(2)
         .folder(FOLDER, &[FolderType::SendReceive, FolderType::SendReceive])
-        .fs_watcher_delay_s(1)
+        .fs_watcher_delay_s(knobs.watcher_delay_s.unwrap_or(1))
         .progress_update_interval_s(1)
         .reconnection_interval_s(1);
     if let Some(kib) = knobs.recv_limit_kibps {
