@@ -11,7 +11,10 @@
 //! store uses (SQLite: one connection, WAL, `synchronous=FULL`, `BEGIN IMMEDIATE`;
 //! PostgreSQL: a pool with one connection per writer). Seqs come from a counter in
 //! the bench: the baseline does no sequencing, no validation and no HTTP — it is the
-//! database's own speed for these rows, which the API can at best approach.
+//! database's own speed for these rows, which the API can at best approach. A second
+//! baseline runs the same rows from one writer: on PostgreSQL the raw writers insert
+//! in parallel, while a project's batches are serial by design (dense seqs committed
+//! in order), so this is the fairer ceiling for one project's stream.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,8 +40,9 @@ pub struct IngestFigures {
     pub backend: Backend,
     /// events/s of each API measurement.
     pub api: Vec<f64>,
-    /// events/s of each baseline measurement.
+    /// events/s of each baseline measurement, with `WRITERS` writers and with one.
     pub raw: Vec<f64>,
+    pub raw1: Vec<f64>,
     /// Time of one API request (post → answer), over every measurement.
     pub request: Percentiles,
     /// Durability in effect, for the table's notes.
@@ -46,6 +50,7 @@ pub struct IngestFigures {
     /// CPU spent over all API measurements, and over all baseline ones.
     pub api_cpu: CpuTimes,
     pub raw_cpu: CpuTimes,
+    pub raw1_cpu: CpuTimes,
     pub events_per_measurement: usize,
 }
 
@@ -163,6 +168,36 @@ impl Raw {
     }
 }
 
+/// Inserts `rows` (one list of batches per writer) into the baseline table; returns
+/// events/s and the CPU spent.
+async fn measure_raw(
+    server: &ServerSide,
+    raw: &Arc<Raw>,
+    project: Uuid,
+    next_seq: &Arc<AtomicI64>,
+    rows: Vec<Vec<Vec<Change>>>,
+) -> (f64, CpuTimes) {
+    let events: usize = rows.iter().flatten().map(Vec::len).sum();
+    let (started, cpu) = (Instant::now(), CpuTimes::now());
+    let writers: Vec<_> = rows
+        .into_iter()
+        .map(|batches| {
+            let (raw, next) = (Arc::clone(raw), Arc::clone(next_seq));
+            let project = project.to_string();
+            server.handle.spawn(async move {
+                for batch in batches {
+                    let first = next.fetch_add(batch.len() as i64, Ordering::SeqCst);
+                    raw.insert(&project, first, &batch, cloud::store::now_ms()).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("raw writer");
+    }
+    (events as f64 / started.elapsed().as_secs_f64(), CpuTimes::now().since(cpu))
+}
+
 /// Raw and API measurements, alternating, on one fresh database.
 pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestFigures {
     let (database, _dir) = backend.fresh().await;
@@ -178,32 +213,24 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
 
     let per_measurement = WRITERS * scale.ingest_batches_per_writer * BATCH;
     let (mut api, mut raw_eps, mut request_us) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut api_cpu, mut raw_cpu) = (CpuTimes::default(), CpuTimes::default());
+    let (mut api_cpu, mut raw_cpu, mut raw1_cpu) = (CpuTimes::default(), CpuTimes::default(), CpuTimes::default());
+    let mut raw1_eps = Vec::new();
     let next_raw_seq = Arc::new(AtomicI64::new(1));
     for round in 0..scale.ingest_rounds {
-        // Baseline first: each side then writes into a table the other grew equally.
-        let tag = format!("raw{round}");
-        let rows: Vec<Vec<Vec<Change>>> =
-            (0..WRITERS).map(|w| (0..scale.ingest_batches_per_writer).map(|n| changes(&tag, w, n)).collect()).collect();
-        let (started, cpu) = (Instant::now(), CpuTimes::now());
-        let writers: Vec<_> = rows
-            .into_iter()
-            .map(|batches| {
-                let (raw, next) = (Arc::clone(&raw), Arc::clone(&next_raw_seq));
-                let project = project.to_string();
-                server.handle.spawn(async move {
-                    for batch in batches {
-                        let first = next.fetch_add(BATCH as i64, Ordering::SeqCst);
-                        raw.insert(&project, first, &batch, cloud::store::now_ms()).await;
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.await.expect("raw writer");
+        // Baselines first, each on the same rows: with as many writers as the API
+        // has, and with one (what a single sequenced stream could at best do).
+        for (writers, eps, cpu) in [(WRITERS, &mut raw_eps, &mut raw_cpu), (1, &mut raw1_eps, &mut raw1_cpu)] {
+            let tag = format!("raw{round}-{writers}");
+            let mut rows: Vec<Vec<Vec<Change>>> = vec![Vec::new(); writers];
+            for w in 0..WRITERS {
+                for n in 0..scale.ingest_batches_per_writer {
+                    rows[w % writers].push(changes(&tag, w, n));
+                }
+            }
+            let (rate, spent) = measure_raw(server, &raw, project, &next_raw_seq, rows).await;
+            eps.push(rate);
+            *cpu = cpu.plus(spent);
         }
-        raw_eps.push(per_measurement as f64 / started.elapsed().as_secs_f64());
-        raw_cpu = raw_cpu.plus(CpuTimes::now().since(cpu));
 
         let tag = format!("api{round}");
         let bodies: Vec<Vec<String>> = (0..WRITERS)
@@ -257,10 +284,12 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
         backend,
         api,
         raw: raw_eps,
+        raw1: raw1_eps,
         request,
         durability,
         api_cpu,
         raw_cpu,
+        raw1_cpu,
         events_per_measurement: per_measurement,
     }
 }
@@ -269,29 +298,32 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
 pub fn table(figures: &[IngestFigures]) -> String {
     let mut out = format!(
         "## Ingest — batches of {BATCH}, {WRITERS} writers, rate limit off (median of the measurements)\n\n\
-         | backend | API events/s | raw INSERT events/s | API ÷ raw | API request p50 / p99 / max | all API runs | all raw runs | durability |\n\
-         |---|---:|---:|---:|---|---|---|---|\n"
+         | backend | API events/s | raw INSERT events/s | API ÷ raw | raw, 1 writer | API ÷ raw, 1 writer | API request p50 / p99 / max | all API runs | all raw runs | all raw runs, 1 writer | durability |\n\
+         |---|---:|---:|---:|---:|---:|---|---|---|---|---|\n"
     );
     for f in figures {
-        let (api, raw) = (median(&f.api), median(&f.raw));
+        let (api, raw, raw1) = (median(&f.api), median(&f.raw), median(&f.raw1));
         let list = |v: &[f64]| v.iter().map(|x| thousands(*x)).collect::<Vec<_>>().join(", ");
         out.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} |\n",
             f.backend.name(),
             thousands(api),
             thousands(raw),
             api / raw,
+            thousands(raw1),
+            api / raw1,
             f.request.ms(),
             list(&f.api),
             list(&f.raw),
+            list(&f.raw1),
             f.durability
         ));
     }
     out.push_str(
         "\nCPU per 1,000 events, over every measurement (cloud = its runtime: HTTP, JSON, validation, digest, \
          and PostgreSQL I/O; database = SQLite's worker threads, or the PostgreSQL processes this bench started):\n\n\
-         | backend | API: cloud | API: database | API: clients | raw: database | raw: bench writers |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | backend | API: cloud | API: database | API: clients | raw: database | raw: bench writers | raw, 1 writer: database |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     for f in figures {
         let per_k = |d: std::time::Duration, runs: usize| {
@@ -299,13 +331,14 @@ pub fn table(figures: &[IngestFigures]) -> String {
         };
         let (api_runs, raw_runs) = (f.api.len(), f.raw.len());
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             f.backend.name(),
             per_k(f.api_cpu.server, api_runs),
             per_k(f.api_cpu.sqlite + f.api_cpu.postgres, api_runs),
             per_k(f.api_cpu.clients, api_runs),
             per_k(f.raw_cpu.sqlite + f.raw_cpu.postgres, raw_runs),
             per_k(f.raw_cpu.server, raw_runs),
+            per_k(f.raw1_cpu.sqlite + f.raw1_cpu.postgres, f.raw1.len()),
         ));
     }
     out
