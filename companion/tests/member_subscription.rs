@@ -150,6 +150,16 @@ async fn ordered_gap_free_reported_and_revocable() {
     }
     assert!(db.call(move |m| m.unreported_badges(id, 10)).await.unwrap().is_empty(), "marked reported");
 
+    // A cursor past the cloud's last event (say the cloud was restored from
+    // an older backup): the cloud refuses it, the task reloads the snapshot.
+    let snapshot_now = bob.files(id).await.unwrap();
+    let ahead = cloud_protocol::FilesSnapshot { files: Vec::new(), as_of_seq: snapshot_now.as_of_seq + 100 };
+    db.call(move |m| m.load_snapshot(id, &ahead)).await.unwrap();
+    inbox_tx.send(Routed::Connected).await.unwrap();
+    wait_cursor(&db, id, snapshot_now.as_of_seq).await;
+    let files = db.call(move |m| m.remote_files(id)).await.unwrap();
+    assert_eq!(files.len(), snapshot_now.files.len());
+
     // Revoked: the task ends and the project is marked.
     alice.revoke_member(id, bob_id).await.unwrap();
     let outcome = tokio::time::timeout(DEADLINE, running).await.expect("task ends").unwrap();

@@ -186,6 +186,9 @@ impl ProjectTask {
         let id = self.project.project_id;
         match code {
             "access_revoked" => Err(Trouble::Revoked),
+            // Our cursor is past the cloud's last event (its database was
+            // restored from a backup, say): start again from its snapshot.
+            "since_seq_ahead" => self.reload_snapshot().await,
             // 404 to a subscribe: gone, or not a member any more. Ask to be sure.
             "not_found" => match self.cloud.project(id).await {
                 Err(e) if e.is_not_found() => Err(Trouble::Revoked),
@@ -194,6 +197,29 @@ impl ProjectTask {
             },
             _ => Err(Trouble::Retry(format!("the cloud said {code}: {message}"))),
         }
+    }
+
+    /// Replaces what we know of the project with the cloud's snapshot and
+    /// its cursor, tells the driver, and subscribes from there.
+    async fn reload_snapshot(&self) -> Result<(), Trouble> {
+        let id = self.project.project_id;
+        let snapshot = match self.cloud.files(id).await {
+            Ok(snapshot) => snapshot,
+            Err(e) if e.is_not_found() => return Err(Trouble::Revoked),
+            Err(e) => return Err(Trouble::Retry(e.to_string())),
+        };
+        tracing::warn!(project = %id, as_of_seq = snapshot.as_of_seq, "cursor ahead of the cloud; reloading its snapshot");
+        let rows = self
+            .db
+            .call(move |m| {
+                m.load_snapshot(id, &snapshot)?;
+                m.remote_files(id)
+            })
+            .await
+            .map_err(|e| Trouble::Retry(e.to_string()))?;
+        let _ = self.announce.send(rows).await;
+        self.subscribe().await;
+        Ok(())
     }
 
     async fn revoked(&self) {
