@@ -174,5 +174,31 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
         .unwrap();
     assert_eq!(shown, json!([EVIL, 0]));
     assert!(c.get_alert_text().await.is_err(), "no alert may open");
+
+    // The owner's dashboard shows bob's progress, names as text there too.
+    let owner_url = until("the owner's dashboard URL", || companion::status::dashboard_url(&s.owner.state_dir())).await;
+    c.goto(&owner_url).await.unwrap();
+    let script = "return [...document.querySelectorAll('table.member-files tr.file')].map(tr => \
+                  [tr.dataset.path, tr.dataset.state, Number(tr.dataset.percent)]);";
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap();
+        let member_rows: Vec<(String, String, f64)> = serde_json::from_value(v).unwrap_or_default();
+        let synced = |name: &str| member_rows.iter().any(|(p, st, _)| p == name && st == "synced");
+        if synced("movie.bin") && synced(EVIL) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob's rows on the owner's page: {member_rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let headings: String = serde_json::from_value(
+        c.execute("return [...document.querySelectorAll('h3.member')].map(h => h.textContent).join('|');", vec![])
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(headings.contains("Member bob"), "{headings}");
+    let images: Value = c.execute("return document.querySelectorAll('img').length;", vec![]).await.unwrap();
+    assert_eq!(images, json!(0));
     c.close().await.unwrap();
 }
