@@ -364,7 +364,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
 /// The Markdown table of every run's figures, then any problem seen.
 pub fn table(figures: &[DeliveryFigures], scale: Scale) -> String {
     let mut out = format!(
-        "## Delivery — {} subscribers on one project, 1,000 events/s for {} s\n\n\
+        "### Delivery — {} subscribers on one project, 1,000 events/s for {} s\n\n\
          | backend | pace (events per commit) | written (events/s achieved) | delivered / expected | subscribers with all | commit → received p50 / p99 / max | sent → received p50 / p99 / max | pushed before the answer | writer request p50 / p99 / max | subscribe all |\n\
          |---|---|---:|---:|---:|---|---|---:|---|---:|\n",
         scale.subscribers, scale.delivery_seconds

@@ -297,7 +297,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
 /// The Markdown table of every backend's figures.
 pub fn table(figures: &[IngestFigures]) -> String {
     let mut out = format!(
-        "## Ingest — batches of {BATCH}, {WRITERS} writers, rate limit off (median of the measurements)\n\n\
+        "### Ingest — batches of {BATCH}, {WRITERS} writers, rate limit off (median of the measurements)\n\n\
          | backend | API events/s | raw INSERT events/s | API ÷ raw | raw, 1 writer | API ÷ raw, 1 writer | API request p50 / p99 / max | all API runs | all raw runs | all raw runs, 1 writer | durability |\n\
          |---|---:|---:|---:|---:|---:|---|---|---|---|---|\n"
     );

@@ -207,7 +207,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let date =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    println!("# cloud bench — {date}, {cores} cores, load average at start {}, {scale:?}\n", loadavg());
+    println!("cloud bench — {date}, {cores} cores, load average at start {}, {scale:?}\n", loadavg());
 
     let mut ingests = Vec::new();
     let mut deliveries = Vec::new();
@@ -230,7 +230,7 @@ fn main() {
 
     println!("{}", ingest::table(&ingests));
     println!("{}", delivery::table(&deliveries, scale));
-    println!("load average at end: {}", loadavg());
+    println!("load average at end: {} (1, 5, 15 min; other work on the machine skews the figures)", loadavg());
     // Sockets and pools wind down with their runtimes; nothing left to wait for.
     client_rt.shutdown_timeout(Duration::from_secs(5));
     server_rt.shutdown_timeout(Duration::from_secs(5));
