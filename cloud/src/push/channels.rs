@@ -9,21 +9,83 @@
 //!
 //! Memory is bounded: a channel holds at most `capacity` unread batches (each at
 //! most one page of events); a receiver that falls further behind sees `Lagged`.
+//!
+//! A batch is serialized once, when it is published: every subscriber that can
+//! send it whole (the common case) writes the same shared frame, so the cost of
+//! a commit no longer grows with JSON encoding times the number of sockets.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use cloud_protocol::{Event, MAX_EVENTS_PAGE};
+use axum::extract::ws::Utf8Bytes;
+use cloud_protocol::{Event, MAX_EVENTS_PAGE, ServerMessage};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, now_ms};
 
 /// Most batches one channel buffers, whatever the settings say.
 const MAX_CAPACITY: usize = 1 << 16;
 
 /// A run of consecutive events of one project, shared by every receiver.
-pub(crate) type Batch = Arc<[Event]>;
+pub(crate) type Batch = Arc<LiveBatch>;
+
+/// One published run of events, with its `events` message already encoded.
+#[derive(Debug)]
+pub(crate) struct LiveBatch {
+    events: Vec<Event>,
+    /// `ServerMessage::Events` for exactly `events`, as JSON; `None` only if
+    /// encoding failed (then subscribers build their own message).
+    frame: Option<Utf8Bytes>,
+    /// When the batch was committed (ms since the epoch), for the push-lag
+    /// metric: one number per batch instead of a timestamp parse per event.
+    committed_ms: i64,
+}
+
+impl LiveBatch {
+    /// Encodes `events` (ascending, consecutive) once for every subscriber; `None`
+    /// for an empty run.
+    pub(crate) fn new(project: Uuid, events: Vec<Event>, committed_ms: i64) -> Option<LiveBatch> {
+        let last_seq = events.last()?.seq;
+        // Encoded through the protocol's own type, so the shared frame is byte for
+        // byte what a per-subscriber message would be. The events move in and back
+        // out: no copy.
+        let message = ServerMessage::Events { project_id: project, events, last_seq };
+        let frame = match serde_json::to_string(&message) {
+            Ok(text) => Some(Utf8Bytes::from(text)),
+            Err(e) => {
+                tracing::error!(%project, error = %e, "could not serialize a live batch");
+                None
+            }
+        };
+        let ServerMessage::Events { events, .. } = message else { return None };
+        Some(LiveBatch { events, frame, committed_ms })
+    }
+
+    pub(crate) fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    pub(crate) fn frame(&self) -> Option<&Utf8Bytes> {
+        self.frame.as_ref()
+    }
+
+    pub(crate) fn committed_ms(&self) -> i64 {
+        self.committed_ms
+    }
+
+    /// Whether the events run on without a gap or a repeat, so the batch can be
+    /// sent whole after its first seq's predecessor.
+    pub(crate) fn is_dense(&self) -> bool {
+        match (self.events.first(), self.events.last()) {
+            (Some(first), Some(last)) => {
+                usize::try_from(last.seq - first.seq).is_ok_and(|span| span + 1 == self.events.len())
+                    && self.events.windows(2).all(|w| w[1].seq == w[0].seq + 1)
+            }
+            _ => false,
+        }
+    }
+}
 
 struct ProjectChannel {
     tx: broadcast::Sender<Batch>,
@@ -105,19 +167,26 @@ impl Channels {
         self.get(project).is_some()
     }
 
-    /// Publishes `events` (consecutive, committed) after filling any gap before
-    /// them from the store.
-    pub(crate) async fn publish(&self, store: &dyn Store, project: Uuid, events: &[Event]) {
-        self.advance(store, project, events, None).await;
+    /// Publishes `events` (consecutive, committed at `committed_ms`) after filling
+    /// any gap before them from the store.
+    pub(crate) async fn publish(&self, store: &dyn Store, project: Uuid, events: Vec<Event>, committed_ms: i64) {
+        self.advance(store, project, events, committed_ms, None).await;
     }
 
     /// Publishes everything committed up to `up_to` (or, with `None`, everything
     /// the store holds) that this channel has not carried yet.
     pub(crate) async fn catch_up(&self, store: &dyn Store, project: Uuid, up_to: Option<i64>) {
-        self.advance(store, project, &[], up_to).await;
+        self.advance(store, project, Vec::new(), now_ms(), up_to).await;
     }
 
-    async fn advance(&self, store: &dyn Store, project: Uuid, known: &[Event], up_to: Option<i64>) {
+    async fn advance(
+        &self,
+        store: &dyn Store,
+        project: Uuid,
+        known: Vec<Event>,
+        committed_ms: i64,
+        up_to: Option<i64>,
+    ) {
         let Some(chan) = self.get(project) else {
             // Nobody here listens: nothing to keep in order.
             return;
@@ -132,8 +201,13 @@ impl Channels {
                 Ok((page, more)) => {
                     if let Some(last) = page.last() {
                         *published = last.seq;
-                        // An error only means nobody listens right now.
-                        let _ = chan.tx.send(page.into());
+                        // Read back from the store: committed at least as long ago as
+                        // the batch that revealed the gap (or the notification).
+                        let committed = page.first().and_then(|e| created_ms(&e.created_at)).unwrap_or(committed_ms);
+                        if let Some(batch) = LiveBatch::new(project, page, committed) {
+                            // An error only means nobody listens right now.
+                            let _ = chan.tx.send(Arc::new(batch));
+                        }
                     }
                     if !more {
                         break;
@@ -147,12 +221,21 @@ impl Channels {
                 }
             }
         }
-        let fresh: Vec<Event> = known.iter().filter(|e| e.seq > *published).cloned().collect();
+        let mut fresh = known;
+        fresh.retain(|e| e.seq > *published);
         if let Some(last) = fresh.last() {
             *published = last.seq;
-            let _ = chan.tx.send(fresh.into());
+            if let Some(batch) = LiveBatch::new(project, fresh, committed_ms) {
+                let _ = chan.tx.send(Arc::new(batch));
+            }
         }
     }
+}
+
+/// `created_at` (RFC 3339) in milliseconds since the epoch.
+pub(crate) fn created_ms(created_at: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// One page of stored events with seq > `after` and none beyond `up_to`, and
@@ -173,4 +256,46 @@ pub(crate) async fn read_page(
     }
     let more = full && events.last().is_some_and(|e| up_to.is_none_or(|limit| e.seq < limit));
     Ok((events, more))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloud_protocol::Change;
+
+    fn event(seq: i64) -> Event {
+        Event { seq, change: Change::delete(format!("f{seq}")), created_at: crate::store::rfc3339(1_500) }
+    }
+
+    #[test]
+    fn the_shared_frame_is_the_events_message() {
+        let project = Uuid::new_v4();
+        let events: Vec<Event> = (3..6).map(event).collect();
+        let batch = LiveBatch::new(project, events.clone(), 42).expect("a batch");
+        let expected = ServerMessage::Events { project_id: project, events: events.clone(), last_seq: 5 };
+        let frame = batch.frame().expect("encoded");
+        assert_eq!(serde_json::from_str::<ServerMessage>(frame).expect("parses"), expected);
+        assert_eq!(frame.as_str(), serde_json::to_string(&expected).expect("encodes"));
+        assert_eq!(batch.events(), &events[..]);
+        assert_eq!(batch.committed_ms(), 42);
+        assert!(batch.is_dense());
+        assert!(LiveBatch::new(project, Vec::new(), 0).is_none());
+    }
+
+    #[test]
+    fn only_one_run_without_gaps_is_dense() {
+        let project = Uuid::new_v4();
+        let batch = |seqs: &[i64]| LiveBatch::new(project, seqs.iter().copied().map(event).collect(), 0);
+        assert!(batch(&[7]).is_some_and(|b| b.is_dense()));
+        assert!(batch(&[1, 3]).is_some_and(|b| !b.is_dense()));
+        assert!(batch(&[1, 2, 2, 3]).is_some_and(|b| !b.is_dense()));
+        assert!(batch(&[3, 2, 3]).is_some_and(|b| !b.is_dense()));
+    }
+
+    #[test]
+    fn created_at_parses_as_stored() {
+        assert_eq!(created_ms("1970-01-01T00:00:01.500Z"), Some(1500));
+        assert_eq!(created_ms(&crate::store::rfc3339(1_732_850_000_123)), Some(1_732_850_000_123));
+        assert_eq!(created_ms("yesterday"), None);
+    }
 }

@@ -6,6 +6,10 @@
 //! counts), so a peer is judged by what it sent even while a write to it is
 //! stuck. A write that cannot complete within the idle timeout means the peer
 //! does not read: it is dropped too.
+//!
+//! Pushed messages that are already queued when the socket gets to them are
+//! written together and flushed once: a flush is a syscall, and a subscriber
+//! that fell a little behind catches up in one.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,19 +19,23 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use cloud_protocol::{ClientMessage, ServerMessage};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use metrics::{Counter, Histogram};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::Control;
 use super::session::Session;
-use super::subscription::Outgoing;
+use super::subscription::{Outgoing, Payload};
 use crate::state::AppState;
 use crate::store::{User, now_ms};
 
 /// Subscription messages queued per socket (each at most one page of events):
-/// only a hand-off, the buffering that matters is the project channel's.
-const OUT_QUEUE: usize = 2;
+/// only a hand-off, the buffering that matters is the project channel's. A few,
+/// so a socket that is briefly behind finds several to write with one flush.
+const OUT_QUEUE: usize = 4;
+/// Most pushed messages written before one flush.
+const MAX_FRAMES_PER_FLUSH: usize = 16;
 /// Client requests read ahead of handling.
 const IN_QUEUE: usize = 16;
 /// How long a closing handshake may take.
@@ -81,6 +89,7 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, user: User) {
     let reader = tokio::spawn(read(stream, in_tx, liveness.clone()));
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let mut conn = Connection {
+        metrics: PushMetrics::new(),
         registration: state.hub.register(user.id),
         session: Session::new(Arc::clone(&state.hub), user, out_tx),
         sink,
@@ -94,7 +103,23 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, user: User) {
     reader.abort();
 }
 
+/// Metric handles looked up once per socket, not once per message.
+struct PushMetrics {
+    pushed: Counter,
+    lag: Histogram,
+}
+
+impl PushMetrics {
+    fn new() -> Self {
+        PushMetrics {
+            pushed: metrics::counter!("cloud_events_pushed_total"),
+            lag: metrics::histogram!(crate::metrics::PUSH_LAG),
+        }
+    }
+}
+
 struct Connection {
+    metrics: PushMetrics,
     session: Session,
     registration: super::registry::Registration,
     sink: SplitSink<WebSocket, Message>,
@@ -167,19 +192,46 @@ impl Connection {
         Step::Continue
     }
 
-    async fn on_outgoing(&mut self, out: Outgoing) -> Step {
-        if !self.session.admit(&out) {
+    /// Writes `first` and whatever else is already queued (up to a limit), then
+    /// flushes once.
+    async fn on_outgoing(&mut self, first: Outgoing) -> Step {
+        let mut frames = Vec::new();
+        // Events and commit time of each frame, for the metrics once written.
+        let mut pushed: Vec<(usize, Option<i64>)> = Vec::new();
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            if self.session.admit(&out)
+                && let Some(text) = encode(&out.payload)
+            {
+                pushed.push((out.payload.event_count(), out.committed_ms));
+                frames.push(Message::Text(text));
+            }
+            // Stop early for a revocation or a shutdown: they must not wait
+            // behind messages that were queued after them.
+            if frames.len() < MAX_FRAMES_PER_FLUSH
+                && self.registration.control.is_empty()
+                && !self.shutdown.is_cancelled()
+            {
+                next = self.out_rx.try_recv().ok();
+            }
+        }
+        if frames.is_empty() {
             return Step::Continue;
         }
-        let step = self.send_message(&out.message).await;
-        if let (Step::Continue, ServerMessage::Events { events, .. }) = (&step, &out.message) {
-            metrics::counter!("cloud_events_pushed_total").increment(events.len() as u64);
-            if out.live {
-                let now = now_ms();
-                for created in events.iter().filter_map(|e| created_ms(&e.created_at)) {
-                    metrics::histogram!("cloud_push_lag_seconds").record((now - created).max(0) as f64 / 1000.0);
+        let step = self.write(frames).await;
+        if let Step::Continue = step {
+            let now = now_ms();
+            let mut total = 0;
+            for (events, committed) in pushed {
+                total += events;
+                if let Some(committed) = committed
+                    && events > 0
+                {
+                    // One observation per event, as before, computed once per message.
+                    self.metrics.lag.record_many((now - committed).max(0) as f64 / 1000.0, events);
                 }
             }
+            self.metrics.pushed.increment(total as u64);
         }
         step
     }
@@ -196,8 +248,21 @@ impl Connection {
 
     /// Writes one frame; a peer that does not take it within the idle timeout is gone.
     async fn send(&mut self, frame: Message) -> Step {
+        self.write(vec![frame]).await
+    }
+
+    /// Writes `frames` and flushes once; a peer that does not take them within
+    /// the idle timeout is gone.
+    async fn write(&mut self, frames: Vec<Message>) -> Step {
+        let sink = &mut self.sink;
+        let written = async move {
+            for frame in frames {
+                sink.feed(frame).await?;
+            }
+            sink.flush().await
+        };
         tokio::select! {
-            sent = timeout(self.liveness.timeout, self.sink.send(frame)) => match sent {
+            sent = timeout(self.liveness.timeout, written) => match sent {
                 Ok(Ok(())) => Step::Continue,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "websocket write failed");
@@ -242,20 +307,17 @@ async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Incoming>, li
     }
 }
 
-/// `created_at` (RFC 3339) in milliseconds since the epoch.
-fn created_ms(created_at: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(created_at, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn created_at_parses_as_stored() {
-        assert_eq!(created_ms("1970-01-01T00:00:01.500Z"), Some(1500));
-        assert_eq!(created_ms(&crate::store::rfc3339(1_732_850_000_123)), Some(1_732_850_000_123));
-        assert_eq!(created_ms("yesterday"), None);
+/// The text frame for `payload`: a live batch's shared bytes (a reference count,
+/// no copy), or a fresh encoding of this socket's own message.
+fn encode(payload: &Payload) -> Option<Utf8Bytes> {
+    match payload {
+        Payload::Shared(batch) => batch.frame().cloned(),
+        Payload::Message(message) => match serde_json::to_string(message) {
+            Ok(text) => Some(Utf8Bytes::from(text)),
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize a push message");
+                None
+            }
+        },
     }
 }

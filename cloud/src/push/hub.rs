@@ -14,7 +14,7 @@ use super::channels::{Channels, Receiver};
 use super::fanout::{self, FanoutError, Notifier};
 use super::registry::{Registration, Registry};
 use crate::state::Settings;
-use crate::store::Store;
+use crate::store::{Store, now_ms};
 
 /// Per-project fan-out of events and progress to live subscribers, on this node
 /// and (with PostgreSQL) on every node sharing the database.
@@ -72,7 +72,7 @@ impl Hub {
     /// Called by the API after a batch committed on this node, with its events in seq order.
     pub async fn committed(&self, project_id: Uuid, events: Vec<Event>) {
         let Some(last_seq) = events.last().map(|e| e.seq) else { return };
-        self.inner.channels.publish(&*self.inner.store, project_id, &events).await;
+        self.inner.channels.publish(&*self.inner.store, project_id, events, now_ms()).await;
         if let Some(notifier) = &self.inner.notifier {
             notifier.events(project_id, last_seq).await;
         }

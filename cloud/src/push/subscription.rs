@@ -7,15 +7,20 @@
 //! batches, skipping seqs already sent and reading from the store any seqs the
 //! live side skipped. When it falls more than the channel's capacity behind, it
 //! ends with `resync` instead of buffering without bound.
+//!
+//! A live batch that follows on from what was sent (every batch once the backlog
+//! is out) goes to the socket whole, as the channel's shared pre-encoded frame;
+//! only a batch that overlaps what was sent, or that needs a gap filled first,
+//! costs this subscriber a message of its own.
 
 use std::sync::Arc;
 
 use cloud_protocol::{Event, MAX_EVENTS_PAGE, ServerMessage};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::channels::{Receiver, read_page};
+use super::channels::{Batch, Receiver, read_page};
 use super::hub::SubscriberGuard;
 use crate::store::{Store, StoreError};
 
@@ -28,11 +33,31 @@ pub(crate) struct Outgoing {
     /// Which subscription of the socket produced it: messages of a replaced or
     /// revoked subscription still in the queue are dropped.
     pub(crate) generation: u64,
-    pub(crate) message: ServerMessage,
-    /// Live (not backlog) events: they count towards the push lag.
-    pub(crate) live: bool,
+    pub(crate) payload: Payload,
+    /// For live (not backlog) events, when they were committed (ms since the
+    /// epoch): they count towards the push lag.
+    pub(crate) committed_ms: Option<i64>,
     /// The subscription ended with this message.
     pub(crate) ends: bool,
+}
+
+/// What goes out: a live batch whole (its shared frame), or a message of this
+/// subscriber's own.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    Shared(Batch),
+    Message(ServerMessage),
+}
+
+impl Payload {
+    /// Events this payload carries, for the pushed-events counter.
+    pub(crate) fn event_count(&self) -> usize {
+        match self {
+            Payload::Shared(batch) => batch.events().len(),
+            Payload::Message(ServerMessage::Events { events, .. }) => events.len(),
+            Payload::Message(_) => 0,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,35 +100,65 @@ impl Subscription {
                 }
             }
         };
-        let _ = self.send(ending, false, true).await;
+        let _ = self.send(Payload::Message(ending), None, true).await;
     }
 
     async fn stream(&mut self, last: &mut i64) -> Result<(), SubscriptionError> {
         self.send_stored(last, None).await?;
         loop {
+            // One message per batch, no coalescing: a whole batch costs only its
+            // shared frame, and the connection writes whatever is queued with one
+            // flush, so merging batches would cost more than it saves.
             let batch = match self.live.rx.recv().await {
                 Ok(batch) => batch,
                 Err(RecvError::Lagged(_)) => return Err(SubscriptionError::Lagged),
                 Err(RecvError::Closed) => return Ok(()),
             };
-            // Coalesce what is already waiting into fewer, larger messages.
-            let mut pending: Vec<Event> = batch.iter().filter(|e| e.seq > *last).cloned().collect();
-            while pending.len() < PAGE {
-                match self.live.rx.try_recv() {
-                    Ok(more) => {
-                        let after = pending.last().map_or(*last, |e| e.seq);
-                        pending.extend(more.iter().filter(|e| e.seq > after).cloned());
-                    }
-                    Err(TryRecvError::Lagged(_)) => return Err(SubscriptionError::Lagged),
-                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-                }
-            }
-            self.deliver(last, pending).await?;
+            self.deliver(last, batch).await?;
         }
     }
 
+    /// Sends what `batch` holds after `last`: whole and shared when it follows
+    /// on, else filling a gap from the store or skipping seqs already sent.
+    async fn deliver(&mut self, last: &mut i64, batch: Batch) -> Result<(), SubscriptionError> {
+        let (Some(first), Some(end)) = (batch.events().first().map(|e| e.seq), batch.events().last().map(|e| e.seq))
+        else {
+            return Ok(());
+        };
+        if end <= *last {
+            // All sent already (the backlog read reached past it).
+            return Ok(());
+        }
+        if !batch.is_dense() || first < *last + 1 {
+            // Overlaps what was sent (only right after the backlog), or not one run:
+            // pick event by event.
+            let events = batch.events().iter().filter(|e| e.seq > *last).cloned().collect();
+            return self.deliver_events(last, events, batch.committed_ms()).await;
+        }
+        if first > *last + 1 {
+            self.send_stored(last, Some(first - 1)).await?;
+            if *last != first - 1 {
+                // The store does not have what the channel skipped: never send a gap.
+                return Err(SubscriptionError::Lagged);
+            }
+        }
+        if batch.frame().is_none() {
+            let events = batch.events().to_vec();
+            return self.deliver_events(last, events, batch.committed_ms()).await;
+        }
+        let committed_ms = Some(batch.committed_ms());
+        self.send(Payload::Shared(batch), committed_ms, false).await?;
+        *last = end;
+        Ok(())
+    }
+
     /// Sends ascending `events`, skipping duplicates and filling gaps from the store.
-    async fn deliver(&mut self, last: &mut i64, events: Vec<Event>) -> Result<(), SubscriptionError> {
+    async fn deliver_events(
+        &mut self,
+        last: &mut i64,
+        events: Vec<Event>,
+        committed_ms: i64,
+    ) -> Result<(), SubscriptionError> {
         let mut run: Vec<Event> = Vec::new();
         for event in events {
             let expected = run.last().map_or(*last, |e| e.seq) + 1;
@@ -111,7 +166,7 @@ impl Subscription {
                 continue;
             }
             if event.seq > expected {
-                self.send_live(last, std::mem::take(&mut run)).await?;
+                self.send_live(last, std::mem::take(&mut run), committed_ms).await?;
                 self.send_stored(last, Some(event.seq - 1)).await?;
                 if *last != event.seq - 1 {
                     // The store does not have what the channel skipped: never send a gap.
@@ -120,15 +175,21 @@ impl Subscription {
             }
             run.push(event);
             if run.len() == PAGE {
-                self.send_live(last, std::mem::take(&mut run)).await?;
+                self.send_live(last, std::mem::take(&mut run), committed_ms).await?;
             }
         }
-        self.send_live(last, run).await
+        self.send_live(last, run, committed_ms).await
     }
 
-    async fn send_live(&mut self, last: &mut i64, events: Vec<Event>) -> Result<(), SubscriptionError> {
+    async fn send_live(
+        &mut self,
+        last: &mut i64,
+        events: Vec<Event>,
+        committed_ms: i64,
+    ) -> Result<(), SubscriptionError> {
         let Some(seq) = events.last().map(|e| e.seq) else { return Ok(()) };
-        self.send(ServerMessage::Events { project_id: self.project, events, last_seq: seq }, true, false).await?;
+        let message = ServerMessage::Events { project_id: self.project, events, last_seq: seq };
+        self.send(Payload::Message(message), Some(committed_ms), false).await?;
         *last = seq;
         Ok(())
     }
@@ -139,7 +200,7 @@ impl Subscription {
             let (events, more) = read_page(&*self.store, self.project, *last, up_to).await?;
             if let Some(seq) = events.last().map(|e| e.seq) {
                 let message = ServerMessage::Events { project_id: self.project, events, last_seq: seq };
-                self.send(message, false, false).await?;
+                self.send(Payload::Message(message), None, false).await?;
                 *last = seq;
             }
             if !more {
@@ -148,8 +209,8 @@ impl Subscription {
         }
     }
 
-    async fn send(&self, message: ServerMessage, live: bool, ends: bool) -> Result<(), SubscriptionError> {
-        let out = Outgoing { project: self.project, generation: self.generation, message, live, ends };
+    async fn send(&self, payload: Payload, committed_ms: Option<i64>, ends: bool) -> Result<(), SubscriptionError> {
+        let out = Outgoing { project: self.project, generation: self.generation, payload, committed_ms, ends };
         // Waiting here is the backpressure: while the socket is slow, the live
         // channel fills up for this subscriber until it lags.
         self.out.send(out).await.map_err(|_| SubscriptionError::SocketGone)
