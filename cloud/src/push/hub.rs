@@ -69,13 +69,23 @@ impl Hub {
         (Hub { inner, _stop: stop.clone().drop_guard() }, stop)
     }
 
-    /// Called by the API after a batch committed on this node, with its events in seq order.
-    pub async fn committed(&self, project_id: Uuid, events: Vec<Event>) {
+    /// Called by the API after a batch committed on this node, with its events in
+    /// seq order. Returns at once: the local publish (which encodes the batch) and
+    /// the cross-node `NOTIFY` (a PostgreSQL round trip) run on a task of their
+    /// own, so the writer's answer waits for neither. Order still holds: the
+    /// channel fills from the store whatever an earlier, slower publish has not
+    /// sent yet, and other nodes read from the store up to the seq announced.
+    pub fn committed(&self, project_id: Uuid, events: Vec<Event>) {
         let Some(last_seq) = events.last().map(|e| e.seq) else { return };
-        self.inner.channels.publish(&*self.inner.store, project_id, events, now_ms()).await;
-        if let Some(notifier) = &self.inner.notifier {
-            notifier.events(project_id, last_seq).await;
-        }
+        // Taken now, right after the commit, not when the task gets to run.
+        let committed_ms = now_ms();
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            inner.channels.publish(&*inner.store, project_id, events, committed_ms).await;
+            if let Some(notifier) = &inner.notifier {
+                notifier.events(project_id, last_seq).await;
+            }
+        });
     }
 
     /// Called by the API after a member was revoked: their sockets lose the project at once.
