@@ -29,13 +29,22 @@ start_postgres() {
     chown postgres: "$PG_DIR"
     run=(runuser -u postgres --)
   fi
-  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  say "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (data in $PG_DIR)"
-  "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
-    || { cat "$PG_DIR/initdb.log"; die "initdb failed"; }
-  "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c max_connections=400 -c shared_buffers=256MB" \
-    start >/dev/null || { cat "$PG_DIR/postgres.log"; die "PostgreSQL did not start"; }
+  # A free port: try a few random ones (no python or ss needed on a bare machine).
+  local try
+  for try in 1 2 3 4 5; do
+    PG_PORT=$(( 20000 + RANDOM % 30000 ))
+    say "starting PostgreSQL 15 on 127.0.0.1:$PG_PORT (data in $PG_DIR)"
+    if [ "$try" -eq 1 ]; then
+      "${run[@]}" "$bin/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+        || { cat "$PG_DIR/initdb.log"; die "initdb failed"; }
+    fi
+    if "${run[@]}" "$bin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c max_connections=400 -c shared_buffers=256MB" \
+      start >/dev/null; then
+      break
+    fi
+    [ "$try" -eq 5 ] && { cat "$PG_DIR/postgres.log"; die "PostgreSQL did not start"; }
+  done
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 }
 
