@@ -199,3 +199,18 @@ async fn bind_failure_is_one_plain_sentence() {
     assert!(last.starts_with(&format!("cloud: cannot listen on {addr}")), "{err}");
     assert!(last.contains("--listen"), "says what to do: {err}");
 }
+
+#[tokio::test]
+async fn unreachable_postgres_fails_at_once_with_the_cause() {
+    let home = tempfile::tempdir().unwrap();
+    // A port nothing listens on: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://postgres@127.0.0.1:{closed}/postgres");
+    let started = std::time::Instant::now();
+    let out = run(cloud(home.path()).args(["user", "add", "x", "--database-url", &url])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("Connection refused"), "names the cause: {err}");
+    // Not the pool's 30 s acquire timeout (the probe connects once, without retrying).
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}

@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
 use super::{Access, AppendOutcome, BatchInput, NewInvite, ProjectRow, Store, StoreResult, User};
@@ -26,6 +27,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 /// leave room for several nodes and the push listener.
 const MAX_CONNECTIONS: u32 = 16;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the first connection may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// PostgreSQL-backed store. Cheap to clone (the pool is shared).
 #[derive(Debug, Clone)]
@@ -37,8 +40,21 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and brings the schema up
     /// to date.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let pool =
-            PgPoolOptions::new().max_connections(MAX_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await?;
+        let options: PgConnectOptions = url.parse()?;
+        // One direct connection first, so an unreachable server or a bad password fails
+        // in seconds with the real cause; the pool would retry for its whole acquire timeout.
+        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await.map_err(|_| {
+            sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from PostgreSQL within {CONNECT_TIMEOUT:?}"),
+            ))
+        })??;
+        probe.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(PostgresStore { pool })
     }
