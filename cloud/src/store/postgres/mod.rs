@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
-use sqlx::migrate::Migrator;
 use sqlx::Connection;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
@@ -43,12 +43,13 @@ impl PostgresStore {
         let options: PgConnectOptions = url.parse()?;
         // One direct connection first, so an unreachable server or a bad password fails
         // in seconds with the real cause; the pool would retry for its whole acquire timeout.
-        let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await.map_err(|_| {
-            sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer from PostgreSQL within {CONNECT_TIMEOUT:?}"),
-            ))
-        })??;
+        let probe =
+            tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await.map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer from PostgreSQL within {CONNECT_TIMEOUT:?}"),
+                ))
+            })??;
         probe.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
