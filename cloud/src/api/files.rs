@@ -41,7 +41,7 @@ pub async fn update(
             tracing::debug!(project = %path.id, batch = %req.batch_id, first = response.first_seq,
                 last = response.last_seq, "batch applied");
             // Only now is the batch durable: members may see it.
-            state.hub.committed(path.id, events);
+            state.hub.committed(path.id, events).await;
             Ok(Json(response))
         }
         AppendOutcome::Replayed(response) => {

@@ -70,22 +70,28 @@ impl Hub {
     }
 
     /// Called by the API after a batch committed on this node, with its events in
-    /// seq order. Returns at once: the local publish (which encodes the batch) and
-    /// the cross-node `NOTIFY` (a PostgreSQL round trip) run on a task of their
-    /// own, so the writer's answer waits for neither. Order still holds: the
-    /// channel fills from the store whatever an earlier, slower publish has not
-    /// sent yet, and other nodes read from the store up to the seq announced.
-    pub fn committed(&self, project_id: Uuid, events: Vec<Event>) {
+    /// seq order. The local publish runs here, before the writer's answer: it only
+    /// encodes the batch once and hands it to the channel, and doing it in the
+    /// caller keeps commits reaching the channel in the order they were made (a
+    /// spawned publish may run after a later one, which then has to read the
+    /// skipped batch back from the store, competing with the writers). The
+    /// cross-node `NOTIFY` is a PostgreSQL round trip that only other nodes need:
+    /// it runs on a task of its own, so the answer does not wait for it (other
+    /// nodes read from the store up to the seq announced, so notifications may
+    /// arrive in any order).
+    pub async fn committed(&self, project_id: Uuid, events: Vec<Event>) {
         let Some(last_seq) = events.last().map(|e| e.seq) else { return };
-        // Taken now, right after the commit, not when the task gets to run.
+        // Taken right after the commit, for the push-lag metric.
         let committed_ms = now_ms();
-        let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            inner.channels.publish(&*inner.store, project_id, events, committed_ms).await;
-            if let Some(notifier) = &inner.notifier {
-                notifier.events(project_id, last_seq).await;
-            }
-        });
+        self.inner.channels.publish(&*self.inner.store, project_id, events, committed_ms).await;
+        if self.inner.notifier.is_some() {
+            let inner = Arc::clone(&self.inner);
+            tokio::spawn(async move {
+                if let Some(notifier) = &inner.notifier {
+                    notifier.events(project_id, last_seq).await;
+                }
+            });
+        }
     }
 
     /// Called by the API after a member was revoked: their sockets lose the project at once.
