@@ -37,6 +37,26 @@ impl LocalFile {
     }
 }
 
+/// The part of a [`LocalFile`] the start-up scan reads for every path: enough
+/// to tell an unchanged file (same stamp, hash already sent) from one to look
+/// at, without copying two hashes per row out of SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocalStamp {
+    pub path: String,
+    pub size: u64,
+    pub mtime_ms: i64,
+    pub deleted: bool,
+    /// [`LocalFile::is_sent`] of the recorded hash: the cloud has (or is
+    /// queued to get) the content this stamp stands for.
+    pub hash_sent: bool,
+}
+
+impl LocalStamp {
+    pub fn stamp(&self) -> FileStamp {
+        FileStamp { size: self.size, mtime_ms: self.mtime_ms }
+    }
+}
+
 const COLUMNS: &str = "path, size, mtime_ms, hash, last_sent_hash, deleted";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<LocalFile> {
@@ -116,6 +136,25 @@ impl Manifest {
         let mut stmt =
             self.conn.prepare(&format!("SELECT {COLUMNS} FROM local_files WHERE project_id = ?1 ORDER BY path"))?;
         let rows = stmt.query_map([project.to_string()], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// [`Manifest::local_files`], lean: the stamps and whether each recorded
+    /// hash was sent, in no particular order.
+    pub(crate) fn local_stamps(&self, project: Uuid) -> Result<Vec<LocalStamp>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT path, size, mtime_ms, deleted, deleted = 0 AND last_sent_hash IS hash
+             FROM local_files WHERE project_id = ?1",
+        )?;
+        let rows = stmt.query_map([project.to_string()], |row| {
+            Ok(LocalStamp {
+                path: row.get(0)?,
+                size: size_from_sql(row.get(1)?),
+                mtime_ms: row.get(2)?,
+                deleted: row.get(3)?,
+                hash_sent: row.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -35,6 +35,7 @@ pub use remote::RemoteFileRow;
 pub use states::{EventCursor, FileStateRow};
 
 pub use files::LocalFile;
+pub(crate) use files::LocalStamp;
 pub use schema::SCHEMA_VERSION;
 
 use std::path::{Path, PathBuf};

@@ -18,7 +18,9 @@ mod walk;
 
 pub use progress::ProgressMode;
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,7 +30,7 @@ use uuid::Uuid;
 
 use crate::hash::{FileStamp, hash_file};
 use crate::ignore::IgnoreRules;
-use crate::manifest::{LocalFile, Manifest, ManifestError};
+use crate::manifest::{LocalFile, LocalStamp, Manifest, ManifestError};
 use progress::Progress;
 
 /// How to scan.
@@ -100,9 +102,19 @@ pub fn scan_folder(
 ) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     check_root(root, options.marker.as_deref())?;
-    let known: HashMap<String, LocalFile> =
-        manifest.local_files(project)?.into_iter().map(|f| (f.path.clone(), f)).collect();
-    let mut walk = walk::walk(root, rules);
+    // The walk (rayon tasks) and the manifest read (this thread, which owns
+    // the connection) overlap: with nothing changed they are the whole scan.
+    let mut walked = None;
+    let known = rayon::in_place_scope(|s| {
+        s.spawn(|_| walked = Some(walk::walk(root, rules)));
+        manifest.local_stamps(project).map(|rows| {
+            let mut known = HashSet::with_capacity(rows.len());
+            known.extend(rows.into_iter().map(Known));
+            known
+        })
+    });
+    let mut walk = walked.expect("the walk task ran");
+    let mut known: HashSet<Known> = known?;
     let mut report = ScanReport {
         files_seen: walk.files.len() as u64,
         ignored: walk.ignored,
@@ -110,59 +122,86 @@ pub fn scan_folder(
         ..ScanReport::default()
     };
 
-    let seen: HashSet<String> = walk.files.iter().map(|f| f.rel.clone()).collect();
+    // Each path found takes its record out of `known`, so what is left was not seen.
     let mut to_hash = Vec::new();
+    let mut unsent = Vec::new();
     for found in std::mem::take(&mut walk.files) {
-        match known.get(&found.rel) {
-            // Same stamp: the recorded hash still holds; send it if the cloud lacks it.
+        match known.take(found.rel.as_str()) {
+            // Same stamp: the recorded hash still holds.
+            Some(Known(k)) if !k.deleted && k.stamp() == found.stamp => {
+                if !k.hash_sent {
+                    unsent.push(found);
+                }
+            }
+            k => to_hash.push((found, k.is_some())),
+        }
+    }
+
+    // The full records (hashes) of the recorded paths looked at further.
+    let wanted =
+        unsent.iter().map(|f| f.rel.as_str()).chain(to_hash.iter().filter(|(_, k)| *k).map(|(f, _)| f.rel.as_str()));
+    let full = full_records(manifest, project, wanted)?;
+    for found in unsent {
+        match full.get(&found.rel) {
+            // Send the recorded hash: the cloud lacks it.
             Some(k) if !k.deleted && k.stamp() == found.stamp => {
                 if !k.is_sent(&k.hash) {
                     report.changes.push(upsert(Some(k), &found.rel, &k.hash, found.stamp));
                 }
             }
-            _ => to_hash.push(found),
+            _ => to_hash.push((found, true)),
         }
     }
-
-    let total_bytes = to_hash.iter().map(|f| f.stamp.size).sum();
-    tracing::info!(folder = %root.display(), files = report.files_seen, to_hash = to_hash.len(), total_bytes, "scanning");
-    let progress = Progress::start(options.progress, to_hash.len() as u64, total_bytes, options.log_every);
-    let hashed: Vec<_> = to_hash
-        .into_par_iter()
-        .map(|found| {
-            let result = hash_file(&found.abs);
-            progress.add(found.stamp.size);
-            (found, result)
+    let to_hash: Vec<(walk::Found, Option<&LocalFile>)> = to_hash
+        .into_iter()
+        .map(|(found, k)| {
+            let k = if k { full.get(&found.rel) } else { None };
+            (found, k)
         })
         .collect();
-    progress.finish();
 
     let mut touched = Vec::new();
-    for (found, result) in hashed {
-        let file = match result {
-            Ok(file) => file,
-            Err(e) => {
-                // Gone or busy: the watcher or the next scan will see it.
-                report.skipped.push(Skipped { path: found.abs, reason: e.to_string() });
-                walk.unknown.push(found.rel);
-                continue;
+    if !to_hash.is_empty() {
+        let total_bytes = to_hash.iter().map(|(f, _)| f.stamp.size).sum();
+        tracing::info!(folder = %root.display(), files = report.files_seen, to_hash = to_hash.len(), total_bytes, "scanning");
+        let progress = Progress::start(options.progress, to_hash.len() as u64, total_bytes, options.log_every);
+        let hashed: Vec<_> = to_hash
+            .into_par_iter()
+            .map(|(found, k)| {
+                let result = hash_file(&found.abs(root));
+                progress.add(found.stamp.size);
+                (found, k, result)
+            })
+            .collect();
+        progress.finish();
+
+        for (found, k, result) in hashed {
+            let file = match result {
+                Ok(file) => file,
+                Err(e) => {
+                    // Gone or busy: the watcher or the next scan will see it (it
+                    // was seen, so it is not taken for a delete either).
+                    report.skipped.push(Skipped { path: found.abs(root), reason: e.to_string() });
+                    continue;
+                }
+            };
+            report.hashed_files += 1;
+            report.bytes_hashed += file.stamp.size;
+            if k.is_some_and(|k| k.is_sent(&file.hash)) {
+                touched.push((found.rel, file.stamp, file.hash));
+            } else {
+                report.changes.push(upsert(k, &found.rel, &file.hash, file.stamp));
             }
-        };
-        report.hashed_files += 1;
-        report.bytes_hashed += file.stamp.size;
-        let k = known.get(&found.rel);
-        if k.is_some_and(|k| k.is_sent(&file.hash)) {
-            touched.push((found.rel, file.stamp, file.hash));
-        } else {
-            report.changes.push(upsert(k, &found.rel, &file.hash, file.stamp));
         }
     }
     report.touched = touched.len() as u64;
-    manifest.record_stamps(project, &touched)?;
+    if !touched.is_empty() {
+        manifest.record_stamps(project, &touched)?;
+    }
 
-    for k in known.values() {
-        if !k.deleted && !seen.contains(&k.path) && !walk.is_unknown(&k.path) && !rules.should_skip(&k.path) {
-            report.changes.push(Change::delete(k.path.clone()));
+    for Known(k) in known {
+        if !k.deleted && !walk.is_unknown(&k.path) && !rules.should_skip(&k.path) {
+            report.changes.push(Change::delete(k.path));
         }
     }
     report.changes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -177,6 +216,58 @@ pub fn scan_folder(
         "scan done"
     );
     Ok(report)
+}
+
+/// Above this many, full records are read in one query rather than one by one.
+const POINT_READS_MAX: usize = 256;
+
+/// The full `local_files` records of `paths`, by path.
+fn full_records<'a>(
+    manifest: &Manifest,
+    project: Uuid,
+    paths: impl Iterator<Item = &'a str> + Clone,
+) -> Result<HashMap<String, LocalFile>, ManifestError> {
+    let count = paths.clone().count();
+    if count > POINT_READS_MAX {
+        let wanted: HashSet<&str> = paths.collect();
+        return Ok(manifest
+            .local_files(project)?
+            .into_iter()
+            .filter(|f| wanted.contains(f.path.as_str()))
+            .map(|f| (f.path.clone(), f))
+            .collect());
+    }
+    let mut full = HashMap::with_capacity(count);
+    for path in paths {
+        if let Some(file) = manifest.local_file(project, path)? {
+            full.insert(file.path.clone(), file);
+        }
+    }
+    Ok(full)
+}
+
+/// A `local_files` stamp keyed by its path, so a set of them is a map by
+/// path that owns each path once.
+struct Known(LocalStamp);
+
+impl PartialEq for Known {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.path == other.0.path
+    }
+}
+
+impl Eq for Known {}
+
+impl Hash for Known {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.path.hash(state);
+    }
+}
+
+impl Borrow<str> for Known {
+    fn borrow(&self) -> &str {
+        &self.0.path
+    }
 }
 
 fn check_root(root: &Path, marker: Option<&str>) -> Result<(), ScanError> {
@@ -196,4 +287,66 @@ fn upsert(known: Option<&LocalFile>, path: &str, hash: &str, stamp: FileStamp) -
         _ => Op::Create,
     };
     Change::upsert(op, path, hash, stamp.size, stamp.wire_mtime())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
+    use cloud_protocol::Role;
+
+    use super::*;
+    use crate::manifest::ProjectRow;
+
+    fn set_mtime(path: &Path, secs: u64) {
+        let file = File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)).unwrap();
+    }
+
+    /// More touched files than `POINT_READS_MAX` (records read in bulk), plus
+    /// a stamp recorded but never sent (sent as is, not hashed).
+    #[test]
+    fn many_touched_files_and_an_unsent_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("folder");
+        std::fs::create_dir_all(root.join(".stfolder")).unwrap();
+        let n = POINT_READS_MAX + 10;
+        for i in 0..n {
+            let path = root.join(format!("d/f{i}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, format!("{i}")).unwrap();
+            set_mtime(&path, 1_700_000_000);
+        }
+        let mut manifest = Manifest::open_in(&dir.path().join("state")).unwrap();
+        let project = Uuid::new_v4();
+        let row = ProjectRow::new(project, "http://127.0.0.1:1", "p", "f", &root, Role::Owner);
+        manifest.insert_project(&row).unwrap();
+        let rules = IgnoreRules::default();
+        let options = ScanOptions { progress: ProgressMode::Quiet, ..ScanOptions::default() };
+        let first = scan_folder(&mut manifest, project, &root, &rules, &options).unwrap();
+        assert_eq!((first.changes.len(), first.hashed_files), (n, n as u64));
+        manifest.enqueue_changes(project, &first.changes).unwrap();
+
+        for i in 0..n {
+            set_mtime(&root.join(format!("d/f{i}")), 1_700_000_100);
+        }
+        let unsent = root.join("new.txt");
+        std::fs::write(&unsent, "new").unwrap();
+        let stamp = FileStamp::of(&unsent).unwrap();
+        let hash = hash_file(&unsent).unwrap().hash;
+        manifest.record_stamp(project, "new.txt", stamp, &hash).unwrap();
+
+        let second = scan_folder(&mut manifest, project, &root, &rules, &options).unwrap();
+        assert_eq!((second.touched, second.hashed_files), (n as u64, n as u64));
+        assert_eq!(second.changes.len(), 1);
+        assert_eq!((second.changes[0].op, second.changes[0].path.as_str()), (Op::Create, "new.txt"));
+        assert_eq!(second.changes[0].hash.as_deref(), Some(hash.as_str()));
+        let touched = manifest.local_file(project, "d/f0").unwrap().unwrap();
+        assert_eq!(touched.mtime_ms, 1_700_000_100_000);
+
+        manifest.enqueue_changes(project, &second.changes).unwrap();
+        let third = scan_folder(&mut manifest, project, &root, &rules, &options).unwrap();
+        assert!(third.changes.is_empty() && third.hashed_files == 0 && third.touched == 0);
+    }
 }
