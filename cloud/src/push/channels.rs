@@ -40,6 +40,8 @@ pub(crate) struct LiveBatch {
     /// When the batch was committed (ms since the epoch), for the push-lag
     /// metric: one number per batch instead of a timestamp parse per event.
     committed_ms: i64,
+    /// Checked once here rather than by each of its subscribers.
+    dense: bool,
 }
 
 impl LiveBatch {
@@ -59,7 +61,8 @@ impl LiveBatch {
             }
         };
         let ServerMessage::Events { events, .. } = message else { return None };
-        Some(LiveBatch { events, frame, committed_ms })
+        let dense = is_dense(&events);
+        Some(LiveBatch { events, frame, committed_ms, dense })
     }
 
     pub(crate) fn events(&self) -> &[Event] {
@@ -77,14 +80,12 @@ impl LiveBatch {
     /// Whether the events run on without a gap or a repeat, so the batch can be
     /// sent whole after its first seq's predecessor.
     pub(crate) fn is_dense(&self) -> bool {
-        match (self.events.first(), self.events.last()) {
-            (Some(first), Some(last)) => {
-                usize::try_from(last.seq - first.seq).is_ok_and(|span| span + 1 == self.events.len())
-                    && self.events.windows(2).all(|w| w[1].seq == w[0].seq + 1)
-            }
-            _ => false,
-        }
+        self.dense
     }
+}
+
+fn is_dense(events: &[Event]) -> bool {
+    !events.is_empty() && events.windows(2).all(|w| w[1].seq == w[0].seq + 1)
 }
 
 struct ProjectChannel {
