@@ -3,28 +3,19 @@
 //! snapshot, with its `as_of_seq` as the event cursor) and records the
 //! project as one we are a member of. `companion run` then follows it.
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use cloud_protocol::Role;
 
 use crate::config::Settings;
 use crate::manifest::{ManifestError, ProjectRow};
 
-use super::{cloud, cloud_error, syncthing};
+use super::{cloud, cloud_error, syncthing_folder};
 
 pub async fn run(settings: Settings, code: &str, folder_id: &str, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let cloud = cloud(&settings)?;
-    let (endpoint, client) = syncthing(&settings)?;
-    let folders = client
-        .config_folders()
-        .await
-        .map_err(|e| anyhow!("cannot list Syncthing's folders at {}: {e}; is Syncthing running?", endpoint.url))?;
-    let Some(folder) = folders.iter().find(|f| f.id == folder_id) else {
-        let ids: Vec<&str> = folders.iter().map(|f| f.id.as_str()).collect();
-        bail!(
-            "Syncthing has no folder {folder_id:?} (it has: {}); accept the owner's folder in Syncthing first, then join with its id",
-            ids.join(", ")
-        );
-    };
+    let folder =
+        syncthing_folder(&settings, folder_id, "accept the owner's folder in Syncthing first, then join with its id")
+            .await?;
     let mut manifest = settings.open_manifest()?;
     let member = cloud.accept_invite(code.trim()).await.map_err(cloud_error)?;
     let project = cloud.project(member.project_id).await.map_err(cloud_error)?;

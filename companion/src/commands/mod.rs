@@ -13,12 +13,13 @@ pub mod scan;
 pub mod share;
 pub mod status;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use uuid::Uuid;
 
 use crate::cli::GlobalArgs;
 use crate::config::{Flags, Settings};
 use crate::manifest::{Manifest, ProjectRow};
+use crate::syncthing::types::FolderConfig;
 use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
 use crate::uplink::api::{ApiError, CloudClient};
 
@@ -43,6 +44,21 @@ pub fn syncthing(settings: &Settings) -> anyhow::Result<(Endpoint, Client)> {
     let endpoint = discovery::resolve(&settings.syncthing, &SearchEnv::from_process())?;
     let client = Client::new(&endpoint.url, &endpoint.api_key)?;
     Ok((endpoint, client))
+}
+
+/// The local Syncthing's folder `folder_id`; an unknown id is an error that lists
+/// the ids Syncthing has and ends with `what_to_do`.
+pub async fn syncthing_folder(settings: &Settings, folder_id: &str, what_to_do: &str) -> anyhow::Result<FolderConfig> {
+    let (endpoint, client) = syncthing(settings)?;
+    let folders = client
+        .config_folders()
+        .await
+        .map_err(|e| anyhow!("cannot list Syncthing's folders at {}: {e}; is Syncthing running?", endpoint.url))?;
+    let ids: Vec<&str> = folders.iter().map(|f| f.id.as_str()).collect();
+    match folders.iter().find(|f| f.id == folder_id) {
+        Some(folder) => Ok(folder.clone()),
+        None => bail!("Syncthing has no folder {folder_id:?} (it has: {}); {what_to_do}", ids.join(", ")),
+    }
 }
 
 /// A cloud error as one sentence with advice.

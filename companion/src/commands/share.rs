@@ -2,13 +2,13 @@
 //! Syncthing folder (the caller owns it) and records it in the manifest
 //! with the folder's local path from Syncthing's config.
 
-use anyhow::{anyhow, bail};
+use anyhow::bail;
 use cloud_protocol::Role;
 
 use crate::config::Settings;
 use crate::manifest::ProjectRow;
 
-use super::{cloud, cloud_error, syncthing};
+use super::{cloud, cloud_error, syncthing_folder};
 
 pub async fn run(
     settings: Settings,
@@ -17,15 +17,7 @@ pub async fn run(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let cloud = cloud(&settings)?;
-    let (endpoint, client) = syncthing(&settings)?;
-    let folders = client
-        .config_folders()
-        .await
-        .map_err(|e| anyhow!("cannot list Syncthing's folders at {}: {e}; is Syncthing running?", endpoint.url))?;
-    let Some(folder) = folders.iter().find(|f| f.id == folder_id) else {
-        let ids: Vec<&str> = folders.iter().map(|f| f.id.as_str()).collect();
-        bail!("Syncthing has no folder {folder_id:?} (it has: {}); pass one of those ids", ids.join(", "));
-    };
+    let folder = syncthing_folder(&settings, folder_id, "pass one of those ids").await?;
     let mut manifest = settings.open_manifest()?;
     if let Some(p) = manifest.projects_for_folder(folder_id)?.into_iter().find(|p| p.role == Role::Owner) {
         bail!(
