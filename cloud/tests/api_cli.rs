@@ -8,15 +8,13 @@ mod support;
 
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::server::{Client, DEADLINE, eventually};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use support::process::Served;
+use support::server::{Client, DEADLINE};
+use tokio::process::Command;
 
 /// `cloud` with an environment of its own: no inherited database or cloud
 /// settings, and XDG data under `home`.
@@ -80,43 +78,11 @@ async fn user_add(home: &Path, db: &[String], name: &str, json: bool) -> (String
     (field("user_id:"), field("token:"))
 }
 
-/// A `cloud serve` child on a free port, and its log lines so far.
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
+/// `cloud serve` on a free port, logging JSON.
 async fn serve(home: &Path, db: &[String]) -> Served {
-    let mut child = cloud(home)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cloud serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let addr = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.lock().unwrap().push(line.clone());
-            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-            if v["fields"]["message"] == "listening" {
-                return v["fields"]["addr"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("cloud serve exited before listening: {:?}", log.lock().unwrap());
-    })
-    .await
-    .expect("cloud serve listens in time");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    let sink = Arc::clone(&log);
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    Served { child, url: format!("http://{addr}"), log }
+    let mut cmd = cloud(home);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]).args(db);
+    Served::spawn(cmd).await
 }
 
 async fn story(db: Vec<String>, expect_database: &str) {
@@ -132,9 +98,7 @@ async fn story(db: Vec<String>, expect_database: &str) {
     assert!(err.contains("already exists") && err.lines().count() == 1, "{err}");
 
     let mut served = serve(home.path(), &db).await;
-    let anonymous = Client::new(&served.url, None);
-    eventually("readyz", || async { (anonymous.get("/readyz").await.status().is_success()).then_some(()) }).await;
-    let logged = served.log.lock().unwrap().join("\n");
+    let logged = served.log_text();
     assert!(logged.contains(expect_database), "the log does not say which database:\n{logged}");
 
     let me = Client::new(&served.url, Some(alice_token)).me().await;
@@ -145,10 +109,9 @@ async fn story(db: Vec<String>, expect_database: &str) {
 
     // SIGTERM: a graceful stop, exit 0, promptly.
     let started = Instant::now();
-    let pid = Pid::from_raw(i32::try_from(served.child.id().unwrap()).unwrap());
-    kill(pid, Signal::SIGTERM).unwrap();
+    served.signal(Signal::SIGTERM);
     let status = tokio::time::timeout(DEADLINE, served.child.wait()).await.expect("exits after SIGTERM").unwrap();
-    assert!(status.success(), "{status}: {:?}", served.log.lock().unwrap());
+    assert!(status.success(), "{status}: {}", served.log_text());
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 

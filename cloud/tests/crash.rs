@@ -19,18 +19,17 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use cloud_protocol::{Change, Project, UpdateFilesRequest, UpdateFilesResponse};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use support::process::Served;
 use support::server::{Client, DEADLINE, create, eventually, ok};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use uuid::Uuid;
 
 /// Concurrent writers: several transactions queue at any moment, so a kill finds
@@ -63,57 +62,18 @@ async fn user_add(db: &[String], name: &str) -> String {
     v["token"].as_str().expect("token").to_owned()
 }
 
-/// A running `cloud serve` child and the log lines it has written.
-struct Served {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
+/// Starts `cloud serve` on a free port and waits until it answers `/readyz`.
+async fn start(db: &[String]) -> Served {
+    let mut cmd = cloud();
+    cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"]).args(db);
+    Served::spawn(cmd).await
 }
 
-impl Served {
-    /// Starts `cloud serve` on a free port and waits until it answers `/readyz`.
-    async fn start(db: &[String]) -> Served {
-        let mut child = cloud()
-            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
-            .args(db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn cloud serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let addr = tokio::time::timeout(DEADLINE, async {
-            while let Some(line) = lines.next_line().await.expect("read the log") {
-                log.lock().unwrap().push(line.clone());
-                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-                if v["fields"]["message"] == "listening" {
-                    return v["fields"]["addr"].as_str().expect("addr").to_owned();
-                }
-            }
-            panic!("cloud serve exited before listening: {:#?}", log.lock().unwrap());
-        })
-        .await
-        .expect("cloud serve listens in time");
-        // Keep draining stderr so the child never blocks on a full pipe.
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let url = format!("http://{addr}");
-        let anonymous = Client::new(&url, None);
-        eventually("readyz", || async { anonymous.get("/readyz").await.status().is_success().then_some(()) }).await;
-        Served { child, url, log }
-    }
-
-    /// SIGKILL (no chance to finish anything), then waits for the process to be gone.
-    async fn kill(mut self) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id().expect("running")).expect("pid"));
-        kill(pid, Signal::SIGKILL).expect("SIGKILL");
-        let status = tokio::time::timeout(DEADLINE, self.child.wait()).await.expect("dies").expect("wait");
-        assert_eq!(status.signal(), Some(Signal::SIGKILL as i32), "{status}: {:#?}", self.log.lock().unwrap());
-    }
+/// SIGKILL (no chance to finish anything), then waits for the process to be gone.
+async fn kill_hard(mut served: Served) {
+    served.signal(Signal::SIGKILL);
+    let status = tokio::time::timeout(DEADLINE, served.child.wait()).await.expect("dies").expect("wait");
+    assert_eq!(status.signal(), Some(Signal::SIGKILL as i32), "{status}: {}", served.log_text());
 }
 
 /// A batch as its writer built it, and what the writer learnt of its fate.
@@ -240,7 +200,7 @@ async fn verify(
 /// Kills the cloud during a stream of batches several times, checking after each restart.
 async fn crash_story(db: Vec<String>, backend: &str) {
     let token = user_add(&db, "owner").await;
-    let mut served = Served::start(&db).await;
+    let mut served = start(&db).await;
     let project = Client::new(&served.url, Some(token.clone())).create_project("Crash", "crash-fldr").await.id;
     let mut ledger: HashMap<Uuid, Sent> = HashMap::new();
 
@@ -255,7 +215,7 @@ async fn crash_story(db: Vec<String>, backend: &str) {
             .collect();
         eventually("acknowledged batches", || async { (acks.load(Ordering::SeqCst) >= kill_after).then_some(()) })
             .await;
-        served.kill().await;
+        kill_hard(served).await;
         let killed_at = started.elapsed();
         for writer in writers {
             for sent in tokio::time::timeout(DEADLINE, writer).await.expect("writer stops").expect("writer") {
@@ -264,7 +224,7 @@ async fn crash_story(db: Vec<String>, backend: &str) {
         }
 
         let restart = Instant::now();
-        served = Served::start(&db).await;
+        served = start(&db).await;
         let restarted_in = restart.elapsed();
         let client = Client::new(&served.url, Some(token.clone()));
         let (mut last_seq, found) = verify(&client, project, &ledger).await;
@@ -300,7 +260,7 @@ async fn crash_story(db: Vec<String>, backend: &str) {
             restart.elapsed()
         );
     }
-    served.kill().await;
+    kill_hard(served).await;
 }
 
 #[tokio::test]
