@@ -35,6 +35,30 @@ fn assert_no_repeats(events: &[Event]) {
     }
 }
 
+/// A cloud, a Syncthing pair and a running owner companion that already sent
+/// `first` (written with `content`) to the cloud.
+struct Running {
+    cloud: TestCloud,
+    token: String,
+    _cluster: syncthing_fixtures::Cluster,
+    root: std::path::PathBuf,
+    companion: Companion,
+    project: Uuid,
+}
+
+async fn running_with(first: &str, content: &[u8]) -> Running {
+    let cloud = TestCloud::start().await;
+    let (_, token) = cloud.add_user("alice").await;
+    let cluster = pair(&["proj"], 1).await;
+    let root = cluster.node(0).folder_path("proj");
+    let mut companion = Companion::new(cluster.node(0));
+    let project = companion.login_and_share(&cloud, &token, "proj");
+    companion.start();
+    std::fs::write(root.join(first), content).unwrap();
+    wait_count(&cloud.client(&token), project, 1).await;
+    Running { cloud, token, _cluster: cluster, root, companion, project }
+}
+
 async fn wait_pending(companion: &Companion, min_attempts: u32) {
     until("changes waiting in the outbox", || {
         let m = companion.manifest();
@@ -47,15 +71,8 @@ async fn wait_pending(companion: &Companion, min_attempts: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cloud_outage_delays_but_loses_nothing() {
-    let mut cloud = TestCloud::start().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let cluster = pair(&["proj"], 1).await;
-    let root = cluster.node(0).folder_path("proj");
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
-    std::fs::write(root.join("f1.txt"), b"before the outage").unwrap();
-    wait_count(&cloud.client(&token), project, 1).await;
+    let Running { mut cloud, token, root, mut companion, project, _cluster } =
+        running_with("f1.txt", b"before the outage").await;
 
     cloud.down().await;
     std::fs::write(root.join("o1.txt"), b"made during the outage").unwrap();
@@ -84,15 +101,8 @@ async fn a_cloud_outage_delays_but_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_nothing_and_repeats_nothing() {
-    let mut cloud = TestCloud::start().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let cluster = pair(&["proj"], 1).await;
-    let root = cluster.node(0).folder_path("proj");
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
-    std::fs::write(root.join("gone.txt"), b"will be deleted while stopped").unwrap();
-    wait_count(&cloud.client(&token), project, 1).await;
+    let Running { mut cloud, token, root, mut companion, project, _cluster } =
+        running_with("gone.txt", b"will be deleted while stopped").await;
 
     // Queued but never acknowledged, then killed.
     cloud.down().await;
