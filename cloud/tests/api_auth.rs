@@ -6,8 +6,7 @@
 //! member trying an owner-only action gets `403 forbidden`. The WebSocket row
 //! lives with the push tests and reuses `support::server::{Cast, Who}`.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -3,8 +3,7 @@
 //! PostgreSQL), the default data directory, a clear bind failure, and a
 //! prompt, clean exit on SIGTERM.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Output, Stdio};

@@ -1,8 +1,7 @@
 //! Bad input over real HTTP: each gets a clear 4xx with the wire error body
 //! naming the problem, and the event log is left exactly as it was.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use cloud_protocol::{Change, MAX_PATH_BYTES, Op};
 use reqwest::StatusCode;

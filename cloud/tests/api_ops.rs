@@ -2,8 +2,7 @@
 //! errors for unknown routes and methods, request ids, the per-token rate
 //! limit, and graceful shutdown letting an in-flight request finish.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use cloud::state::Settings;
 use reqwest::StatusCode;

@@ -3,8 +3,7 @@
 //! and their replay, paging the event log, the files snapshot, inviting,
 //! accepting, listing and revoking members, progress.
 
-#[allow(dead_code)]
-mod support;
+use crate::support;
 
 use cloud_protocol::{Change, MemberStatus, Op, Role};
 use reqwest::StatusCode;

@@ -14,7 +14,7 @@
 //! default (a data directory, WAL, `synchronous=FULL`); PostgreSQL through
 //! `--database-url` (the test server itself stays up: it is the cloud that crashes).
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;

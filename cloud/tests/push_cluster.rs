@@ -3,8 +3,8 @@
 //! `LISTEN/NOTIFY`. Both nodes are real in-process servers on a real
 //! PostgreSQL; clients are real WebSockets.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use cloud::state::Settings;
 use cloud::store::{AppendOutcome, BatchInput, now_ms};

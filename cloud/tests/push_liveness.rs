@@ -3,8 +3,8 @@
 //! buffered without bound; a silent peer is dropped after the idle timeout
 //! while one answering pings stays; shutdown closes with `1001 going away`.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! writers get dense seqs, and subscribers (connected throughout, or joining
 //! mid-stream) receive every event exactly once, in order.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,8 +1,8 @@
 //! `GET /api/ws` on a real server (SQLite) with real WebSocket clients: who may
 //! connect and subscribe, bad input, revocation, progress, resubscribing.
 
-mod push_support;
-mod support;
+use crate::push_support;
+use crate::support;
 
 use cloud::state::Settings;
 use cloud_protocol::{FileProgress, FileState, ServerMessage};

@@ -2,7 +2,7 @@
 //! and each way to refuse one, batches and their sequencing, replays, files, revoking,
 //! progress. Plus concurrent writers on each backend, and SQLite's durability settings.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

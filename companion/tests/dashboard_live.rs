@@ -4,8 +4,7 @@
 //! payload is shown as text, and the page refuses a browser without the
 //! secret.
 
-mod member_support;
-mod owner_support;
+use crate::member_support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,8 +4,7 @@
 //! that member follows the same path. Then the invitee's Syncthing is
 //! restarted mid-transfer and the badge recovers.
 
-mod member_support;
-mod owner_support;
+use crate::member_support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

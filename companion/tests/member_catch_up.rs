@@ -3,8 +3,7 @@
 //! settles. Then the owner revokes the member: the subscription ends and
 //! the project is marked revoked locally.
 
-mod member_support;
-mod owner_support;
+use crate::member_support;
 
 use std::time::{Duration, Instant};
 

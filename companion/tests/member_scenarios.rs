@@ -4,8 +4,7 @@
 //! Syncthing errors (an immutable target; the folder's minDiskFree above
 //! the free space). Real pair, real cloud, two real companions.
 
-mod member_support;
-mod owner_support;
+use crate::member_support;
 
 use std::path::PathBuf;
 use std::process::Command;

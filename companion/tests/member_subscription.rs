@@ -4,7 +4,7 @@
 //! skipped; badge changes go out as `progress` and reach the owner's
 //! `GET …/progress`; a revocation ends the task and marks the project.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

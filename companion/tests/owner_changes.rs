@@ -3,7 +3,7 @@
 //! rename, delete, a slowly written file, ignored and temporary files, and
 //! 1,000 files at once. Real Syncthing pair, real cloud, the real binary.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

@@ -1,7 +1,7 @@
 //! The owner's commands through the real binary: `init`, `login`, `share`,
 //! `invite`, `scan`, `run`, their help, and their one-sentence errors.
 
-mod owner_support;
+use crate::owner_support;
 
 use cloud_protocol::{MemberStatus, Op};
 use owner_support::*;

@@ -5,7 +5,7 @@
 //! conflict. Syncthing's watcher delay is the default
 //! 10 s, so what arrives within a few seconds came from our own watcher.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! before Syncthing's own `LocalIndexUpdated` (the order is asserted; the
 //! write → cloud latency itself is measured by `benches/detection_latency.rs`).
 
-mod owner_support;
+use crate::owner_support;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

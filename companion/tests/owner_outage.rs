@@ -3,7 +3,7 @@
 //! none twice after its restart; changes made while it was stopped are
 //! sent at its next start.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! not own the first project (404, "not a member"), while a project of the
 //! new user keeps flowing.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::time::Duration;
 

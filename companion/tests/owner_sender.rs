@@ -2,7 +2,7 @@
 //! answer was lost is sequenced once; a rejected token is retried later,
 //! never quarantined; a refusal is quarantined with the cloud's reason.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! a `Missed` signal (events lost) makes it reconcile the folder and find
 //! a change no event named. In-process pipeline, real Syncthing pair.
 
-mod owner_support;
+use crate::owner_support;
 
 use std::sync::Arc;
 

@@ -1,0 +1,18 @@
+//! The cloud's integration tests, as one binary: linking each file on its own
+//! gave a dozen ~40 MB binaries (disk and link time on 2-core CI). Every file
+//! is a module; nextest still runs each test in its own process.
+
+mod push_support;
+mod support;
+
+mod api_auth;
+mod api_cli;
+mod api_input;
+mod api_ops;
+mod api_story;
+mod crash;
+mod push_cluster;
+mod push_liveness;
+mod push_order;
+mod push_ws;
+mod store_story;

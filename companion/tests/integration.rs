@@ -1,0 +1,30 @@
+//! The companion's integration tests, as one binary: linking each file on its
+//! own gave twenty-odd ~40 MB binaries (disk and link time on 2-core CI). Every
+//! file is a module; nextest still runs each test in its own process.
+
+mod member_support;
+mod owner_support;
+
+mod live;
+
+mod badge_engine;
+mod badge_store;
+mod captures;
+mod dashboard_live;
+mod ignore;
+mod manifest;
+mod manifest_remote;
+mod member_big_file;
+mod member_catch_up;
+mod member_scenarios;
+mod member_status;
+mod member_subscription;
+mod owner_changes;
+mod owner_commands;
+mod owner_dirs;
+mod owner_latency;
+mod owner_outage;
+mod owner_quarantine;
+mod owner_sender;
+mod owner_sources;
+mod scan;
