@@ -136,13 +136,21 @@ fn outbox_survives_the_process_dying() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = Manifest::open_in(dir.path()).unwrap();
     let id = project(&mut m, Role::Owner);
+    // The test's name inside this binary: the module path without the crate.
+    let child = format!("{}::crash_child", module_path!().split_once("::").map_or("", |(_, module)| module));
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &child, "--nocapture", "--test-threads=1"])
         .env("MANIFEST_CRASH_DIR", dir.path())
         .env("MANIFEST_CRASH_PROJECT", id.to_string())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(42), "child: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(42),
+        "child {child}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let batch = m.next_batch(id).unwrap().expect("the batch committed before the exit");
     assert_eq!(batch.changes[0].path, "after-crash.txt");
     assert!(m.local_file(id, "after-crash.txt").unwrap().unwrap().is_sent(batch.changes[0].hash.as_ref().unwrap()));
