@@ -4,7 +4,8 @@
 //! [`Db::call`] runs on tokio's blocking pool, one at a time per connection.
 //! Components that work independently (the owner pipeline, the outbox
 //! sender, the invitee side) each open their own `Db`; SQLite's WAL lets
-//! them read while another writes, and its busy timeout orders the writers.
+//! them read while another writes. Every transaction takes the write lock
+//! at BEGIN (see `Manifest::open`), so the busy timeout queues the writers.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

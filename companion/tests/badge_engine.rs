@@ -327,3 +327,20 @@ fn missed_events_are_rebuilt_from_rest() {
     world.answer(&mut engine, t0);
     assert_eq!(state(&engine, "a.txt").0, FileState::Synced);
 }
+
+/// A badge whose save failed is handed out again (as it is by then); paths
+/// the engine does not track are not.
+#[test]
+fn requeued_changes_come_back_with_their_current_badge() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    engine.announce("a.txt", expected(1, H_OWNER));
+    world.answer(&mut engine, t0);
+    let first = engine.take_changes();
+    let pending = [("a.txt".to_owned(), FileState::Pending)];
+    assert_eq!(first.iter().map(|c| (c.path.clone(), c.state)).collect::<Vec<_>>(), pending);
+    assert!(engine.take_changes().is_empty(), "handed out once");
+
+    engine.requeue_changes(first.into_iter().map(|c| c.path).chain(["never-announced.txt".to_owned()]));
+    let again = engine.take_changes();
+    assert_eq!(again.iter().map(|c| (c.path.clone(), c.state)).collect::<Vec<_>>(), pending);
+}

@@ -324,3 +324,54 @@ fn manifest_is_send_and_works_from_spawn_blocking() {
         rt.block_on(async move { tokio::task::spawn_blocking(move || m.projects().unwrap().len()).await }).unwrap();
     assert_eq!(count, 0);
 }
+
+/// The daemon gives each component its own connection (badge driver, member
+/// task, outbox sender...). Their transactions read before they write, so
+/// deferred ones would fail at once with SQLITE_BUSY when another connection
+/// committed in between (the busy timeout does not apply to that case); a
+/// badge driver died of it. Writers must wait for each other instead.
+#[test]
+fn concurrent_writers_on_two_connections_wait_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = Manifest::open_in(dir.path()).unwrap();
+    let id = project(&mut setup, Role::Member);
+    drop(setup);
+    const ROUNDS: usize = 300;
+    let start = std::sync::Barrier::new(2);
+    let writer = |kind: usize| {
+        let mut m = Manifest::open_in(dir.path()).unwrap();
+        start.wait();
+        let mut failures = Vec::new();
+        for i in 0..ROUNDS {
+            let progress = FileProgress {
+                path: format!("w{kind}/{i}"),
+                state: FileState::Pending,
+                percent: 0.0,
+                local_hash: None,
+                error: None,
+            };
+            let done = match kind {
+                0 => m.upsert_file_states(id, std::slice::from_ref(&progress)),
+                _ => m.save_badges(id, &[(progress, None)]),
+            };
+            if let Err(e) = done {
+                failures.push(e.to_string());
+            }
+        }
+        failures
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| writer(0));
+        let b = s.spawn(|| writer(1));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(
+        a.is_empty() && b.is_empty(),
+        "failed writes: {} and {}: {:?}",
+        a.len(),
+        b.len(),
+        a.iter().chain(&b).next()
+    );
+    let m = Manifest::open_in(dir.path()).unwrap();
+    assert_eq!(m.badges(id).unwrap().len(), 2 * ROUNDS);
+}

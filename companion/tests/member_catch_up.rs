@@ -39,7 +39,25 @@ async fn catches_up_200_changes_from_its_cursor() {
         if cursor == last && synced.count() == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "cursor {cursor}/{last}; log:\n{}", s.member.log());
+        if Instant::now() >= deadline {
+            let unsettled: Vec<String> = badges
+                .iter()
+                .filter(|b| b.progress.state != FileState::Synced)
+                .map(|b| format!("{} {:?} {:?}", b.progress.path, b.progress.state, b.progress.error))
+                .collect();
+            let badged: std::collections::HashSet<&str> = badges.iter().map(|b| b.progress.path.as_str()).collect();
+            let unbadged: Vec<String> = m
+                .remote_files(s.project)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.path)
+                .filter(|p| !badged.contains(p.as_str()))
+                .collect();
+            panic!(
+                "cursor {cursor}/{last}; not synced: {unsettled:?}; no badge: {unbadged:?}; log:\n{}",
+                s.member.log()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     eprintln!("caught up 200 changes and settled in {:?}", started.elapsed());

@@ -134,8 +134,14 @@ impl Manifest {
         &self.path
     }
 
-    fn configure(&self) -> rusqlite::Result<()> {
+    fn configure(&mut self) -> rusqlite::Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Several connections write (badge driver, member task, outbox
+        // sender...) and our transactions read before they write. A deferred
+        // one that finds another connection committed since its read fails
+        // at once with SQLITE_BUSY, which the busy timeout does not cover;
+        // taking the write lock at BEGIN makes writers queue instead.
+        self.conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // journal_mode answers with a row, so read it rather than execute it.
         let _mode: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         self.conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;

@@ -179,7 +179,13 @@ impl Shared {
             saved: saved.clone(),
         };
         let driver = Driver::new(deps, id, &project.folder_id, project.folder_path.clone());
-        let driver = tokio::spawn(driver.run(syncthing_events, announce_rx, stop.clone()));
+        let driver_stop = stop.clone();
+        let driver = tokio::spawn(async move {
+            // Said when it happens, not when the project ends: badges stop moving.
+            if let Err(e) = driver.run(syncthing_events, announce_rx, driver_stop).await {
+                tracing::error!(project = %id, error = %e, "badge engine stopped");
+            }
+        });
         let task = ProjectTask {
             db,
             cloud: ctx.cloud.clone(),
@@ -192,10 +198,8 @@ impl Shared {
         let outcome = task.run(inbox, stop.clone()).await;
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         stop.cancel();
-        match driver.await {
-            Ok(Err(e)) => tracing::error!(project = %id, error = %e, "badge engine stopped"),
-            Err(e) => tracing::error!(project = %id, error = %e, "badge engine failed"),
-            Ok(Ok(())) => {}
+        if let Err(e) = driver.await {
+            tracing::error!(project = %id, error = %e, "badge engine failed");
         }
         tracing::info!(project = %id, ?outcome, "member task ended");
     }

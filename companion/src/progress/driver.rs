@@ -114,8 +114,8 @@ impl Driver {
                     Ok(answer) => self.answer(answer),
                     Err(e) => tracing::error!(project = %self.project, error = %e, "a badge action failed"),
                 },
-                _ = flush.tick() => self.flush().await?,
-                _ = folder_tick.tick() => self.publish_folder().await?,
+                _ = flush.tick() => self.flush_or_retry().await,
+                _ = folder_tick.tick() => self.publish_folder_or_retry().await,
             }
         }
         work.abort_all();
@@ -198,7 +198,25 @@ impl Driver {
         }
     }
 
+    /// [`Driver::flush`] on a tick: a failed save (a disk briefly full, a
+    /// lock held too long) is logged and its badges tried again next tick,
+    /// rather than ending the badge engine.
+    async fn flush_or_retry(&mut self) {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(project = %self.project, error = %e, "could not save badges; retrying");
+        }
+    }
+
+    /// [`Driver::publish_folder`] on a tick; a failure is logged and retried.
+    async fn publish_folder_or_retry(&mut self) {
+        if let Err(e) = self.publish_folder().await {
+            self.last_folder = None;
+            tracing::warn!(project = %self.project, error = %e, "could not save the folder summary; retrying");
+        }
+    }
+
     /// Persists changed badges, then tells the reporter and the dashboard.
+    /// On failure the badges stay marked as changed.
     async fn flush(&mut self) -> Result<(), DriverError> {
         let changes = self.engine.take_changes();
         if changes.is_empty() {
@@ -207,11 +225,11 @@ impl Driver {
         let rows: Vec<(FileProgress, Option<crate::hash::FileStamp>)> =
             changes.iter().map(|p| (p.clone(), self.engine.stamp(&p.path))).collect();
         let project = self.project;
-        self.deps
-            .db
-            .call(move |m| m.save_badges(project, &rows))
-            .await
-            .map_err(|source| DriverError::Manifest { project, source })?;
+        let saved = self.deps.db.call(move |m| m.save_badges(project, &rows)).await;
+        if let Err(source) = saved {
+            self.engine.requeue_changes(changes.into_iter().map(|p| p.path));
+            return Err(DriverError::Manifest { project, source });
+        }
         self.deps.saved.notify_one();
         self.deps.live.publish(LiveUpdate::Files { project_id: project, files: changes });
         Ok(())

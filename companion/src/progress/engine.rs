@@ -304,6 +304,12 @@ impl Engine {
             .collect()
     }
 
+    /// Marks badges as changed again (their save failed): the next
+    /// `take_changes` hands them out with whatever they are by then.
+    pub fn requeue_changes(&mut self, paths: impl IntoIterator<Item = String>) {
+        self.changes.extend(paths.into_iter().filter(|p| self.files.contains_key(p)));
+    }
+
     /// How many paths are tracked (announced or being pulled).
     pub fn len(&self) -> usize {
         self.files.len()
