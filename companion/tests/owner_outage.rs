@@ -1,7 +1,8 @@
 //! A cloud outage delays changes but loses none; a companion killed with
 //! SIGKILL between enqueue and acknowledgement loses none and sequences
 //! none twice after its restart; changes made while it was stopped are
-//! sent at its next start.
+//! sent at its next start; a manifest that stays locked delays a change but
+//! does not drop it.
 
 use crate::owner_support;
 
@@ -47,9 +48,12 @@ struct Running {
 }
 
 async fn running_with(first: &str, content: &[u8]) -> Running {
+    running_on(pair(&["proj"], 1).await, first, content).await
+}
+
+async fn running_on(cluster: syncthing_fixtures::Cluster, first: &str, content: &[u8]) -> Running {
     let cloud = TestCloud::start().await;
     let (_, token) = cloud.add_user("alice").await;
-    let cluster = pair(&["proj"], 1).await;
     let root = cluster.node(0).folder_path("proj");
     let mut companion = Companion::new(cluster.node(0));
     let project = companion.login_and_share(&cloud, &token, "proj");
@@ -155,4 +159,28 @@ async fn sigkill_loses_nothing_and_repeats_nothing() {
     assert_cloud_matches(&api, project, &root, &all).await;
     assert_eq!(companion.manifest().pending_count(None).unwrap().changes, 0);
     companion.stop();
+}
+
+/// Another process holds the manifest's write lock past the companion's busy
+/// timeout while a file changes: recording the change fails, and the
+/// companion compares the folder again once it can. Syncthing's own watcher
+/// is slowed to an hour so that its event cannot be what rescues the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_manifest_delays_a_change_but_does_not_drop_it() {
+    let Running { cloud, token, root, companion, project, _cluster } =
+        running_on(pair(&["proj"], 3600).await, "f1.txt", b"before the lock").await;
+
+    let lock = rusqlite::Connection::open(companion.state_dir().join(companion::manifest::MANIFEST_FILE)).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::fs::write(root.join("during-lock.txt"), b"written while the manifest was locked").unwrap();
+    until("the companion failing to record the change", || {
+        companion.log().contains("cannot record changes").then_some(())
+    })
+    .await;
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+
+    let events = wait_count(&cloud.client(&token), project, 2).await;
+    assert_upsert(&events[1].change, Op::Create, "during-lock.txt", &root.join("during-lock.txt"));
+    assert!(companion.log().contains("compare the folder again"), "{}", companion.log());
 }

@@ -28,7 +28,7 @@ use crate::db::Db;
 use crate::ignore::{IgnoreRules, is_conflict_copy};
 use crate::manifest::ProjectRow;
 use crate::scan::{ProgressMode, ScanOptions, scan_folder};
-use crate::syncthing::{Client, StreamItem};
+use crate::syncthing::{Backoff, Client, StreamItem};
 use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfig};
 
 pub use sources::paths_from_event;
@@ -36,6 +36,15 @@ pub use sources::paths_from_event;
 /// A file modified less than this long ago (ms) may still have events in the
 /// debouncer: a reconcile leaves it to the watcher.
 const RECENT_MS: i64 = 1000;
+/// After a failed pass (the manifest locked too long, a disk full, the
+/// folder unmounted) the whole folder is compared again, 2 s later at first,
+/// then less often, so nothing seen is lost and a lasting fault is not a flood.
+const RETRY_AFTER_FAILURE: Backoff = Backoff {
+    initial: std::time::Duration::from_secs(2),
+    max: std::time::Duration::from_secs(60),
+    factor: 2.0,
+    jitter: 0.0,
+};
 
 /// What an owner project task needs.
 #[derive(Debug, Clone)]
@@ -80,7 +89,7 @@ pub async fn run_project(
         }
     };
     let held = watcher.as_ref().map(|w| w.held().clone()).unwrap_or_default();
-    let mut pipeline = Pipeline { deps, project, rules, held, watching: watcher.is_some() };
+    let mut pipeline = Pipeline { deps, project, rules, held, watching: watcher.is_some(), failures: 0 };
     tracing::info!(project = %pipeline.project.project_id, folder = %folder,
         path = %pipeline.project.folder_path.display(), "watching");
     let mut recheck = pipeline.reconcile("start-up scan").await;
@@ -92,7 +101,7 @@ pub async fn run_project(
             _ = shutdown.cancelled() => break,
             // Files a scan left to the watcher: make sure they were seen.
             _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)), if recheck.is_some() => {
-                work.reconcile = Some("recheck of files changed during a scan");
+                work.reconcile = Some("recheck (files changed during a scan, or a failed write)");
             }
             batch = batches.recv(), if watcher_open => match batch {
                 Some(batch) => work.add_batch(batch),
@@ -125,8 +134,10 @@ pub async fn run_project(
         }
         if let Some(why) = work.reconcile {
             recheck = pipeline.reconcile(why).await;
-        } else if !work.paths.is_empty() {
-            pipeline.resolve(work.paths).await;
+        } else if !work.paths.is_empty()
+            && let Some(retry) = pipeline.resolve(work.paths).await
+        {
+            recheck = Some(recheck.map_or(retry, |at| at.min(retry)));
         }
     }
     drop(watcher);
@@ -176,22 +187,40 @@ struct Pipeline {
     held: HeldPaths,
     /// A file watcher runs (it reports files a scan found mid-change).
     watching: bool,
+    /// Failed passes in a row (for the retry delay).
+    failures: u32,
 }
 
 impl Pipeline {
+    /// How long to wait after one more failed pass in a row.
+    fn next_retry(&mut self) -> std::time::Duration {
+        let delay = RETRY_AFTER_FAILURE.base_delay(self.failures);
+        self.failures = self.failures.saturating_add(1);
+        delay
+    }
+
     fn rules(&self) -> IgnoreRules {
         self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    async fn resolve(&mut self, paths: BTreeSet<String>) {
+    /// Hashes and queues changed paths. On failure, returns when to compare
+    /// the whole folder again (the paths themselves are not kept).
+    async fn resolve(&mut self, paths: BTreeSet<String>) -> Option<tokio::time::Instant> {
         let started = Instant::now();
         let (project, root, rules, held) =
             (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
         let result = self.deps.db.call(move |m| resolve::resolve_paths(m, project, &root, &rules, &held, &paths)).await;
         match result {
-            Ok(r) => self.queued(&r.queued, started, "change"),
+            Ok(r) => {
+                self.failures = 0;
+                self.queued(&r.queued, started, "change");
+                None
+            }
             Err(e) => {
-                tracing::error!(project = %project, error = %e, "cannot record changes; retrying at the next scan")
+                let retry_in = self.next_retry();
+                tracing::error!(project = %project, error = %e, ?retry_in,
+                    "cannot record changes; will compare the folder again");
+                Some(tokio::time::Instant::now() + retry_in)
             }
         }
     }
@@ -228,6 +257,7 @@ impl Pipeline {
             .await;
         match result {
             Ok((queued, deferred)) => {
+                self.failures = 0;
                 tracing::info!(project = %project, why, queued = queued.len(), deferred,
                     ms = started.elapsed().as_millis() as u64, "reconciled");
                 self.queued(&queued, started, why);
@@ -235,8 +265,9 @@ impl Pipeline {
                 (deferred > 0).then(|| tokio::time::Instant::now() + later)
             }
             Err(e) => {
-                tracing::error!(project = %project, why, error = %e, "scan failed; retrying at the next change");
-                None
+                let retry_in = self.next_retry();
+                tracing::error!(project = %project, why, error = %e, ?retry_in, "scan failed");
+                Some(tokio::time::Instant::now() + retry_in)
             }
         }
     }
