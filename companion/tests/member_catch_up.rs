@@ -1,7 +1,8 @@
 //! The invitee's companion is stopped while the owner makes 200 changes;
 //! started again, it catches up from its cursor with no gap and every badge
 //! settles. Then the owner revokes the member: the subscription ends and
-//! the project is marked revoked locally.
+//! the project is marked revoked locally. A manifest locked past the busy
+//! timeout mid-pull delays badges but does not stop them.
 
 use crate::member_support;
 
@@ -111,4 +112,27 @@ async fn a_revoked_member_stops_and_says_so() {
         assert!(m.remote_file(s.project, "after.txt").unwrap().is_none());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Another process holds the invitee's manifest write lock past the busy
+/// timeout while a file is being pulled: saving badges fails for a while,
+/// and the badge engine carries on to ✓ once the lock is gone (it used to
+/// stop for good, silently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badges_outlive_a_manifest_locked_mid_pull() {
+    // 2 MiB/s: 24 MiB take about 12 s, with a progress tick every second.
+    let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
+    write_pattern(&s.a("slow.bin"), 24 << 20, 3);
+    s.wait_badge("slow.bin", "syncing", |b| b.state == FileState::Syncing).await;
+
+    let manifest = s.member.state_dir().join(companion::manifest::MANIFEST_FILE);
+    let lock = rusqlite::Connection::open(manifest).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    until("the invitee failing to save badges", || s.member.log().contains("could not save badges").then_some(()))
+        .await;
+    lock.execute_batch("COMMIT").unwrap();
+    drop(lock);
+
+    s.wait_synced("slow.bin").await;
+    assert!(s.member.log().contains("badges are saved again"), "{}", s.member.log());
 }

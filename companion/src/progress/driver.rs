@@ -65,6 +65,8 @@ pub struct Driver {
     root: PathBuf,
     engine: Engine,
     last_folder: Option<FolderLive>,
+    /// The last badge save failed (so the next failure is not logged again).
+    save_failing: bool,
 }
 
 impl Driver {
@@ -77,6 +79,7 @@ impl Driver {
             root,
             engine: Engine::new(folder_id),
             last_folder: None,
+            save_failing: false,
         }
     }
 
@@ -201,17 +204,27 @@ impl Driver {
     /// [`Driver::flush`] on a tick: a failed save (a disk briefly full, a
     /// lock held too long) is logged and its badges tried again next tick,
     /// rather than ending the badge engine.
+    /// Said once per streak of failures, and again when saving works.
     async fn flush_or_retry(&mut self) {
-        if let Err(e) = self.flush().await {
-            tracing::warn!(project = %self.project, error = %e, "could not save badges; retrying");
+        match self.flush().await {
+            Err(e) if !self.save_failing => {
+                self.save_failing = true;
+                tracing::warn!(project = %self.project, error = %e, "could not save badges; retrying");
+            }
+            Ok(()) if self.save_failing => {
+                self.save_failing = false;
+                tracing::info!(project = %self.project, "badges are saved again");
+            }
+            _ => {}
         }
     }
 
-    /// [`Driver::publish_folder`] on a tick; a failure is logged and retried.
+    /// [`Driver::publish_folder`] on a tick; a failure is retried next tick
+    /// (saving badges fails too then, and says so).
     async fn publish_folder_or_retry(&mut self) {
         if let Err(e) = self.publish_folder().await {
             self.last_folder = None;
-            tracing::warn!(project = %self.project, error = %e, "could not save the folder summary; retrying");
+            tracing::debug!(project = %self.project, error = %e, "could not save the folder summary; retrying");
         }
     }
 
