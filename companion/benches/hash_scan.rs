@@ -11,7 +11,7 @@
 //! `BENCH_FILES` shrink it. A tool missing from PATH is reported as skipped.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use companion::hash::hash_file;
 use companion::ignore::IgnoreRules;
 use companion::manifest::{Manifest, ProjectRow};
 use companion::scan::{ProgressMode, ScanOptions, scan_folder};
+use syncthing_fixtures::write_noise;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -31,7 +32,7 @@ fn main() {
     println!("hash_scan: {mib} MiB file; scan of {files} files, {mib} MiB in all; best of 3 unless noted\n");
 
     let big = dir.path().join("big.bin");
-    write_pseudo_random(&big, mib * MIB, 1);
+    write_noise(&big, mib * MIB, 1).expect("write the big file");
     let mut sink = Vec::new();
     File::open(&big).and_then(|mut f| f.read_to_end(&mut sink)).expect("warm the page cache");
     drop(sink);
@@ -65,7 +66,7 @@ fn main() {
     for i in 0..files {
         let path = folder.join(format!("d{:02}/f{i:05}.bin", i % 100));
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        write_pseudo_random(&path, per_file, i + 2);
+        write_noise(&path, per_file, i + 2).expect("write a file");
         paths.push(path);
     }
     let mut manifest = Manifest::open_in(&dir.path().join("state")).expect("manifest");
@@ -169,24 +170,4 @@ fn read_rayon(path: &Path) {
         hasher.update_rayon(&buf[..filled]);
     }
     hasher.finalize();
-}
-
-/// Incompressible-looking bytes (xorshift), so nothing is special about them.
-fn write_pseudo_random(path: &Path, len: u64, seed: u64) {
-    let mut out = BufWriter::with_capacity(MIB as usize, File::create(path).expect("create"));
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut block = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        for chunk in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            chunk.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(block.len() as u64) as usize;
-        out.write_all(&block[..n]).expect("write");
-        left -= n as u64;
-    }
-    out.flush().expect("flush");
 }

@@ -128,7 +128,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
 
     // B's Syncthing stops pulling from A: the new file stays pending.
     s.cluster.pause_device(1, 0).await.unwrap();
-    write_pattern(&s.a("movie.bin"), 12 << 20, 7);
+    syncthing_fixtures::write_noise(&s.a("movie.bin"), 12 << 20, 7).unwrap();
     std::fs::write(s.a(EVIL), b"just a file with a nasty name\n").unwrap();
     let mut seen: Vec<(String, f64)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::write_noise;
 
-const MIB: usize = 1 << 20;
+const MIB: u64 = 1 << 20;
 
 /// Polls a badge source until `done`, collecting every distinct (state, percent) seen.
 async fn trail<F>(what: &str, mut probe: F, done: impl Fn(FileState) -> bool) -> Vec<(FileState, f64)>
@@ -55,7 +56,7 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
     std::fs::write(s.a("hello.txt"), b"the pipeline is up\n").unwrap();
     s.wait_synced("hello.txt").await;
 
-    write_pattern(&s.a("big.bin"), 100 * MIB, 1);
+    write_noise(&s.a("big.bin"), 100 * MIB, 1).unwrap();
     let member =
         trail("invitee badge", || s.badge("big.bin").map(|b| (b.state, b.percent)), |st| st == FileState::Synced);
     let owner = trail(
@@ -100,7 +101,7 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
     let p = &json["projects"][0];
     assert_eq!(p["role"], "member");
     let big = p["files"].as_array().unwrap().iter().find(|f| f["path"] == "big.bin").unwrap();
-    assert_eq!((big["state"].as_str(), big["size"].as_u64()), (Some("synced"), Some(100 * MIB as u64)));
+    assert_eq!((big["state"].as_str(), big["size"].as_u64()), (Some("synced"), Some(100 * MIB)));
     assert_eq!(big["expected_hash"], big["local_hash"]);
     let json: serde_json::Value = serde_json::from_str(&s.owner.ok(&["status", "--json"])).unwrap();
     let members = json["projects"][0]["members"].as_array().unwrap();
@@ -116,7 +117,7 @@ async fn a_syncthing_restart_mid_transfer_recovers() {
     let mut s = setup(Knobs { recv_limit_kibps: Some(4 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
-    write_pattern(&s.a("big.bin"), 60 * MIB, 2);
+    write_noise(&s.a("big.bin"), 60 * MIB, 2).unwrap();
     s.wait_badge("big.bin", "syncing past 10 %", |b| b.state == FileState::Syncing && b.percent >= 10.0).await;
 
     s.cluster.restart_node(1).await.expect("B restarts");

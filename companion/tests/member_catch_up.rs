@@ -122,7 +122,7 @@ async fn a_revoked_member_stops_and_says_so() {
 async fn badges_outlive_a_manifest_locked_mid_pull() {
     // 2 MiB/s: 24 MiB take about 12 s, with a progress tick every second.
     let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
-    write_pattern(&s.a("slow.bin"), 24 << 20, 3);
+    syncthing_fixtures::write_noise(&s.a("slow.bin"), 24 << 20, 3).unwrap();
     s.wait_badge("slow.bin", "syncing", |b| b.state == FileState::Syncing).await;
 
     let manifest = s.member.state_dir().join(companion::manifest::MANIFEST_FILE);

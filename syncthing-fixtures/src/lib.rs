@@ -19,7 +19,8 @@
 //! ```
 //!
 //! [`recorded`] and [`recorded_json`] give the real REST/event captures
-//! from a 1.19.2 pair for parser tests.
+//! from a 1.19.2 pair for parser tests; [`noise`] and [`write_noise`] make
+//! incompressible file content.
 
 mod binary;
 mod builder;
@@ -27,6 +28,7 @@ mod cluster;
 mod config;
 mod error;
 mod node;
+mod noise;
 mod ready;
 mod recorded;
 mod rest;
@@ -36,5 +38,6 @@ pub use builder::{ClusterBuilder, DEFAULT_FOLDER_ID, DEFAULT_FS_WATCHER_DELAY_S,
 pub use cluster::{Cluster, KEEP_LOGS_ENV};
 pub use error::FixtureError;
 pub use node::Node;
+pub use noise::{noise, write_noise};
 pub use ready::wait_until;
 pub use recorded::{recorded, recorded_json, recorded_names, try_recorded_json};

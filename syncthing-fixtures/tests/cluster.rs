@@ -41,19 +41,6 @@ fn cmdline(pid: u32) -> Vec<String> {
     raw.split(|&b| b == 0).map(|arg| String::from_utf8_lossy(arg).into_owned()).collect()
 }
 
-/// Incompressible bytes (xorshift), so neither side can shortcut the transfer.
-fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 async fn folder_config(node: &Node, folder: &str) -> serde_json::Value {
     node.get_json(&format!("/rest/config/folders/{folder}")).await.unwrap()
 }
@@ -105,7 +92,7 @@ async fn receive_limit_slows_a_transfer() {
     let options = cluster.node(1).get_json("/rest/config/options").await.unwrap();
     assert_eq!(options["maxRecvKbps"], 1024);
 
-    let data = noise(4 * 1024 * 1024);
+    let data = syncthing_fixtures::noise(4 * 1024 * 1024, 1);
     let written = Instant::now();
     std::fs::write(cluster.node(0).folder_path("proj").join("big.bin"), &data).unwrap();
     wait_for_content(&cluster.node(1).folder_path("proj").join("big.bin"), &data).await.unwrap();

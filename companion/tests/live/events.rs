@@ -63,7 +63,7 @@ async fn file_operations_on_a_show_up_as_typed_events_on_both_nodes() {
     // A big file pulled under a rate limit: per-file progress on both sides.
     cluster.set_recv_limit_kibps(1, 2048).await.unwrap();
     let (ma, mb) = (wa.mark(), wb.mark());
-    std::fs::write(dir.join("big.bin"), noise(20 << 20)).unwrap();
+    std::fs::write(dir.join("big.bin"), syncthing_fixtures::noise(20 << 20, 1)).unwrap();
     wb.wait_for(mb, "B ItemFinished update big.bin", finished("update", "big.bin")).await;
     let progress: Vec<(i64, i64)> = wb.items[mb..]
         .iter()

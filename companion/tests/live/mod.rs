@@ -141,16 +141,3 @@ pub fn finished(action: &str, item: &str) -> impl Fn(&StreamItem) -> Option<()> 
         _ => None,
     }
 }
-
-/// Incompressible bytes (xorshift), so no side can shortcut a transfer.
-pub fn noise(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}

@@ -136,25 +136,3 @@ impl Setup {
         self.member.manifest().project(self.project).ok()?.map(|p| p.status)
     }
 }
-
-/// Writes `len` bytes of a pattern no two files share (so Syncthing cannot
-/// reuse blocks between them), in 1 MiB writes.
-pub fn write_pattern(path: &std::path::Path, len: usize, seed: u8) {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).expect("create");
-    let mut block = vec![0u8; 1 << 20];
-    let mut state = u64::from(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut written = 0;
-    while written < len {
-        for b in block.iter_mut() {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            *b = state as u8;
-        }
-        let n = (len - written).min(block.len());
-        f.write_all(&block[..n]).expect("write");
-        written += n;
-    }
-    f.sync_all().expect("sync");
-}
