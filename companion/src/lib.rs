@@ -2,6 +2,7 @@
 //!
 //! A library first; `main.rs` only calls [`cli::main`].
 
+pub mod beneath;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -196,7 +196,7 @@ fn check_files(
     let results: Vec<(String, Option<LocalFile>, Result<_, HashError>)> = to_hash
         .into_par_iter()
         .map(|(rel, known)| {
-            let result = hash_file(&root.join(&rel));
+            let result = hash_file(root, &rel);
             (rel, known, result)
         })
         .collect();

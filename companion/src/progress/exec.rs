@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::hash::{Checked, HashError, hash_if_changed_async};
+use crate::hash::{Checked, hash_if_changed_async};
 use crate::ignore::{is_conflict_copy, is_internal};
 use crate::syncthing::Client;
 use crate::syncthing::types::{DbFile, DbStatus, Need};
@@ -28,9 +28,9 @@ pub(super) enum Answer {
 pub(super) async fn execute(action: Action, client: Client, folder_id: String, root: PathBuf) -> Answer {
     match action {
         Action::Hash { path, known } => {
-            let outcome = match resolve(&root, &path) {
-                Some(full) => hash(full, known).await,
-                None => HashOutcome::Failed(format!("{path:?} is not a valid path inside the folder")),
+            let outcome = match cloud_protocol::validate_path(&path) {
+                Ok(()) => hash(root, path.clone(), known).await,
+                Err(_) => HashOutcome::Failed(format!("{path:?} is not a valid path inside the folder")),
             };
             Answer::Hashed(path, outcome)
         }
@@ -50,7 +50,8 @@ pub(super) async fn execute(action: Action, client: Client, folder_id: String, r
             Answer::Copies(listing)
         }
         Action::CheckCopy { path } => {
-            let exists = resolve(&root, &path).is_some_and(|p| std::fs::symlink_metadata(p).is_ok());
+            let exists = cloud_protocol::validate_path(&path).is_ok()
+                && crate::beneath::symlink_metadata(&root, &path).is_ok_and(|m| m.is_file());
             Answer::Copy(path, exists)
         }
     }
@@ -60,18 +61,18 @@ fn log_err<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Option<T> {
     r.map_err(|e| tracing::debug!(error = %e, "{what} failed")).ok()
 }
 
-/// `root/path` when `path` is a valid relative path (the wire rule).
-pub(super) fn resolve(root: &Path, path: &str) -> Option<PathBuf> {
-    cloud_protocol::validate_path(path).ok().map(|_| root.join(path))
-}
+/// The error badge of an announced path that does not lead to a regular
+/// file through real directories here.
+pub const NOT_REGULAR: &str = "not a regular file inside the folder";
 
-async fn hash(path: PathBuf, known: Option<crate::hash::FileStamp>) -> HashOutcome {
-    match hash_if_changed_async(path, known).await {
+async fn hash(root: PathBuf, path: String, known: Option<crate::hash::FileStamp>) -> HashOutcome {
+    match hash_if_changed_async(root, path, known).await {
         Ok(Checked::Unchanged(_)) => HashOutcome::Unchanged,
         Ok(Checked::Hashed(h)) => HashOutcome::Hashed { hash: h.hash, stamp: h.stamp },
         Err(e) if e.is_not_found() => HashOutcome::Missing,
-        // A directory where a file is expected: not the owner's file.
-        Err(HashError::NotAFile { .. }) => HashOutcome::Missing,
+        // A directory, a symlink (here or on the way) or a device where a
+        // file is expected: never read, and said plainly.
+        Err(e) if e.is_not_regular() => HashOutcome::Failed(NOT_REGULAR.to_owned()),
         Err(e) => HashOutcome::Failed(e.to_string()),
     }
 }

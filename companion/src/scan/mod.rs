@@ -168,7 +168,7 @@ pub fn scan_folder(
         let hashed: Vec<_> = to_hash
             .into_par_iter()
             .map(|(found, k)| {
-                let result = hash_file(&found.abs(root));
+                let result = hash_file(root, &found.rel);
                 progress.add(found.stamp.size);
                 (found, k, result)
             })
@@ -333,8 +333,8 @@ mod tests {
         }
         let unsent = root.join("new.txt");
         std::fs::write(&unsent, "new").unwrap();
-        let stamp = FileStamp::of(&unsent).unwrap();
-        let hash = hash_file(&unsent).unwrap().hash;
+        let stamp = FileStamp::beneath(&root, "new.txt").unwrap();
+        let hash = hash_file(&root, "new.txt").unwrap().hash;
         manifest.record_stamp(project, "new.txt", stamp, &hash).unwrap();
 
         let second = scan_folder(&mut manifest, project, &root, &rules, &options).unwrap();
