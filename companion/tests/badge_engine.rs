@@ -39,7 +39,7 @@ impl World {
                     self.hashes_done.push(path.clone());
                     let outcome = match self.disk.get(&path) {
                         Some(h) if known.is_some() && h.ends_with("unchanged") => HashOutcome::Unchanged,
-                        Some(h) => HashOutcome::Hashed { hash: h.clone(), stamp: stamp() },
+                        Some(h) => HashOutcome::Hashed { hash: h.clone(), stamp: stamp(), inode: Some(1) },
                         None => HashOutcome::Missing,
                     };
                     engine.hashed(&path, outcome);
@@ -294,6 +294,7 @@ fn a_restart_rebuilds_without_flicker_or_rereading() {
         local_hash: hash.map(str::to_owned),
         error: None,
         stamp: Some(stamp()),
+        inode: None,
     };
     world.disk.insert("done.txt".into(), format!("{H_OWNER}unchanged"));
     engine.restore("done.txt", expected(5, H_OWNER), Some(prior(FileState::Synced, 100.0, Some(H_OWNER))));

@@ -16,6 +16,7 @@ mod manifest;
 mod manifest_remote;
 mod member_big_file;
 mod member_catch_up;
+mod member_hardening;
 mod member_scenarios;
 mod member_status;
 mod member_subscription;

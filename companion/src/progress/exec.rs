@@ -5,12 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::hash::{Checked, hash_if_changed_async};
+use std::os::unix::fs::MetadataExt;
+
+use crate::beneath::{self, BeneathError};
+use crate::hash::{FileStamp, HashError, hash_file};
 use crate::ignore::{is_conflict_copy, is_internal};
 use crate::syncthing::Client;
 use crate::syncthing::types::{DbFile, DbStatus, Need};
 
-use super::model::{Action, HashOutcome};
+use super::model::{Action, HashOutcome, Verified};
 
 /// The result of one action.
 #[derive(Debug)]
@@ -65,15 +68,54 @@ fn log_err<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Option<T> {
 /// file through real directories here.
 pub const NOT_REGULAR: &str = "not a regular file inside the folder";
 
-async fn hash(root: PathBuf, path: String, known: Option<crate::hash::FileStamp>) -> HashOutcome {
-    match hash_if_changed_async(root, path, known).await {
-        Ok(Checked::Unchanged(_)) => HashOutcome::Unchanged,
-        Ok(Checked::Hashed(h)) => HashOutcome::Hashed { hash: h.hash, stamp: h.stamp },
-        Err(e) if e.is_not_found() => HashOutcome::Missing,
+async fn hash(root: PathBuf, path: String, known: Option<Verified>) -> HashOutcome {
+    tokio::task::spawn_blocking(move || hash_blocking(&root, &path, known))
+        .await
+        .unwrap_or_else(|e| HashOutcome::Failed(format!("hashing stopped: {e}")))
+}
+
+/// Hashes `root/rel` (reached without following any symlink), unless it is
+/// still the file last verified: same size, mtime and inode (stamp alone
+/// for badges saved before inodes were kept).
+pub(super) fn hash_blocking(root: &Path, rel: &str, known: Option<Verified>) -> HashOutcome {
+    if let Some(known) = known {
+        match beneath::symlink_metadata(root, rel) {
+            Ok(meta) if meta.is_file() => {
+                let same_inode = known.inode.is_none_or(|inode| inode == meta.ino());
+                if same_inode && FileStamp::from_metadata(&meta) == known.stamp {
+                    return HashOutcome::Unchanged;
+                }
+            }
+            Ok(_) => return HashOutcome::Failed(NOT_REGULAR.to_owned()),
+            Err(e) => return failed(HashError::Open(e)),
+        }
+    }
+    match hash_file(root, rel) {
+        Ok(h) => {
+            // The inode of what was read: the file's now, if it still has
+            // the stamp we hashed (else unknown, and the next look reads).
+            let inode = beneath::symlink_metadata(root, rel)
+                .ok()
+                .filter(|m| m.is_file() && FileStamp::from_metadata(m) == h.stamp)
+                .map(|m| m.ino());
+            HashOutcome::Hashed { hash: h.hash, stamp: h.stamp, inode }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// A hash error as the badge says it: folder-relative words only (badges
+/// travel to the owner; the invitee's own paths are none of their business).
+fn failed(e: HashError) -> HashOutcome {
+    match e {
+        e if e.is_not_found() => HashOutcome::Missing,
         // A directory, a symlink (here or on the way) or a device where a
         // file is expected: never read, and said plainly.
-        Err(e) if e.is_not_regular() => HashOutcome::Failed(NOT_REGULAR.to_owned()),
-        Err(e) => HashOutcome::Failed(e.to_string()),
+        e if e.is_not_regular() => HashOutcome::Failed(NOT_REGULAR.to_owned()),
+        HashError::Open(BeneathError::Root { source, .. }) => {
+            HashOutcome::Failed(format!("the folder cannot be opened: {source}"))
+        }
+        e => HashOutcome::Failed(e.to_string()),
     }
 }
 

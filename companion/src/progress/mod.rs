@@ -15,13 +15,16 @@ mod engine;
 mod events;
 mod exec;
 mod file;
+mod here;
 mod live;
 mod model;
 mod rate;
+mod redact;
 mod view;
 
 pub use driver::{Driver, DriverDeps, DriverError};
 pub use engine::Engine;
+pub use here::HereRules;
 pub use live::{FolderLive, Live, LiveUpdate, folder_key};
-pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, round_percent};
+pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, Verified, round_percent};
 pub use rate::Rate;
