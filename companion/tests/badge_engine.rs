@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
 use companion::hash::FileStamp;
-use companion::progress::{Action, Engine, Expected, HashOutcome, Prior};
+use companion::progress::{Action, Engine, Expected, HashOutcome, Prior, Verified};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::{DbFile, DbStatus, Need};
 use serde_json::{Value, json};
@@ -344,4 +344,26 @@ fn requeued_changes_come_back_with_their_current_badge() {
     engine.requeue_changes(first.into_iter().map(|c| c.path).chain(["never-announced.txt".to_owned()]));
     let again = engine.take_changes();
     assert_eq!(again.iter().map(|c| (c.path.clone(), c.state)).collect::<Vec<_>>(), pending);
+}
+
+/// An owner re-announcing a path (or a compromised cloud doing it in a
+/// loop) does not make us read an unchanged file again: the hash is asked
+/// with the size, mtime and inode it was last verified at, so the executor
+/// only looks at the file's metadata.
+#[test]
+fn a_reannounced_unchanged_file_is_not_read_again() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    world.disk.insert("a.txt".into(), H_OWNER.into());
+    engine.announce("a.txt", expected(1, H_OWNER));
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "a.txt").0, FileState::Synced);
+
+    let mut again = expected(1, H_OWNER);
+    again.mtime_ms = 1_764_393_191_818;
+    engine.announce("a.txt", again);
+    let verified = Verified { stamp: stamp(), inode: Some(1) };
+    assert_eq!(engine.take_actions(), vec![Action::Hash { path: "a.txt".into(), known: Some(verified) }]);
+    engine.hashed("a.txt", HashOutcome::Unchanged);
+    assert_eq!(state(&engine, "a.txt").0, FileState::Synced);
+    assert_eq!(engine.badge("a.txt").unwrap().local_hash.as_deref(), Some(H_OWNER));
 }

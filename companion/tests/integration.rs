@@ -12,6 +12,7 @@ mod badge_store;
 mod captures;
 mod dashboard_live;
 mod ignore;
+mod link_limits;
 mod manifest;
 mod manifest_remote;
 mod member_big_file;

@@ -138,3 +138,60 @@ pub(super) fn list_conflict_copies(root: &Path) -> Vec<String> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(outcome: &HashOutcome) -> Verified {
+        match outcome {
+            HashOutcome::Hashed { stamp, inode, .. } => Verified { stamp: *stamp, inode: *inode },
+            other => panic!("expected a hash, got {other:?}"),
+        }
+    }
+
+    /// The file is read only when it is not the one last verified: same
+    /// size, mtime and inode skip the read (shown by changing the bytes in
+    /// place behind an unchanged stamp); a replacement with the same size
+    /// and mtime but another inode is read.
+    #[test]
+    fn an_unchanged_file_is_not_read_again_but_a_replaced_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, path) = (dir.path(), dir.path().join("a.txt"));
+        std::fs::write(&path, b"first").unwrap();
+        let first = hash_blocking(root, "a.txt", None);
+        let known = verified(&first);
+        assert!(known.inode.is_some(), "{first:?}");
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        // Same length, same mtime, same inode, other bytes: not read.
+        std::fs::write(&path, b"other").unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(hash_blocking(root, "a.txt", Some(known)), HashOutcome::Unchanged);
+
+        // Replaced by another file with the same length and mtime: read.
+        let new = root.join("new");
+        std::fs::write(&new, b"third").unwrap();
+        std::fs::File::options().write(true).open(&new).unwrap().set_modified(mtime).unwrap();
+        std::fs::rename(&new, &path).unwrap();
+        let third = hash_blocking(root, "a.txt", Some(known));
+        assert!(
+            matches!(&third, HashOutcome::Hashed { hash, .. } if *hash == crate::hash::hash_bytes(b"third")),
+            "{third:?}"
+        );
+        // A badge saved before inodes were kept: the stamp alone decides.
+        let old = Verified { inode: None, ..verified(&third) };
+        assert_eq!(hash_blocking(root, "a.txt", Some(old)), HashOutcome::Unchanged);
+    }
+
+    #[test]
+    fn errors_name_no_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let outcome = hash_blocking(&gone, "a.txt", None);
+        let HashOutcome::Failed(why) = &outcome else { panic!("{outcome:?}") };
+        assert!(!why.contains(dir.path().to_str().unwrap()), "{why}");
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        assert_eq!(hash_blocking(dir.path(), "d", None), HashOutcome::Failed(NOT_REGULAR.into()));
+    }
+}
