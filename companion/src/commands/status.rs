@@ -100,14 +100,13 @@ fn project(s: &mut String, p: &ProjectStatusView) {
         let _ = writeln!(s, "  ✗ Syncthing stopped the folder: {}", clean(e));
     }
     for f in &p.files {
-        let mut line = format!(
-            "  {} {} {:>5.1}% {:>9}  {}",
-            badge(f.state, f.percent),
-            bar(f.percent),
-            f.percent,
-            bytes(f.size),
-            clean(&f.path)
-        );
+        // Not synced on this machine: no bar, no percent.
+        let (bar, percent) = match f.state {
+            FileState::IgnoredHere => (" ".repeat(BAR + 2), " ".repeat(6)),
+            _ => (bar(f.percent), format!("{:>5.1}%", f.percent)),
+        };
+        let mut line =
+            format!("  {} {bar} {percent} {:>9}  {}", badge(f.state, f.percent), bytes(f.size), clean(&f.path));
         if let Some(eta) = f.eta_s {
             let _ = write!(line, "  (ETA {})", duration(eta));
         }

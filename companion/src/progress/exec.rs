@@ -9,10 +9,10 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::beneath::{self, BeneathError};
 use crate::hash::{FileStamp, HashError, hash_file};
-use crate::ignore::{is_conflict_copy, is_internal};
 use crate::syncthing::Client;
 use crate::syncthing::types::{DbFile, DbStatus, Need};
 
+use super::copies::list_conflict_copies;
 use super::model::{Action, HashOutcome, Verified};
 
 /// The result of one action.
@@ -117,26 +117,6 @@ fn failed(e: HashError) -> HashOutcome {
         }
         e => HashOutcome::Failed(e.to_string()),
     }
-}
-
-/// Every `.sync-conflict-` file under `root`, relative, `/`-separated.
-/// Syncthing's own directories are skipped; unreadable entries too.
-pub(super) fn list_conflict_copies(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
-        let rel = e.path().strip_prefix(root).ok().and_then(Path::to_str).unwrap_or("");
-        rel.is_empty() || !is_internal(rel)
-    });
-    for entry in walker.flatten() {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let Some(rel) = entry.path().strip_prefix(root).ok().and_then(Path::to_str) else { continue };
-        if is_conflict_copy(rel).is_some() {
-            found.push(rel.to_owned());
-        }
-    }
-    found
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - `driver` runs an engine against the live Syncthing (event stream +
 //!   REST) and the disk, and persists its badges in the manifest.
 
+mod copies;
 mod driver;
 mod engine;
 mod events;
