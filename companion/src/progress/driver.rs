@@ -119,7 +119,12 @@ impl Driver {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 rows = announced.recv(), if announcements_open => match rows {
-                    Some(rows) => self.announce(&rows),
+                    Some(rows) => {
+                        // A path bob has just ignored must not be read: look
+                        // at the rules first (one local REST call a batch).
+                        self.reload_ignores().await;
+                        self.announce(&rows)
+                    }
                     None => announcements_open = false,
                 },
                 Some(done) = work.join_next() => match done {

@@ -6,9 +6,9 @@
 //! not learn the hash of the invitee's private files.
 //!
 //! The patterns come from this machine's Syncthing (`GET /rest/db/ignores`,
-//! which resolves `#include`). The driver reads them at start and again
-//! every [`RELOAD_EVERY`] and after each folder scan (Syncthing re-reads
-//! `.stignore` when it scans); unchanged rules cost nothing.
+//! which resolves `#include` and re-reads a changed `.stignore`). The driver
+//! reads them at start, before applying each batch of announcements, every
+//! [`RELOAD_EVERY`] and after each folder scan; unchanged rules cost nothing.
 
 use std::collections::BTreeSet;
 use std::path::Path;
