@@ -113,9 +113,11 @@ fn answer(engine: &mut Engine, i: Option<usize>) -> u64 {
         match action {
             Action::Hash { path, .. } => {
                 let outcome = match i {
-                    Some(i) => {
-                        HashOutcome::Hashed { hash: hash_of(i), stamp: FileStamp { size: 1 << 20, mtime_ms: 1 } }
-                    }
+                    Some(i) => HashOutcome::Hashed {
+                        hash: hash_of(i),
+                        stamp: FileStamp { size: 1 << 20, mtime_ms: 1 },
+                        inode: None,
+                    },
                     None => HashOutcome::Missing,
                 };
                 engine.hashed(&path, outcome);

@@ -118,8 +118,7 @@ pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatus
     };
     let sizes: HashMap<&str, u64> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
     let members = if p.role == Role::Owner { members(manifest, id, &sizes)? } else { Vec::new() };
-    let weighted: Vec<(u64, f64)> =
-        files.iter().filter(|f| f.state != FileState::Deleted).map(|f| (f.size, f.percent)).collect();
+    let weighted: Vec<(u64, f64)> = files.iter().filter(|f| counts(f.state)).map(|f| (f.size, f.percent)).collect();
     Ok(ProjectStatusView {
         project_id: id,
         name: p.name.clone(),
@@ -200,12 +199,18 @@ fn members(manifest: &Manifest, id: Uuid, sizes: &HashMap<&str, u64>) -> Result<
         .map(|((name, user_id), files)| {
             let weighted: Vec<(u64, f64)> = files
                 .iter()
-                .filter(|f| f.state != FileState::Deleted)
+                .filter(|f| counts(f.state))
                 .map(|f| (sizes.get(f.path.as_str()).copied().unwrap_or(0), f.percent))
                 .collect();
             MemberView { user_id, name, percent: weighted_percent(&weighted), files }
         })
         .collect())
+}
+
+/// Whether a file in this state counts in a percent: deleted files and
+/// files not synced on that machine have nothing left to arrive.
+fn counts(state: FileState) -> bool {
+    !matches!(state, FileState::Deleted | FileState::IgnoredHere)
 }
 
 /// Byte-weighted percent; by file count when every size is 0; 100 when empty.

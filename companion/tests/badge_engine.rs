@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
 use companion::hash::FileStamp;
-use companion::progress::{Action, Engine, Expected, HashOutcome, Prior};
+use companion::progress::{Action, Engine, Expected, HashOutcome, HereRules, Prior, Verified};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::{DbFile, DbStatus, Need};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ impl World {
                     self.hashes_done.push(path.clone());
                     let outcome = match self.disk.get(&path) {
                         Some(h) if known.is_some() && h.ends_with("unchanged") => HashOutcome::Unchanged,
-                        Some(h) => HashOutcome::Hashed { hash: h.clone(), stamp: stamp() },
+                        Some(h) => HashOutcome::Hashed { hash: h.clone(), stamp: stamp(), inode: Some(1) },
                         None => HashOutcome::Missing,
                     };
                     engine.hashed(&path, outcome);
@@ -294,6 +294,7 @@ fn a_restart_rebuilds_without_flicker_or_rereading() {
         local_hash: hash.map(str::to_owned),
         error: None,
         stamp: Some(stamp()),
+        inode: None,
     };
     world.disk.insert("done.txt".into(), format!("{H_OWNER}unchanged"));
     engine.restore("done.txt", expected(5, H_OWNER), Some(prior(FileState::Synced, 100.0, Some(H_OWNER))));
@@ -343,4 +344,64 @@ fn requeued_changes_come_back_with_their_current_badge() {
     engine.requeue_changes(first.into_iter().map(|c| c.path).chain(["never-announced.txt".to_owned()]));
     let again = engine.take_changes();
     assert_eq!(again.iter().map(|c| (c.path.clone(), c.state)).collect::<Vec<_>>(), pending);
+}
+
+/// An owner re-announcing a path (or a compromised cloud doing it in a
+/// loop) does not make us read an unchanged file again: the hash is asked
+/// with the size, mtime and inode it was last verified at, so the executor
+/// only looks at the file's metadata.
+#[test]
+fn a_reannounced_unchanged_file_is_not_read_again() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    world.disk.insert("a.txt".into(), H_OWNER.into());
+    engine.announce("a.txt", expected(1, H_OWNER));
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "a.txt").0, FileState::Synced);
+
+    let mut again = expected(1, H_OWNER);
+    again.mtime_ms = 1_764_393_191_818;
+    engine.announce("a.txt", again);
+    let verified = Verified { stamp: stamp(), inode: Some(1) };
+    assert_eq!(engine.take_actions(), vec![Action::Hash { path: "a.txt".into(), known: Some(verified) }]);
+    engine.hashed("a.txt", HashOutcome::Unchanged);
+    assert_eq!(state(&engine, "a.txt").0, FileState::Synced);
+    assert_eq!(engine.badge("a.txt").unwrap().local_hash.as_deref(), Some(H_OWNER));
+}
+
+/// Paths this machine's Syncthing does not sync are never hashed, say
+/// `ignored here` without a hash or a percent, and do not hold the folder's
+/// percent back; new rules apply at once, both ways.
+#[test]
+fn paths_ignored_here_are_never_hashed_nor_counted() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    let private = || HereRules::new(&["private".to_owned()], &["private".to_owned()]);
+    assert!(engine.set_ignores(private()));
+    assert!(!engine.set_ignores(private()), "the same rules change nothing");
+    for path in ["private/x", ".stignore", "a.txt"] {
+        world.disk.insert(path.into(), H_OWNER.into());
+    }
+    engine.announce("private/x", expected(1_000_000, H_OWNER));
+    engine.announce(".stignore", expected(10, H_OWNER));
+    engine.announce("a.txt", expected(1, H_OWNER));
+    world.answer(&mut engine, t0);
+    assert_eq!(world.hashes_done, vec!["a.txt".to_owned()]);
+    for path in ["private/x", ".stignore"] {
+        let b = engine.badge(path).unwrap();
+        assert_eq!((b.state, b.local_hash, b.error), (FileState::IgnoredHere, None, None), "{path}");
+    }
+    let folder = engine.folder(t0);
+    assert_eq!((folder.percent, folder.counts.ignored, folder.counts.synced), (100.0, 2, 1));
+
+    // bob un-ignores private/: it is looked at (`.stignore` stays Syncthing's).
+    assert!(engine.set_ignores(HereRules::default()));
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "private/x").0, FileState::Synced);
+    assert_eq!(state(&engine, ".stignore").0, FileState::IgnoredHere);
+    engine.take_changes();
+    // And ignores it again: its hash is dropped, and the change says so.
+    engine.set_ignores(private());
+    let changes = engine.take_changes();
+    let x = changes.iter().find(|c| c.path == "private/x").expect("a change for private/x");
+    assert_eq!((x.state, x.local_hash.as_deref()), (FileState::IgnoredHere, None));
+    assert_eq!(engine.verified("private/x"), None);
 }

@@ -14,6 +14,9 @@ use member_support::*;
 use serde_json::{Value, json};
 
 const EVIL: &str = "<img src=x onerror=alert(1)>.txt";
+/// With U+202E (right-to-left override) after "invoice", this name reads as
+/// "invoiceexe.pdf" unless the override is shown escaped.
+const BIDI: &str = "invoice\u{202E}fdp.exe";
 
 /// A chromedriver we started, killed (by its pid) on drop.
 struct Driver {
@@ -130,6 +133,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     s.cluster.pause_device(1, 0).await.unwrap();
     syncthing_fixtures::write_noise(&s.a("movie.bin"), 12 << 20, 7).unwrap();
     std::fs::write(s.a(EVIL), b"just a file with a nasty name\n").unwrap();
+    std::fs::write(s.a(BIDI), b"a file whose name turns around\n").unwrap();
     let mut seen: Vec<(String, f64)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut resumed = false;
@@ -173,6 +177,22 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
         .unwrap();
     assert_eq!(shown, json!([EVIL, 0]));
     assert!(c.get_alert_text().await.is_err(), "no alert may open");
+    // Invisible format characters are shown, escaped, as `companion status` does.
+    let deadline = Instant::now() + DEADLINE;
+    while state_of(&c, BIDI).await.is_none() {
+        assert!(Instant::now() < deadline, "the bidi file on the page: {:?}", rows(&c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown: Value = c
+        .execute(
+            "const tr = [...document.querySelectorAll('tr.file')].find(r => r.dataset.path === arguments[0]); \
+             return tr.querySelector('td.path').textContent;",
+            vec![json!(BIDI)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(shown, json!("invoice\\u{202e}fdp.exe"));
+    assert!(s.member.ok(&["status"]).contains("invoice\\u{202e}fdp.exe"), "status escapes it too");
 
     // The owner's dashboard shows bob's progress, names as text there too.
     let owner_url = until("the owner's dashboard URL", || companion::status::dashboard_url(&s.owner.state_dir())).await;

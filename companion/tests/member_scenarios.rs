@@ -100,7 +100,11 @@ async fn syncthing_errors_are_shown_in_words() {
     let b = s.wait_badge("locked.txt", "error", |b| b.state == FileState::Error).await;
     let message = b.error.clone().unwrap_or_default();
     assert!(message.to_lowercase().contains("not permitted"), "{b:?}");
-    s.wait_owner_view("locked.txt", "error", |r| r.progress.state == FileState::Error).await;
+    // Badges travel to the owner: folder-relative words only.
+    let home = s.b("").to_string_lossy().trim_end_matches('/').to_owned();
+    assert!(!message.contains(&home), "bob's absolute path in the badge: {message}");
+    let seen = s.wait_owner_view("locked.txt", "error", |r| r.progress.state == FileState::Error).await;
+    assert!(!seen.progress.error.unwrap_or_default().contains(&home), "bob's absolute path reached the owner");
     // Fixed on B, and the owner saves again: the pull succeeds, the badge clears
     // (without the new save, Syncthing would wait a minute before retrying).
     drop(guard);
@@ -116,5 +120,6 @@ async fn syncthing_errors_are_shown_in_words() {
     let b = s.wait_badge("no-room.txt", "error", |b| b.state == FileState::Error).await;
     eprintln!("minDiskFree badge: {b:?}");
     let message = b.error.unwrap_or_default().to_lowercase();
+    assert!(!message.contains(&home.to_lowercase()), "bob's absolute path in the badge: {message}");
     assert!(message.contains("space") || message.contains("disk"), "{message}");
 }

@@ -149,6 +149,10 @@ pub enum FileState {
     Conflict,
     Error,
     Deleted,
+    /// The member's Syncthing does not sync this path (its own ignore
+    /// patterns, Syncthing's internal or temporary files): never hashed,
+    /// not counted in the member's percent.
+    IgnoredHere,
 }
 
 impl FileState {
@@ -160,6 +164,7 @@ impl FileState {
             FileState::Conflict => "conflict",
             FileState::Error => "error",
             FileState::Deleted => "deleted",
+            FileState::IgnoredHere => "ignored_here",
         }
     }
 
@@ -171,6 +176,7 @@ impl FileState {
             "conflict" => FileState::Conflict,
             "error" => FileState::Error,
             "deleted" => FileState::Deleted,
+            "ignored_here" => FileState::IgnoredHere,
             _ => return None,
         })
     }
@@ -365,6 +371,7 @@ mod tests {
             FileState::Conflict,
             FileState::Error,
             FileState::Deleted,
+            FileState::IgnoredHere,
         ] {
             assert_eq!(FileState::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));

@@ -100,14 +100,13 @@ fn project(s: &mut String, p: &ProjectStatusView) {
         let _ = writeln!(s, "  ✗ Syncthing stopped the folder: {}", clean(e));
     }
     for f in &p.files {
-        let mut line = format!(
-            "  {} {} {:>5.1}% {:>9}  {}",
-            badge(f.state, f.percent),
-            bar(f.percent),
-            f.percent,
-            bytes(f.size),
-            clean(&f.path)
-        );
+        // Not synced on this machine: no bar, no percent.
+        let (bar, percent) = match f.state {
+            FileState::IgnoredHere => (" ".repeat(BAR + 2), " ".repeat(6)),
+            _ => (bar(f.percent), format!("{:>5.1}%", f.percent)),
+        };
+        let mut line =
+            format!("  {} {bar} {percent} {:>9}  {}", badge(f.state, f.percent), bytes(f.size), clean(&f.path));
         if let Some(eta) = f.eta_s {
             let _ = write!(line, "  (ETA {})", duration(eta));
         }
@@ -144,6 +143,7 @@ pub fn badge(state: FileState, percent: f64) -> String {
         FileState::Conflict => "⚠ conflict".into(),
         FileState::Error => "✗ error  ".into(),
         FileState::Deleted => "– deleted".into(),
+        FileState::IgnoredHere => "○ ignored here".into(),
     }
 }
 
@@ -172,9 +172,22 @@ fn duration(secs: u64) -> String {
 }
 
 /// File names and messages are untrusted: control characters (terminal
-/// escapes) are shown escaped, never sent to the terminal.
+/// escapes) and invisible format characters (bidi overrides such as U+202E
+/// that make `exe.txt` read as `txt.exe`, zero-width joiners, BOMs) are
+/// shown escaped, never sent to the terminal.
 pub fn clean(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    text.chars().map(|c| if needs_escape(c) { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
+
+/// Controls (Cc), format characters (Cf) and the line and paragraph
+/// separators (Zl, Zp), which all change how the text around them is shown.
+fn needs_escape(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
 }
 
 #[cfg(test)]
@@ -187,6 +200,15 @@ mod tests {
         assert_eq!(bytes(104_857_600), "100.0 MiB");
         assert_eq!(duration(65), "1m05s");
         assert_eq!(clean("a\x1b[31mb\n"), "a\\u{1b}[31mb\\n");
+        // Bidi overrides, marks and isolates, zero-width characters, BOM,
+        // line separators: escaped; ordinary letters of any script are not.
+        assert_eq!(clean("invoice\u{202E}fdp.exe"), "invoice\\u{202e}fdp.exe");
+        for c in
+            ['\u{200E}', '\u{200F}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{FEFF}', '\u{200B}', '\u{2028}']
+        {
+            assert!(!clean(&format!("a{c}b")).contains(c), "U+{:04X}", c as u32);
+        }
+        assert_eq!(clean("Grüße/写真/שלום.txt"), "Grüße/写真/שלום.txt");
         assert!(badge(FileState::Syncing, 42.7).contains("42%"));
     }
 }

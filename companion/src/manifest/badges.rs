@@ -15,40 +15,56 @@ pub struct BadgeRow {
     pub progress: FileProgress,
     /// The file's size and mtime when `progress.local_hash` was taken.
     pub stamp: Option<FileStamp>,
+    /// Its inode then (`None` for badges saved before inodes were kept).
+    pub inode: Option<u64>,
     /// RFC 3339, UTC: when the badge last changed.
     pub updated_at: String,
     /// Sent to the cloud since it last changed.
     pub reported: bool,
 }
 
-const COLUMNS: &str = "path, state, percent, local_hash, error, stamp_size, stamp_mtime, updated_at, reported";
+const COLUMNS: &str =
+    "path, state, percent, local_hash, error, stamp_size, stamp_mtime, updated_at, reported, stamp_inode";
 
-type RawRow = (String, String, f64, Option<String>, Option<String>, Option<i64>, Option<i64>, String, bool);
+type RawRow =
+    (String, String, f64, Option<String>, Option<String>, Option<i64>, Option<i64>, String, bool, Option<i64>);
+
+/// A badge to save: its progress, and the stamp and inode of its hash.
+pub type BadgeToSave = (FileProgress, Option<FileStamp>, Option<u64>);
 
 fn decode(raw: RawRow) -> Result<BadgeRow> {
-    let (path, state, percent, local_hash, error, size, mtime, updated_at, reported) = raw;
+    let (path, state, percent, local_hash, error, size, mtime, updated_at, reported, inode) = raw;
+    // Inodes are u64; SQLite keeps their bits in an i64.
+    let inode = inode.map(|i| i as u64);
     let state = FileState::parse(&state)
         .ok_or_else(|| ManifestError::Decode(format!("unknown file state {state:?} for {path:?}")))?;
     let stamp = match (size, mtime) {
         (Some(size), Some(mtime_ms)) => Some(FileStamp { size: size_from_sql(size), mtime_ms }),
         _ => None,
     };
-    Ok(BadgeRow { progress: FileProgress { path, state, percent, local_hash, error }, stamp, updated_at, reported })
+    let progress = FileProgress { path, state, percent, local_hash, error };
+    Ok(BadgeRow { progress, stamp, inode, updated_at, reported })
 }
 
 impl Manifest {
     /// Stores changed badges with their stamps (insert or replace by path),
     /// marked as not yet reported, in one transaction.
     pub fn save_badges(&mut self, project: Uuid, badges: &[(FileProgress, Option<FileStamp>)]) -> Result<()> {
+        let with_inodes: Vec<BadgeToSave> = badges.iter().map(|(p, stamp)| (p.clone(), *stamp, None)).collect();
+        self.save_verified_badges(project, &with_inodes)
+    }
+
+    /// [`Manifest::save_badges`] with the inode of each hash too.
+    pub fn save_verified_badges(&mut self, project: Uuid, badges: &[BadgeToSave]) -> Result<()> {
         let tx = self.conn.transaction()?;
         Manifest::require_project(&tx, project)?;
         let at = now();
         {
             let mut stmt = tx.prepare_cached(&format!(
                 "INSERT OR REPLACE INTO file_states (project_id, {COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10)"
             ))?;
-            for (p, stamp) in badges {
+            for (p, stamp, inode) in badges {
                 stmt.execute(params![
                     project.to_string(),
                     p.path,
@@ -58,7 +74,8 @@ impl Manifest {
                     p.error,
                     stamp.map(|s| size_to_sql(s.size)),
                     stamp.map(|s| s.mtime_ms),
-                    at
+                    at,
+                    inode.map(|i| i as i64)
                 ])?;
             }
         }
@@ -72,10 +89,18 @@ impl Manifest {
     }
 
     /// Up to `limit` badges not reported to the cloud yet, by path.
+    ///
+    /// `ignored_here` badges stay here: the cloud's progress table accepts
+    /// the six states of the original protocol only, and an invitee's
+    /// ignore patterns are its own business until the cloud learns the
+    /// state (they stay marked unreported, so they go out once it does).
     pub fn unreported_badges(&self, project: Uuid, limit: usize) -> Result<Vec<BadgeRow>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.badge_query(
-            &format!("SELECT {COLUMNS} FROM file_states WHERE project_id = ?1 AND reported = 0 ORDER BY path LIMIT ?2"),
+            &format!(
+                "SELECT {COLUMNS} FROM file_states WHERE project_id = ?1 AND reported = 0 AND state != 'ignored_here'
+                 ORDER BY path LIMIT ?2"
+            ),
             project,
             limit,
         )
@@ -108,7 +133,18 @@ impl Manifest {
     fn badge_query(&self, sql: &str, project: Uuid, limit: i64) -> Result<Vec<BadgeRow>> {
         let mut stmt = self.conn.prepare(sql)?;
         let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<RawRow> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
         };
         let rows: Vec<RawRow> = if limit >= 0 {
             stmt.query_map(params![project.to_string(), limit], map)?.collect::<rusqlite::Result<_>>()?

@@ -111,6 +111,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project_id, user_id, path)
     ) WITHOUT ROWID;
     "#,
+    // 3: the inode of a badge's hash, so an unchanged file (size, mtime and
+    // inode) is not read again when its path is announced again.
+    r#"
+    ALTER TABLE file_states ADD COLUMN stamp_inode INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -24,6 +24,7 @@ use super::engine::Engine;
 use super::exec::{Answer, execute};
 use super::live::{FolderLive, Live, LiveUpdate, folder_key};
 use super::model::{Expected, Prior};
+use super::{here, redact};
 use crate::db::Db;
 use crate::manifest::{ManifestError, RemoteFileRow};
 use crate::syncthing::{Client, StreamItem};
@@ -67,6 +68,8 @@ pub struct Driver {
     last_folder: Option<FolderLive>,
     /// The last badge save failed (so the next failure is not logged again).
     save_failing: bool,
+    /// The ignore rules are to be read again (a tick, or a scan ended).
+    ignores_due: bool,
 }
 
 impl Driver {
@@ -80,6 +83,7 @@ impl Driver {
             engine: Engine::new(folder_id),
             last_folder: None,
             save_failing: false,
+            ignores_due: false,
         }
     }
 
@@ -96,9 +100,14 @@ impl Driver {
         let mut work: JoinSet<Answer> = JoinSet::new();
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let mut folder_tick = tokio::time::interval(FOLDER_EVERY);
+        let mut ignores_tick = tokio::time::interval(here::RELOAD_EVERY);
+        ignores_tick.tick().await;
         let mut announcements_open = true;
         loop {
             self.start_actions(&mut work);
+            if std::mem::take(&mut self.ignores_due) {
+                self.reload_ignores().await;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 item = events.recv() => match item {
@@ -110,7 +119,12 @@ impl Driver {
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 rows = announced.recv(), if announcements_open => match rows {
-                    Some(rows) => self.announce(&rows),
+                    Some(rows) => {
+                        // A path bob has just ignored must not be read: look
+                        // at the rules first (one local REST call a batch).
+                        self.reload_ignores().await;
+                        self.announce(&rows)
+                    }
                     None => announcements_open = false,
                 },
                 Some(done) = work.join_next() => match done {
@@ -119,10 +133,21 @@ impl Driver {
                 },
                 _ = flush.tick() => self.flush_or_retry().await,
                 _ = folder_tick.tick() => self.publish_folder_or_retry().await,
+                _ = ignores_tick.tick() => self.ignores_due = true,
             }
         }
         work.abort_all();
         self.flush().await
+    }
+
+    /// This machine's ignore rules, from its Syncthing (unchanged rules
+    /// change nothing; when Syncthing cannot answer the old ones stand).
+    async fn reload_ignores(&mut self) {
+        if let Some(rules) = here::from_syncthing(&self.deps.syncthing, &self.folder_id).await
+            && self.engine.set_ignores(rules)
+        {
+            tracing::info!(project = %self.project, folder = %self.folder_id, "this folder's ignore patterns changed");
+        }
     }
 
     /// The manifest's expectations and last badges, then folder-wide facts.
@@ -130,6 +155,13 @@ impl Driver {
         if let Ok(status) = self.deps.syncthing.system_status().await {
             self.engine.set_device_id(&status.my_id);
         }
+        // Before any path is looked at: what this machine does not sync is
+        // never read. Without Syncthing, its `.stignore` says the same.
+        let rules = match here::from_syncthing(&self.deps.syncthing, &self.folder_id).await {
+            Some(rules) => rules,
+            None => here::from_file(&self.root),
+        };
+        let _ = self.engine.set_ignores(rules);
         let project = self.project;
         let (rows, badges) = self
             .deps
@@ -147,6 +179,7 @@ impl Driver {
                     local_hash: p.local_hash,
                     error: p.error,
                     stamp: b.stamp,
+                    inode: b.inode,
                 };
                 (p.path, prior)
             })
@@ -162,7 +195,16 @@ impl Driver {
     fn stream_item(&mut self, item: StreamItem) {
         let now = Instant::now().into_std();
         match item {
-            StreamItem::Event(e) => self.engine.event(&e, now),
+            StreamItem::Event(e) => {
+                // Syncthing re-reads `.stignore` when it scans: so do we.
+                if let crate::syncthing::event::EventKind::StateChanged(d) = &e.kind
+                    && d.from == crate::syncthing::types::FolderState::Scanning
+                    && e.folder() == Some(self.folder_id.as_str())
+                {
+                    self.ignores_due = true;
+                }
+                self.engine.event(&e, now)
+            }
             StreamItem::Connected { origin, .. } => self.engine.set_device_id(&origin.device_id),
             StreamItem::Missed { .. } => self.engine.events_missed(),
             StreamItem::Restarted { current, .. } => {
@@ -231,14 +273,25 @@ impl Driver {
     /// Persists changed badges, then tells the reporter and the dashboard.
     /// On failure the badges stay marked as changed.
     async fn flush(&mut self) -> Result<(), DriverError> {
-        let changes = self.engine.take_changes();
+        let mut changes = self.engine.take_changes();
         if changes.is_empty() {
             return Ok(());
         }
-        let rows: Vec<(FileProgress, Option<crate::hash::FileStamp>)> =
-            changes.iter().map(|p| (p.clone(), self.engine.stamp(&p.path))).collect();
+        // Reported to the owner: folder-relative words only.
+        for p in &mut changes {
+            if let Some(error) = &p.error {
+                p.error = Some(redact::relative_words(&self.root, error));
+            }
+        }
+        let rows: Vec<(FileProgress, Option<crate::hash::FileStamp>, Option<u64>)> = changes
+            .iter()
+            .map(|p| {
+                let verified = self.engine.verified(&p.path);
+                (p.clone(), verified.map(|v| v.stamp), verified.and_then(|v| v.inode))
+            })
+            .collect();
         let project = self.project;
-        let saved = self.deps.db.call(move |m| m.save_badges(project, &rows)).await;
+        let saved = self.deps.db.call(move |m| m.save_verified_badges(project, &rows)).await;
         if let Err(source) = saved {
             self.engine.requeue_changes(changes.into_iter().map(|p| p.path));
             return Err(DriverError::Manifest { project, source });

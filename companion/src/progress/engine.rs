@@ -10,9 +10,9 @@ use std::time::Instant;
 use cloud_protocol::FileProgress;
 
 use super::file::{Hashing, Pull, Tracked, db_verdict};
-use super::model::{Action, DiskFact, Expected, HashOutcome, Prior};
+use super::here::HereRules;
+use super::model::{Action, DiskFact, Expected, HashOutcome, Prior, Verified};
 use super::rate::Rate;
-use crate::hash::FileStamp;
 use crate::syncthing::types::{DbFile, DbStatus, FolderState, Need};
 
 /// The badge engine of one folder. See the module docs.
@@ -32,6 +32,8 @@ pub struct Engine {
     /// Paths whose badge changed since the last `take_changes`.
     changes: BTreeSet<String>,
     pub(super) folder_rate: Rate,
+    /// What this machine's Syncthing does not sync: such paths are never hashed.
+    here: HereRules,
 }
 
 impl Engine {
@@ -48,6 +50,7 @@ impl Engine {
             touched: HashSet::new(),
             changes: BTreeSet::new(),
             folder_rate: Rate::default(),
+            here: HereRules::default(),
         }
     }
 
@@ -73,7 +76,22 @@ impl Engine {
     /// badge stands until the disk is seen again (a hash is asked for, with
     /// the stamp so an untouched file is not read again).
     pub fn restore(&mut self, path: &str, expected: Expected, prior: Option<Prior>) {
-        let known = prior.as_ref().filter(|p| p.local_hash.is_some()).and_then(|p| p.stamp);
+        if self.here.ignores(path) {
+            let t = self.files.entry(path.to_owned()).or_default();
+            t.expected = Some(expected);
+            t.disk = DiskFact::IgnoredHere;
+            if prior.is_some_and(|p| p.state == cloud_protocol::FileState::IgnoredHere) {
+                t.last = t.badge(&[], None);
+            } else {
+                self.touch(path);
+            }
+            self.settle();
+            return;
+        }
+        let known = prior
+            .as_ref()
+            .filter(|p| p.local_hash.is_some())
+            .and_then(|p| Some(Verified { stamp: p.stamp?, inode: p.inode }));
         let t = self.files.entry(path.to_owned()).or_default();
         t.expected = Some(expected);
         let restored = prior.is_some();
@@ -95,16 +113,60 @@ impl Engine {
     }
 
     /// The cloud announced (or re-announced) a path.
+    /// A path this machine does not sync gets `ignored here` and is never
+    /// read. Otherwise the disk is looked at again, but a file whose size,
+    /// mtime and inode are those of its last verified hash is not re-read
+    /// (an owner re-announcing paths must not make us hash them again).
     pub fn announce(&mut self, path: &str, expected: Expected) {
+        let ignored = self.here.ignores(path);
         let t = self.files.entry(path.to_owned()).or_default();
         if t.expected.as_ref() == Some(&expected) {
             return;
         }
         t.expected = Some(expected);
         t.db_conflict = None;
-        self.want_hash(path, None);
+        if ignored {
+            ignore_here(t);
+        } else {
+            let known = match (&t.disk, t.stale) {
+                (DiskFact::Present { stamp, inode: Some(inode), .. }, false) => {
+                    Some(Verified { stamp: *stamp, inode: Some(*inode) })
+                }
+                _ => None,
+            };
+            self.want_hash(path, known);
+        }
         self.touch(path);
         self.settle();
+    }
+
+    /// New rules of what this machine does not sync (its `.stignore`
+    /// changed): newly ignored paths drop their hash, paths no longer
+    /// ignored are looked at.
+    /// False when they are the rules already in force.
+    pub fn set_ignores(&mut self, here: HereRules) -> bool {
+        if here == self.here {
+            return false;
+        }
+        self.here = here;
+        let mut look = Vec::new();
+        for (path, t) in self.files.iter_mut().filter(|(_, t)| t.expected.is_some()) {
+            let ignored = self.here.ignores(path);
+            let was = t.disk == DiskFact::IgnoredHere;
+            if ignored && !was {
+                ignore_here(t);
+                self.touched.insert(path.clone());
+            } else if !ignored && was {
+                t.disk = DiskFact::Unknown;
+                look.push(path.clone());
+            }
+        }
+        for path in look {
+            self.want_hash(&path, None);
+            self.touch(&path);
+        }
+        self.settle();
+        true
     }
 
     /// The path is no longer part of the project.
@@ -147,15 +209,25 @@ impl Engine {
         let Some(t) = self.files.get_mut(path) else { return };
         let again = matches!(t.hashing, Hashing::InFlight { again: true });
         t.hashing = Hashing::Idle;
+        if t.disk == DiskFact::IgnoredHere {
+            // Became ignored while it was read: the result is not ours to keep.
+            return;
+        }
         let disk = match outcome {
-            HashOutcome::Hashed { hash, stamp } => Some(DiskFact::Present { hash: share(t, hash), stamp }),
+            HashOutcome::Hashed { hash, stamp, inode } => {
+                Some(DiskFact::Present { hash: share(t, hash), stamp, inode })
+            }
             HashOutcome::Missing => Some(DiskFact::Missing),
             HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
-            HashOutcome::Unchanged => t
-                .prior
-                .as_ref()
-                .and_then(|p| Some((p.local_hash.clone()?, p.stamp?)))
-                .map(|(hash, stamp)| DiskFact::Present { hash: share(t, hash), stamp }),
+            // The disk fact we hold (or, after a restart, the prior one) stands.
+            HashOutcome::Unchanged => match &t.disk {
+                DiskFact::Present { .. } => Some(t.disk.clone()),
+                _ => t
+                    .prior
+                    .as_ref()
+                    .and_then(|p| Some((p.local_hash.clone()?, p.stamp?, p.inode)))
+                    .map(|(hash, stamp, inode)| DiskFact::Present { hash: share(t, hash), stamp, inode }),
+            },
         };
         let Some(disk) = disk else {
             // Unchanged, but nothing to fall back on: read it for real.
@@ -194,6 +266,9 @@ impl Engine {
         let Some(t) = self.files.get_mut(path) else { return };
         t.db_asked = false;
         let Some(expected) = &t.expected else { return };
+        if t.disk == DiskFact::IgnoredHere {
+            return;
+        }
         t.db_conflict = if t.matches() { None } else { db_verdict(expected, &t.disk, file, me.as_deref()) };
         if t.pull == Pull::Finished {
             t.pull = Pull::Idle;
@@ -327,8 +402,11 @@ impl Engine {
 
     /// A reason to look at the disk: hash now, or again once the hash in
     /// flight is back (its result may predate the change).
-    pub(super) fn want_hash(&mut self, path: &str, known: Option<FileStamp>) {
+    pub(super) fn want_hash(&mut self, path: &str, known: Option<Verified>) {
         let Some(t) = self.files.get_mut(path) else { return };
+        if t.disk == DiskFact::IgnoredHere {
+            return;
+        }
         t.stale = true;
         t.checked_idle = false;
         match &mut t.hashing {
@@ -355,7 +433,12 @@ impl Engine {
         let mut hash = Vec::new();
         let mut ask = Vec::new();
         for (path, t) in &mut self.files {
-            if t.expected.is_none() || t.checked_idle || t.matches() || t.db_conflict.is_some() {
+            if t.expected.is_none()
+                || t.checked_idle
+                || t.matches()
+                || t.db_conflict.is_some()
+                || t.disk == DiskFact::IgnoredHere
+            {
                 continue;
             }
             t.checked_idle = true;
@@ -402,6 +485,16 @@ impl Engine {
     pub(super) fn touch(&mut self, path: &str) {
         self.touched.insert(path.to_owned());
     }
+}
+
+/// Marks a tracked path as not synced here: whatever was known of it on
+/// disk (its hash above all) is dropped.
+fn ignore_here(t: &mut Tracked) {
+    t.disk = DiskFact::IgnoredHere;
+    t.prior = None;
+    t.db_conflict = None;
+    t.item_error = None;
+    t.stale = false;
 }
 
 /// Actions about one path, which the file's own state keeps from repeating.

@@ -5,12 +5,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::hash::{Checked, hash_if_changed_async};
-use crate::ignore::{is_conflict_copy, is_internal};
+use std::os::unix::fs::MetadataExt;
+
+use crate::beneath::{self, BeneathError};
+use crate::hash::{FileStamp, HashError, hash_file};
 use crate::syncthing::Client;
 use crate::syncthing::types::{DbFile, DbStatus, Need};
 
-use super::model::{Action, HashOutcome};
+use super::copies::list_conflict_copies;
+use super::model::{Action, HashOutcome, Verified};
 
 /// The result of one action.
 #[derive(Debug)]
@@ -65,34 +68,110 @@ fn log_err<T, E: std::fmt::Display>(what: &str, r: Result<T, E>) -> Option<T> {
 /// file through real directories here.
 pub const NOT_REGULAR: &str = "not a regular file inside the folder";
 
-async fn hash(root: PathBuf, path: String, known: Option<crate::hash::FileStamp>) -> HashOutcome {
-    match hash_if_changed_async(root, path, known).await {
-        Ok(Checked::Unchanged(_)) => HashOutcome::Unchanged,
-        Ok(Checked::Hashed(h)) => HashOutcome::Hashed { hash: h.hash, stamp: h.stamp },
-        Err(e) if e.is_not_found() => HashOutcome::Missing,
-        // A directory, a symlink (here or on the way) or a device where a
-        // file is expected: never read, and said plainly.
-        Err(e) if e.is_not_regular() => HashOutcome::Failed(NOT_REGULAR.to_owned()),
-        Err(e) => HashOutcome::Failed(e.to_string()),
+async fn hash(root: PathBuf, path: String, known: Option<Verified>) -> HashOutcome {
+    tokio::task::spawn_blocking(move || hash_blocking(&root, &path, known))
+        .await
+        .unwrap_or_else(|e| HashOutcome::Failed(format!("hashing stopped: {e}")))
+}
+
+/// Hashes `root/rel` (reached without following any symlink), unless it is
+/// still the file last verified: same size, mtime and inode (stamp alone
+/// for badges saved before inodes were kept).
+pub(super) fn hash_blocking(root: &Path, rel: &str, known: Option<Verified>) -> HashOutcome {
+    if let Some(known) = known {
+        match beneath::symlink_metadata(root, rel) {
+            Ok(meta) if meta.is_file() => {
+                let same_inode = known.inode.is_none_or(|inode| inode == meta.ino());
+                if same_inode && FileStamp::from_metadata(&meta) == known.stamp {
+                    return HashOutcome::Unchanged;
+                }
+            }
+            Ok(_) => return HashOutcome::Failed(NOT_REGULAR.to_owned()),
+            Err(e) => return failed(HashError::Open(e)),
+        }
+    }
+    match hash_file(root, rel) {
+        Ok(h) => {
+            // The inode of what was read: the file's now, if it still has
+            // the stamp we hashed (else unknown, and the next look reads).
+            let inode = beneath::symlink_metadata(root, rel)
+                .ok()
+                .filter(|m| m.is_file() && FileStamp::from_metadata(m) == h.stamp)
+                .map(|m| m.ino());
+            HashOutcome::Hashed { hash: h.hash, stamp: h.stamp, inode }
+        }
+        Err(e) => failed(e),
     }
 }
 
-/// Every `.sync-conflict-` file under `root`, relative, `/`-separated.
-/// Syncthing's own directories are skipped; unreadable entries too.
-pub(super) fn list_conflict_copies(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
-        let rel = e.path().strip_prefix(root).ok().and_then(Path::to_str).unwrap_or("");
-        rel.is_empty() || !is_internal(rel)
-    });
-    for entry in walker.flatten() {
-        if !entry.file_type().is_file() {
-            continue;
+/// A hash error as the badge says it: folder-relative words only (badges
+/// travel to the owner; the invitee's own paths are none of their business).
+fn failed(e: HashError) -> HashOutcome {
+    match e {
+        e if e.is_not_found() => HashOutcome::Missing,
+        // A directory, a symlink (here or on the way) or a device where a
+        // file is expected: never read, and said plainly.
+        e if e.is_not_regular() => HashOutcome::Failed(NOT_REGULAR.to_owned()),
+        HashError::Open(BeneathError::Root { source, .. }) => {
+            HashOutcome::Failed(format!("the folder cannot be opened: {source}"))
         }
-        let Some(rel) = entry.path().strip_prefix(root).ok().and_then(Path::to_str) else { continue };
-        if is_conflict_copy(rel).is_some() {
-            found.push(rel.to_owned());
+        e => HashOutcome::Failed(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(outcome: &HashOutcome) -> Verified {
+        match outcome {
+            HashOutcome::Hashed { stamp, inode, .. } => Verified { stamp: *stamp, inode: *inode },
+            other => panic!("expected a hash, got {other:?}"),
         }
     }
-    found
+
+    /// The file is read only when it is not the one last verified: same
+    /// size, mtime and inode skip the read (shown by changing the bytes in
+    /// place behind an unchanged stamp); a replacement with the same size
+    /// and mtime but another inode is read.
+    #[test]
+    fn an_unchanged_file_is_not_read_again_but_a_replaced_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, path) = (dir.path(), dir.path().join("a.txt"));
+        std::fs::write(&path, b"first").unwrap();
+        let first = hash_blocking(root, "a.txt", None);
+        let known = verified(&first);
+        assert!(known.inode.is_some(), "{first:?}");
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+
+        // Same length, same mtime, same inode, other bytes: not read.
+        std::fs::write(&path, b"other").unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(hash_blocking(root, "a.txt", Some(known)), HashOutcome::Unchanged);
+
+        // Replaced by another file with the same length and mtime: read.
+        let new = root.join("new");
+        std::fs::write(&new, b"third").unwrap();
+        std::fs::File::options().write(true).open(&new).unwrap().set_modified(mtime).unwrap();
+        std::fs::rename(&new, &path).unwrap();
+        let third = hash_blocking(root, "a.txt", Some(known));
+        assert!(
+            matches!(&third, HashOutcome::Hashed { hash, .. } if *hash == crate::hash::hash_bytes(b"third")),
+            "{third:?}"
+        );
+        // A badge saved before inodes were kept: the stamp alone decides.
+        let old = Verified { inode: None, ..verified(&third) };
+        assert_eq!(hash_blocking(root, "a.txt", Some(old)), HashOutcome::Unchanged);
+    }
+
+    #[test]
+    fn errors_name_no_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let outcome = hash_blocking(&gone, "a.txt", None);
+        let HashOutcome::Failed(why) = &outcome else { panic!("{outcome:?}") };
+        assert!(!why.contains(dir.path().to_str().unwrap()), "{why}");
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        assert_eq!(hash_blocking(dir.path(), "d", None), HashOutcome::Failed(NOT_REGULAR.into()));
+    }
 }

@@ -122,6 +122,10 @@ impl Tracked {
     /// cloud never announced (Syncthing's own business).
     pub fn badge(&self, copies: &[&str], folder_error: Option<&str>) -> Option<Badge> {
         let expected = self.expected.as_ref()?;
+        if self.disk == DiskFact::IgnoredHere {
+            // Not synced here: no hash, no percent, no error to speak of.
+            return Some(Badge::new(FileState::IgnoredHere, 0.0));
+        }
         if let (DiskFact::Unknown, Some(p)) = (&self.disk, &self.prior) {
             return Some(Badge {
                 state: p.state,
@@ -242,7 +246,7 @@ mod tests {
     }
 
     fn present(hash: &str) -> DiskFact {
-        DiskFact::Present { hash: hash.into(), stamp: FileStamp { size: 5, mtime_ms: 1 } }
+        DiskFact::Present { hash: hash.into(), stamp: FileStamp { size: 5, mtime_ms: 1 }, inode: None }
     }
 
     #[test]

@@ -10,18 +10,22 @@
 //! - `driver` runs an engine against the live Syncthing (event stream +
 //!   REST) and the disk, and persists its badges in the manifest.
 
+mod copies;
 mod driver;
 mod engine;
 mod events;
 mod exec;
 mod file;
+mod here;
 mod live;
 mod model;
 mod rate;
+mod redact;
 mod view;
 
 pub use driver::{Driver, DriverDeps, DriverError};
 pub use engine::Engine;
+pub use here::HereRules;
 pub use live::{FolderLive, Live, LiveUpdate, folder_key};
-pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, round_percent};
+pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, Verified, round_percent};
 pub use rate::Rate;

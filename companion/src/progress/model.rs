@@ -40,7 +40,15 @@ pub enum DiskFact {
     Present {
         hash: Arc<str>,
         stamp: FileStamp,
+        /// The file's inode when hashed, if known: with the stamp, what lets
+        /// a later look skip the read (a file replaced by another one with
+        /// the same size and mtime has another inode).
+        inode: Option<u64>,
     },
+    /// The path is one this machine's Syncthing does not sync (its own
+    /// files, temporary files, or ignored in this folder's `.stignore`):
+    /// never read, never reported with a hash.
+    IgnoredHere,
     /// It exists but cannot be read (kept as words for the badge).
     Unreadable(String),
 }
@@ -51,8 +59,11 @@ pub enum HashOutcome {
     Hashed {
         hash: String,
         stamp: FileStamp,
+        /// The inode of what was read, when it could be told for sure.
+        inode: Option<u64>,
     },
-    /// The stamp equals the `known` one of the request: the old hash stands.
+    /// Stamp and inode equal the `known` ones of the request: the file was
+    /// not read, the old hash stands.
     Unchanged,
     Missing,
     Failed(String),
@@ -62,9 +73,10 @@ pub enum HashOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Hash the file (answer: [`crate::progress::Engine::hashed`]). With
-    /// `known`, an unchanged size+mtime may skip the read (used only when
-    /// rebuilding after a restart; after a pull we always read).
-    Hash { path: String, known: Option<FileStamp> },
+    /// `known`, an unchanged size+mtime (+inode, when known) skips the read:
+    /// used when rebuilding after a restart and when a path is announced
+    /// again; after a pull or a local change we always read.
+    Hash { path: String, known: Option<Verified> },
     /// `GET /rest/db/file` (answer: `Engine::db_file`).
     QueryFile { path: String },
     /// `GET /rest/db/need` (answer: `Engine::need`).
@@ -77,6 +89,14 @@ pub enum Action {
     CheckCopy { path: String },
 }
 
+/// What a file looked like when its hash was last taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Verified {
+    pub stamp: FileStamp,
+    /// `None` for badges saved before inodes were kept: the stamp alone decides.
+    pub inode: Option<u64>,
+}
+
 /// A badge as persisted and reported before the restart, used until the
 /// disk has been looked at again so a restart does not flicker to pending.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +107,8 @@ pub struct Prior {
     pub error: Option<String>,
     /// The stamp the file had when `local_hash` was taken.
     pub stamp: Option<FileStamp>,
+    /// Its inode then, when known.
+    pub inode: Option<u64>,
 }
 
 /// How many files are in each state.
@@ -98,6 +120,9 @@ pub struct StateCounts {
     pub conflict: usize,
     pub error: usize,
     pub deleted: usize,
+    /// Announced paths this machine does not sync (`ignored here`).
+    #[serde(default)]
+    pub ignored: usize,
 }
 
 impl StateCounts {
@@ -109,6 +134,7 @@ impl StateCounts {
             FileState::Conflict => self.conflict += 1,
             FileState::Error => self.error += 1,
             FileState::Deleted => self.deleted += 1,
+            FileState::IgnoredHere => self.ignored += 1,
         }
     }
 }
@@ -116,7 +142,7 @@ impl StateCounts {
 /// The folder as a whole: byte-weighted percent and the measured rate.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FolderProgress {
-    /// 0..=100, weighted by each live (not deleted) file's size.
+    /// 0..=100, weighted by each live (not deleted, not ignored here) file's size.
     pub percent: f64,
     pub bytes_total: u64,
     pub bytes_done: u64,

@@ -7,8 +7,7 @@ use cloud_protocol::{FileProgress, FileState};
 
 use super::engine::Engine;
 use super::file::Pull;
-use super::model::{DiskFact, FolderProgress, StateCounts, round_percent};
-use crate::hash::FileStamp;
+use super::model::{DiskFact, FolderProgress, StateCounts, Verified, round_percent};
 
 impl Engine {
     /// One path's badge, if the cloud announced it.
@@ -24,10 +23,10 @@ impl Engine {
         all
     }
 
-    /// The stamp of the last hash of a path (persisted with its badge).
-    pub fn stamp(&self, path: &str) -> Option<FileStamp> {
+    /// The stamp and inode of the last hash of a path (persisted with its badge).
+    pub fn verified(&self, path: &str) -> Option<Verified> {
         match self.files.get(path).map(|t| &t.disk) {
-            Some(DiskFact::Present { stamp, .. }) => Some(*stamp),
+            Some(DiskFact::Present { stamp, inode, .. }) => Some(Verified { stamp: *stamp, inode: *inode }),
             _ => None,
         }
     }
@@ -59,7 +58,9 @@ impl Engine {
         for t in self.files.values() {
             let Some(badge) = &t.last else { continue };
             counts.add(badge.state);
-            if badge.state == FileState::Deleted || t.expected.as_ref().is_some_and(|e| e.deleted) {
+            // Deleted files and files not synced here have no bytes to wait for.
+            let deleted = badge.state == FileState::Deleted || t.expected.as_ref().is_some_and(|e| e.deleted);
+            if deleted || badge.state == FileState::IgnoredHere {
                 continue;
             }
             let size = t.expected.as_ref().map_or(0, |e| e.size);

@@ -12,12 +12,36 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::api::CloudClient;
 use crate::syncthing::Backoff;
+
+/// The largest message (and frame) we accept from the cloud: what a
+/// well-behaved cloud can send, so a malicious or compromised one cannot
+/// make us hold more (tungstenite's default is 64 MiB).
+///
+/// - `events`: at most [`cloud_protocol::MAX_EVENTS_PAGE`] (1000) events;
+///   each is a path of at most [`cloud_protocol::MAX_PATH_BYTES`] (4096)
+///   bytes, which JSON escaping can grow 6-fold (`\u0001`), plus a hash
+///   (71 bytes), size, mtime, seq, op, time stamp and key names (under
+///   512 bytes): 1000 × (6 × 4096 + 512) ≈ 25.1 MB.
+/// - `member_progress` (to owners): one member's `progress` message of at
+///   most 1000 files, each a path (as above), a hash and an error capped at
+///   1 KiB (6 × 1024 escaped) plus keys and a time stamp:
+///   1000 × (6 × 4096 + 6 × 1024 + 512) ≈ 31.2 MB.
+///
+/// Both fit in 32 MiB; everything else the cloud says is a few hundred bytes.
+pub const MAX_SERVER_MESSAGE: usize = 32 * 1024 * 1024;
+
+const _: () = assert!(
+    cloud_protocol::MAX_EVENTS_PAGE as usize * (6 * cloud_protocol::MAX_PATH_BYTES + 6 * 1024 + 512)
+        <= MAX_SERVER_MESSAGE
+);
 
 /// Tuning of the link.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +188,9 @@ async fn connect(target: &Target) -> Result<Socket, Failure> {
     let bearer = HeaderValue::from_str(&format!("Bearer {}", target.token))
         .map_err(|_| fail("the token holds characters a header cannot carry".into()))?;
     request.headers_mut().insert("Authorization", bearer);
-    match tokio_tungstenite::connect_async(request).await {
+    let limits =
+        WebSocketConfig::default().max_message_size(Some(MAX_SERVER_MESSAGE)).max_frame_size(Some(MAX_SERVER_MESSAGE));
+    match tokio_tungstenite::connect_async_with_config(request, Some(limits), false).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status();
@@ -235,6 +261,15 @@ async fn serve(
                     }
                     // Pings are answered by tungstenite itself; pongs only prove life.
                     Some(Ok(_)) => {}
+                    Some(Err(tungstenite::Error::Capacity(e @ CapacityError::MessageTooLong { .. }))) => {
+                        // Said plainly: a cloud that keeps doing this is broken or hostile.
+                        let reason = format!(
+                            "the cloud sent more than the {} MiB a message may hold ({e}); reconnecting",
+                            MAX_SERVER_MESSAGE >> 20
+                        );
+                        tracing::warn!(%reason, "refused a message from the cloud");
+                        return Some(reason);
+                    }
                     Some(Err(e)) => return Some(e.to_string()),
                     None => return Some("the socket ended".into()),
                 }

@@ -1,9 +1,21 @@
 // The dashboard page: loads /api/status, then applies /api/events live.
 // File names are untrusted: every piece of text goes in through
-// textContent or a dataset value, never innerHTML.
+// textContent or a dataset value, never innerHTML, and is shown through
+// visible(), which escapes controls and invisible format characters.
 'use strict';
 
-const BADGES = { synced: '✓', syncing: '⟳', pending: '…', conflict: '⚠', error: '✗', deleted: '–' };
+const BADGES = {
+  synced: '✓', syncing: '⟳', pending: '…', conflict: '⚠', error: '✗', deleted: '–', ignored_here: '○',
+};
+
+// Controls (Cc), format characters (Cf: bidi overrides such as U+202E that
+// make 'exe.txt' read as 'txt.exe', zero-width characters, BOMs) and line or
+// paragraph separators, shown as \u{...} like `companion status` does.
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+
+function visible(text) {
+  return String(text).replace(HIDDEN, (c) => '\\u{' + c.codePointAt(0).toString(16) + '}');
+}
 const projects = new Map(); // project id -> { rows: Map(path -> row parts), folder parts }
 let main;
 let conn;
@@ -11,13 +23,13 @@ let conn;
 function el(tag, className, text) {
   const e = document.createElement(tag);
   if (className) e.className = className;
-  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (text !== undefined && text !== null) e.textContent = visible(text);
   return e;
 }
 
 function badgeText(state, percent) {
   if (state === 'syncing') return BADGES.syncing + ' ' + Math.floor(percent) + '%';
-  return (BADGES[state] || '?') + ' ' + state;
+  return (BADGES[state] || '?') + ' ' + String(state).replace('_', ' ');
 }
 
 function bytes(n) {
@@ -59,9 +71,9 @@ function updateRow(parts, f) {
   parts.tr.dataset.percent = String(f.percent);
   parts.badge.textContent = badgeText(f.state, f.percent);
   parts.bar.value = f.percent;
-  parts.pct.textContent = f.percent.toFixed(1) + '%';
+  parts.pct.textContent = f.state === 'ignored_here' ? '' : f.percent.toFixed(1) + '%';
   if (f.size !== undefined) parts.size.textContent = bytes(f.size);
-  parts.error.textContent = f.error || '';
+  parts.error.textContent = visible(f.error || '');
 }
 
 function table(headers) {
@@ -92,7 +104,7 @@ function updateFolder(parts, f) {
   if (f.rate_bps) eta += bytes(Math.round(f.rate_bps)) + '/s';
   if (f.eta_s !== undefined && f.eta_s !== null) eta += (eta ? ' · ' : '') + 'ETA ' + duration(f.eta_s);
   parts.eta.textContent = eta;
-  parts.err.textContent = f.folder_error ? 'Syncthing stopped the folder: ' + f.folder_error : '';
+  parts.err.textContent = f.folder_error ? 'Syncthing stopped the folder: ' + visible(f.folder_error) : '';
 }
 
 function renderProject(p) {
