@@ -3,6 +3,7 @@
 //! what is wrong and what to do about it.
 
 use crate::syncthing::discovery::{self, DiscoveryError, Endpoint, Overrides, SearchEnv};
+use crate::syncthing::types::parse_release;
 use crate::syncthing::types::{FolderState, FolderType};
 use crate::syncthing::{Client, ClientError};
 use std::fmt::Write as _;
@@ -13,7 +14,11 @@ use std::process::ExitCode;
 pub struct Report {
     pub url: String,
     pub config_file: Option<String>,
+    /// Why that config file (see `discovery::Candidate::reason`).
+    pub config_reason: Option<String>,
     pub version: String,
+    /// Said when the version is outside what we test or have read.
+    pub version_note: Option<String>,
     pub device_id: String,
     pub peers_connected: Vec<String>,
     pub peers_total: usize,
@@ -36,6 +41,31 @@ pub struct FolderReport {
     pub status_error: Option<String>,
 }
 
+/// The oldest Syncthing the test suite runs against.
+pub const OLDEST_TESTED: (u32, u32) = (1, 19);
+/// The newest release line whose source the companion was checked against
+/// (live tests run 1.19.2 and 1.29.5; 2.x was read from its source, 2.1.3).
+pub const NEWEST_CHECKED: (u32, u32) = (2, 1);
+
+/// A sentence for a version outside [`OLDEST_TESTED`]..=[`NEWEST_CHECKED`],
+/// or `None` inside it (or when the version cannot be read).
+pub fn version_note(version: &str) -> Option<String> {
+    let (major, minor, _) = parse_release(version)?;
+    if (major, minor) < OLDEST_TESTED {
+        Some(format!(
+            "Syncthing {version} is older than the oldest version the companion is tested with ({}.{}); please upgrade Syncthing.",
+            OLDEST_TESTED.0, OLDEST_TESTED.1
+        ))
+    } else if (major, minor) > NEWEST_CHECKED {
+        Some(format!(
+            "Syncthing {version} is newer than the newest version the companion was checked against ({}.{}); it should work, but report anything odd.",
+            NEWEST_CHECKED.0, NEWEST_CHECKED.1
+        ))
+    } else {
+        None
+    }
+}
+
 /// Why doctor could not produce a report.
 #[derive(Debug, thiserror::Error)]
 pub enum DoctorError {
@@ -56,6 +86,9 @@ impl DoctorError {
                 ),
                 ClientError::ApiKeyRejected { url, .. } => format!(
                     "Syncthing at {url} rejected the API key (API key rejected): pass the key shown in Syncthing's GUI under Settings (or <apikey> in config.xml) with --syncthing-api-key."
+                ),
+                ClientError::Migrating { url, .. } => format!(
+                    "Syncthing is migrating its database; try again in a few minutes (Syncthing at {url} answers nothing else until it is done)."
                 ),
                 ClientError::Timeout { url, .. } => format!(
                     "Syncthing at {url} did not answer in time: it may still be starting or overloaded; try again in a moment."
@@ -86,6 +119,8 @@ pub async fn check(endpoint: &Endpoint) -> Result<Report, DoctorError> {
     let mut report = Report {
         url: endpoint.url.clone(),
         config_file: endpoint.config.as_ref().map(|c| c.path.display().to_string()),
+        config_reason: endpoint.config_reason.map(str::to_owned),
+        version_note: version_note(&version.version),
         version: version.version,
         device_id: status.my_id.clone(),
         peers_connected: peers.iter().filter(|(_, c)| c.connected).map(|(id, _)| (*id).clone()).collect(),
@@ -147,8 +182,17 @@ pub fn print(outcome: &Result<Report, DoctorError>) -> ExitCode {
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Syncthing {} at {}", r.version, r.url);
-    if let Some(file) = &r.config_file {
-        let _ = writeln!(out, "Config:    {file}");
+    if let Some(note) = &r.version_note {
+        let _ = writeln!(out, "Note:      {note}");
+    }
+    match (&r.config_file, &r.config_reason) {
+        (Some(file), Some(why)) => {
+            let _ = writeln!(out, "Config:    {file} ({why})");
+        }
+        (Some(file), None) => {
+            let _ = writeln!(out, "Config:    {file}");
+        }
+        _ => {}
     }
     let _ = writeln!(out, "Device ID: {}", r.device_id);
     let _ = writeln!(out, "Peers:     {} of {} connected", r.peers_connected.len(), r.peers_total);
@@ -216,7 +260,9 @@ mod tests {
         let report = Report {
             url: "http://127.0.0.1:8384".into(),
             config_file: None,
+            config_reason: None,
             version: "v1.19.2-ds1".into(),
+            version_note: None,
             device_id: "AAA".into(),
             peers_connected: vec!["BBB".into()],
             peers_total: 1,
@@ -235,5 +281,51 @@ mod tests {
         let text = render(&report);
         assert!(text.starts_with("Syncthing v1.19.2-ds1 at http://127.0.0.1:8384\n"), "{text}");
         assert!(text.contains("  proj  Project  sendreceive  idle   0 B   /srv/proj"), "{text}");
+
+        let report = Report {
+            config_file: Some("/home/u/.config/syncthing/config.xml".into()),
+            config_reason: Some(
+                "an existing config in the pre-1.27 location wins over the default, as in Syncthing".into(),
+            ),
+            ..report
+        };
+        let text = render(&report);
+        assert!(
+            text.contains(
+                "Config:    /home/u/.config/syncthing/config.xml (an existing config in the pre-1.27 location"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn versions_outside_the_checked_range_are_named() {
+        assert_eq!(version_note("v1.19.2-ds1"), None);
+        assert_eq!(version_note("v1.29.5"), None);
+        assert_eq!(version_note("v2.1.3"), None);
+        let old = version_note("v1.18.6").unwrap();
+        assert!(old.contains("older than the oldest version the companion is tested with (1.19)"), "{old}");
+        let new = version_note("v2.2.0").unwrap();
+        assert!(new.contains("newer than the newest version the companion was checked against (2.1)"), "{new}");
+        assert_eq!(version_note("unknown-dev"), None);
+    }
+
+    #[tokio::test]
+    async fn a_migrating_syncthing_gets_a_plain_sentence() {
+        // What 2.x's temporary server answers to every request during its
+        // first start on a 1.x home (2.x cmd/syncthing/main.go, migratingAPI).
+        let url = crate::syncthing::stand_in::serve(|_| {
+            let body = "*** Database migration in progress ***\n\n2025-08-12 12:00:00 INF Migrating database\n";
+            (200, "text/plain; charset=utf-8", body.to_owned())
+        })
+        .await;
+        let endpoint = Endpoint { url, api_key: "k".into(), config: None, config_reason: None };
+        let err = check(&endpoint).await.unwrap_err();
+        assert!(matches!(err, DoctorError::Syncthing(ClientError::Migrating { .. })), "{err:?}");
+        assert!(
+            err.advice().starts_with("Syncthing is migrating its database; try again in a few minutes"),
+            "{}",
+            err.advice()
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::binary::{check_binary, syncthing_binary};
 use crate::config::{self, FolderEntry, NodeSettings, PeerEntry};
 use crate::node::{NodeSetup, api_key_for};
-use crate::{Cluster, FixtureError, Node};
+use crate::{Cluster, FixtureError, Node, syncthing_version_of};
 
 /// Syncthing's folder types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,6 +180,7 @@ impl ClusterBuilder {
             Some(path) => check_binary(path)?,
             None => syncthing_binary()?,
         };
+        let version = syncthing_version_of(&binary)?;
         let folders = self.folder_specs()?;
         let root = tempfile::Builder::new()
             .prefix("st-fixture-")
@@ -210,6 +211,7 @@ impl ClusterBuilder {
                 sync_port: ports[2 * i + 1],
                 folder_ids: folder_ids.clone(),
                 binary: binary.clone(),
+                version,
             };
             self.write_config(i, &setup, &names, &ids, &ports, &folders)?;
             nodes.push(Node::new(setup)?);

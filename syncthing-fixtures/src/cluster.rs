@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::rest::encode;
-use crate::{ClusterBuilder, FixtureError, Node, ready};
+use crate::{ClusterBuilder, FixtureError, Node, SyncthingVersion, ready};
 
 /// Set this (to anything) to keep every cluster's homes and logs.
 pub const KEEP_LOGS_ENV: &str = "KEEP_SYNCTHING_LOGS";
@@ -66,6 +66,11 @@ impl Cluster {
     /// Node `i`, or [`FixtureError::NoSuchNode`].
     pub fn try_node(&self, i: usize) -> Result<&Node, FixtureError> {
         self.nodes.get(i).ok_or(FixtureError::NoSuchNode { index: i, len: self.nodes.len() })
+    }
+
+    /// The Syncthing release the nodes run (all run the same binary).
+    pub fn syncthing_version(&self) -> SyncthingVersion {
+        self.nodes[0].version
     }
 
     pub fn nodes(&self) -> &[Node] {

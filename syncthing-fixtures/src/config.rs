@@ -9,8 +9,10 @@
 //! start-then-PATCH approach could not promise.
 //!
 //! The file is machine-written with a stable layout, so plain text edits
-//! (find an element, replace its text or an attribute) are enough; every
-//! edit fails loudly if the expected element is missing.
+//! (find an element, replace its text or an attribute) are enough. An edit
+//! that keeps the node on loopback fails loudly if its element is missing;
+//! the few elements that only some versions have (see [`OPTIONAL_OPTIONS`])
+//! are set where present and skipped where not.
 
 use std::ops::Range;
 use std::path::Path;
@@ -51,13 +53,33 @@ pub(crate) struct FolderEntry<'a> {
     pub device_ids: &'a [String],
 }
 
-/// Runs `syncthing generate` in `home` and returns the new device ID.
-pub(crate) async fn generate(binary: &Path, home: &Path) -> Result<String, FixtureError> {
-    let output = tokio::process::Command::new(binary)
+/// `<options>` elements that not every supported version writes: set them
+/// where present, skip them where absent. `restartOnWakeup` was removed in
+/// 1.21. Everything else we set exists from 1.19 to 2.x.
+const OPTIONAL_OPTIONS: &[&str] = &["restartOnWakeup"];
+
+/// The `syncthing generate` command for `home`. Only what every version
+/// from 1.19 to 2.x accepts: the switches go through the environment, since
+/// 2.x rejects `--no-default-folder` (it has no default folder) and renamed
+/// `--skip-port-probing` to `--no-port-probing`; each version ignores the
+/// variable it does not know.
+fn generate_command(binary: &Path, home: &Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary);
+    command
         .arg("generate")
         .arg("--home")
         .arg(home)
-        .args(["--no-default-folder", "--skip-port-probing"])
+        .env("STNODEFAULTFOLDER", "1")
+        .env("STNOPORTPROBING", "1")
+        .env_remove("STCONFDIR")
+        .env_remove("STDATADIR")
+        .env_remove("STHOMEDIR");
+    command
+}
+
+/// Runs `syncthing generate` in `home` and returns the new device ID.
+pub(crate) async fn generate(binary: &Path, home: &Path) -> Result<String, FixtureError> {
+    let output = generate_command(binary, home)
         .output()
         .await
         .map_err(FixtureError::io(format!("running {} generate", binary.display())))?;
@@ -69,8 +91,8 @@ pub(crate) async fn generate(binary: &Path, home: &Path) -> Result<String, Fixtu
             output: format!("{stdout}{}", String::from_utf8_lossy(&output.stderr)),
         });
     }
-    // 1.19 prints "Device ID: XXXXXXX-..." on stdout; the first <device> of
-    // config.xml is the same ID, used if the output format ever changes.
+    // 1.19 prints "Device ID: XXXXXXX-..." on stdout (1.29 logs it on stderr,
+    // 2.x as "device=..."); the first <device> of config.xml is the same ID.
     if let Some(id) = stdout.lines().find_map(|l| l.trim().strip_prefix("Device ID:")).map(str::trim) {
         return Ok(id.to_string());
     }
@@ -128,7 +150,10 @@ pub(crate) fn edit_config(
         options.push(("reconnectionIntervalS", s.to_string()));
     }
     for (tag, value) in &options {
-        set_text(&mut xml, "options", tag, value)?;
+        match set_text(&mut xml, "options", tag, value) {
+            Err(_) if OPTIONAL_OPTIONS.contains(tag) && !has_child(&xml, "options", tag) => {}
+            other => other?,
+        }
     }
 
     // Templates come from the untouched <defaults> section.
@@ -230,6 +255,11 @@ fn set_text(xml: &mut String, section: &str, tag: &str, value: &str) -> Result<(
     Ok(())
 }
 
+/// Whether the first `<section>` holds a `<tag>` element.
+fn has_child(xml: &str, section: &str, tag: &str) -> bool {
+    element(xml, section, 0).is_some_and(|scope| find_open(xml, tag, scope.start).is_some_and(|p| p < scope.end))
+}
+
 /// Sets `attr` on the element whose `<` is at `elem_start`, adding it if absent.
 fn set_attr(xml: &mut String, elem_start: usize, attr_name: &str, value: &str) -> Result<(), String> {
     let tag_end = xml[elem_start..].find('>').ok_or("unterminated tag")? + elem_start;
@@ -266,6 +296,10 @@ mod tests {
     use super::*;
 
     const GENERATED: &str = include_str!("../tests/data/generated-config.xml");
+    /// What `STNODEFAULTFOLDER=1 syncthing generate` wrote on 1.29.5 (Debian
+    /// trixie): config version 37, no `<restartOnWakeup>`.
+    const GENERATED_1_29: &str = include_str!("../tests/data/generated-config-1.29.5.xml");
+    const SELF_ID_1_29: &str = "AUU3KVA-3CEK2WB-FGZQOEE-SVJEKML-SIXDA72-7L2T4XG-LMCAPRM-IUNKWQY";
     const SELF_ID: &str = "HJL5Z42-IC4LMRW-ZX2S535-23G2XWN-GKORIK5-WMTFZF7-D6ZFZXC-NMKI5AW";
     const PEER_ID: &str = "SWVCG5K-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-HOBDPAW";
     const THIRD_ID: &str = "THIRDDD-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-HOBDPAW";
@@ -347,6 +381,43 @@ mod tests {
         // The defaults section itself is left alone.
         let defaults = &xml[element(&xml, "defaults", 0).unwrap()];
         assert!(defaults.contains("<folder id=\"\" label=\"\" path=\"~\""));
+    }
+
+    #[test]
+    fn edits_a_1_29_config_without_restart_on_wakeup() {
+        assert!(!GENERATED_1_29.contains("restartOnWakeup"));
+        let node = NodeSettings {
+            name: "A",
+            api_key: "k",
+            gui_port: 1,
+            sync_port: 2,
+            progress_update_interval_s: None,
+            max_recv_kibps: 0,
+            reconnection_interval_s: None,
+        };
+        let ids = [SELF_ID_1_29.to_string()];
+        let folders = [FolderEntry {
+            id: "proj",
+            path: Path::new("/tmp/proj"),
+            folder_type: "sendreceive",
+            fs_watcher_delay_s: 1,
+            device_ids: &ids,
+        }];
+        let xml = edit_config(GENERATED_1_29, SELF_ID_1_29, &node, &[], &folders).unwrap();
+        assert!(xml.contains("<natEnabled>false</natEnabled>") && xml.contains("<relaysEnabled>false</relaysEnabled>"));
+        assert!(!xml.contains("restartOnWakeup"), "an absent optional element is not invented");
+        // Where the element exists (1.19) it is still turned off.
+        assert!(edited().contains("<restartOnWakeup>false</restartOnWakeup>"));
+    }
+
+    #[test]
+    fn generate_passes_only_what_every_version_accepts() {
+        let command = generate_command(Path::new("/usr/bin/syncthing"), Path::new("/h"));
+        let command = command.as_std();
+        let args: Vec<_> = command.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(args, ["generate", "--home", "/h"], "2.x rejects --no-default-folder and --skip-port-probing");
+        let envs: Vec<_> = command.get_envs().filter_map(|(k, v)| Some((k.to_str()?, v?.to_str()?))).collect();
+        assert!(envs.contains(&("STNODEFAULTFOLDER", "1")) && envs.contains(&("STNOPORTPROBING", "1")), "{envs:?}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod noise;
 mod ready;
 mod recorded;
 mod rest;
+mod version;
 
 pub use binary::{SYNCTHING_BIN_ENV, syncthing_binary};
 pub use builder::{ClusterBuilder, DEFAULT_FOLDER_ID, DEFAULT_FS_WATCHER_DELAY_S, DEFAULT_READY_TIMEOUT, FolderType};
@@ -41,3 +42,4 @@ pub use node::Node;
 pub use noise::{noise, write_noise};
 pub use ready::wait_until;
 pub use recorded::{recorded, recorded_json, recorded_names, try_recorded_json};
+pub use version::{SyncthingVersion, syncthing_version, syncthing_version_of};

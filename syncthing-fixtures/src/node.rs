@@ -18,8 +18,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-use crate::FixtureError;
 use crate::rest::{Rest, encode};
+use crate::{FixtureError, SyncthingVersion};
 
 /// How long a node gets to exit after SIGTERM before it is killed
 /// (FACTS: it normally exits in under 3 s).
@@ -41,6 +41,7 @@ pub(crate) struct NodeSetup {
     pub sync_port: u16,
     pub folder_ids: Vec<String>,
     pub binary: PathBuf,
+    pub version: SyncthingVersion,
 }
 
 /// The known API key of node `name`: predictable, so a person reading a
@@ -66,6 +67,8 @@ pub struct Node {
     pub sync_port: u16,
     /// Port of the GUI/REST listener.
     pub gui_port: u16,
+    /// The Syncthing release this node runs.
+    pub version: SyncthingVersion,
     data_dir: PathBuf,
     folder_ids: Vec<String>,
     binary: PathBuf,
@@ -76,7 +79,7 @@ pub struct Node {
 impl Node {
     /// A node that is configured but not started yet.
     pub(crate) fn new(setup: NodeSetup) -> Result<Self, FixtureError> {
-        let NodeSetup { name, device_id, home, data_dir, gui_port, sync_port, folder_ids, binary } = setup;
+        let NodeSetup { name, device_id, home, data_dir, gui_port, sync_port, folder_ids, binary, version } = setup;
         let api_url = format!("http://127.0.0.1:{gui_port}");
         let api_key = api_key_for(&name);
         let rest = Rest::new(api_url.clone(), api_key.clone())?;
@@ -88,6 +91,7 @@ impl Node {
             home,
             sync_port,
             gui_port,
+            version,
             data_dir,
             folder_ids,
             binary,
@@ -181,7 +185,7 @@ impl Node {
             .open(&log_path)
             .map_err(FixtureError::io(format!("opening {}", log_path.display())))?;
         // A visible separator between runs makes restarts easy to find.
-        writeln!(log, "===== syncthing-fixtures: starting node {} =====", self.name)
+        writeln!(log, "===== syncthing-fixtures: starting node {} (Syncthing {}) =====", self.name, self.version)
             .map_err(FixtureError::io(format!("writing {}", log_path.display())))?;
         let stderr = log.try_clone().map_err(FixtureError::io(format!("duplicating {}", log_path.display())))?;
         let mut command = Command::new(&self.binary);

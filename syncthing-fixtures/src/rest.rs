@@ -97,8 +97,11 @@ fn method_name(method: &Method) -> &'static str {
 }
 
 fn describe_status(status: StatusCode, body: &str) -> String {
-    let hint =
-        if status == StatusCode::FORBIDDEN && body.contains("CSRF") { " (wrong or missing API key)" } else { "" };
+    // 403 `CSRF Error` (no GUI password), 401 (password set, up to 1.25) and
+    // 403 `Forbidden` (password set, 1.26+ and 2.x lib/api/api_auth.go).
+    let rejected = status == StatusCode::UNAUTHORIZED
+        || (status == StatusCode::FORBIDDEN && (body.contains("CSRF") || body.trim() == "Forbidden"));
+    let hint = if rejected { " (wrong or missing API key)" } else { "" };
     format!("HTTP {status}{hint}: {}", body.trim())
 }
 
@@ -142,5 +145,8 @@ mod tests {
     #[test]
     fn forbidden_mentions_api_key() {
         assert!(describe_status(StatusCode::FORBIDDEN, "CSRF Error\n").contains("API key"));
+        assert!(describe_status(StatusCode::FORBIDDEN, "Forbidden\n").contains("API key"));
+        assert!(describe_status(StatusCode::UNAUTHORIZED, "Not Authorized\n").contains("API key"));
+        assert!(!describe_status(StatusCode::FORBIDDEN, "Host check error\n").contains("API key"));
     }
 }

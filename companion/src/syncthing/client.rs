@@ -3,7 +3,7 @@
 //! Each call has a short per-request timeout; only [`Client::events`] waits
 //! longer, because it is a long poll whose body arrives when events exist.
 
-use super::error::{ClientError, Subject, classify};
+use super::error::{ClientError, Subject, classify, ignores_error, is_migration_notice};
 use super::event::{Event, parse_events};
 use super::types::{
     BrowseEntry, Completion, Config, Connections, DbFile, DbStatus, DeviceConfig, FileList, FolderConfig, Ignores,
@@ -118,9 +118,21 @@ impl Client {
         self.get("/rest/db/completion", &q, folder_subject(folder)).await
     }
 
+    /// One file as Syncthing knows it. A 404 `No such object in the index`
+    /// means "not in the index" on 1.x, but 2.x answers it for an unknown
+    /// folder too (its database does not know folders): then the folder list
+    /// decides which of the two it is.
     pub async fn db_file(&self, folder: &str, file: &str) -> Result<DbFile, ClientError> {
         let subject = Subject { folder: Some(folder), file: Some(file) };
-        self.get("/rest/db/file", &[("folder", folder), ("file", file)], subject).await
+        match self.get("/rest/db/file", &[("folder", folder), ("file", file)], subject).await {
+            Err(ClientError::NotFound { what }) => match self.config_folders().await {
+                Ok(folders) if !folders.iter().any(|f| f.id == folder) => {
+                    Err(ClientError::UnknownFolder { folder: folder.to_owned() })
+                }
+                _ => Err(ClientError::NotFound { what }),
+            },
+            other => other,
+        }
     }
 
     pub async fn db_need(&self, folder: &str, page: Option<Page>) -> Result<Need, ClientError> {
@@ -151,8 +163,16 @@ impl Client {
         self.get("/rest/db/localchanged", &q, folder_subject(folder)).await
     }
 
+    /// The folder's ignore patterns. Up to 1.27.0 a failure is a 500; from
+    /// 1.27.1 it is a 200 whose `error` field says what went wrong, so that
+    /// field is turned into the same errors: an unknown folder, or a
+    /// `.stignore` Syncthing cannot load (whose partial lines are not used).
     pub async fn db_ignores(&self, folder: &str) -> Result<Ignores, ClientError> {
-        self.get("/rest/db/ignores", &[("folder", folder)], folder_subject(folder)).await
+        let ignores: Ignores = self.get("/rest/db/ignores", &[("folder", folder)], folder_subject(folder)).await?;
+        match ignores.error.as_deref().map(str::trim) {
+            Some(error) if !error.is_empty() => Err(ignores_error(folder, error)),
+            _ => Ok(ignores),
+        }
     }
 
     pub async fn db_browse(&self, folder: &str) -> Result<Vec<BrowseEntry>, ClientError> {
@@ -225,7 +245,9 @@ impl Client {
             .map_err(transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport)?;
-        if status.is_success() {
+        if status.is_success() && is_migration_notice(&body) {
+            Err(ClientError::Migrating { url: self.base.clone(), path: path.to_owned() })
+        } else if status.is_success() {
             Ok(body.to_vec())
         } else {
             let text = String::from_utf8_lossy(&body);
@@ -255,4 +277,74 @@ fn paging(page: Option<Page>) -> Vec<(&'static str, String)> {
 
 fn invalid(url: &str, reason: &str) -> ClientError {
     ClientError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syncthing::stand_in::serve;
+
+    const TEXT: &str = "text/plain; charset=utf-8";
+    const JSON: &str = "application/json; charset=utf-8";
+
+    /// 2.x: lib/api/api.go, getDBFile answers `No such object in the index`
+    /// (404) when neither a global nor a local entry exists, which with the
+    /// SQLite index (internal/db/sqlite/) is also what an unknown folder
+    /// gets; /rest/config/folders then tells the two apart.
+    fn v2_db_file(target: &str) -> (u16, &'static str, String) {
+        if target.starts_with("/rest/db/file") {
+            (404, TEXT, "No such object in the index\n".into())
+        } else if target.starts_with("/rest/config/folders") {
+            (200, JSON, r#"[{"id": "proj", "label": "proj", "path": "/srv/proj", "type": "sendreceive"}]"#.into())
+        } else {
+            (404, TEXT, "404 page not found\n".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn db_file_on_2x_tells_an_unknown_folder_from_a_file_not_in_the_index() {
+        let client = Client::new(&serve(v2_db_file).await, "k").unwrap();
+        let e = client.db_file("nope", "a.txt").await.unwrap_err();
+        assert!(matches!(&e, ClientError::UnknownFolder { folder } if folder == "nope"), "{e:?}");
+        let e = client.db_file("proj", "a.txt").await.unwrap_err();
+        assert!(matches!(&e, ClientError::NotFound { what } if what.contains("a.txt")), "{e:?}");
+    }
+
+    /// 1.27.1+ and 2.x: lib/api/api.go, getDBIgnores always answers 200 with
+    /// `error` set from lib/model/model.go, LoadIgnores.
+    fn v2_ignores(target: &str) -> (u16, &'static str, String) {
+        let error = if target.contains("folder=nope") {
+            "\"folder nope does not exist\""
+        } else if target.contains("folder=bad") {
+            "\"failed to load ignores: pattern \\\"[\\\": syntax error in pattern\""
+        } else {
+            "null"
+        };
+        (200, JSON, format!(r#"{{"ignore": ["*.tmp"], "expanded": ["*.tmp"], "error": {error}}}"#))
+    }
+
+    #[tokio::test]
+    async fn ignores_answered_with_an_error_field_are_errors() {
+        let client = Client::new(&serve(v2_ignores).await, "k").unwrap();
+        assert_eq!(client.db_ignores("proj").await.unwrap().expanded, ["*.tmp"]);
+        let e = client.db_ignores("nope").await.unwrap_err();
+        assert!(matches!(&e, ClientError::UnknownFolder { folder } if folder == "nope"), "{e:?}");
+        let e = client.db_ignores("bad").await.unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Ignores { folder, reason } if folder == "bad" && reason.contains("syntax")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_call_during_a_2x_migration_is_transient() {
+        // cmd/syncthing/main.go, migratingAPI: one handler for every path.
+        let url = serve(|_| (200, TEXT, "*** Database migration in progress ***\n\nlog line\n".into())).await;
+        let client = Client::new(&url, "k").unwrap();
+        let e = client.db_status("proj").await.unwrap_err();
+        assert!(matches!(&e, ClientError::Migrating { path, .. } if path == "/rest/db/status"), "{e:?}");
+        assert!(e.is_transient());
+        let e = client.events(0, Duration::from_secs(1), "StateChanged", None).await.unwrap_err();
+        assert!(matches!(e, ClientError::Migrating { .. }), "{e:?}");
+    }
 }

@@ -115,21 +115,52 @@ fn overrides_win_over_the_file() {
 }
 
 #[test]
-fn search_order_follows_xdg_then_legacy() {
+fn search_order_follows_syncthing() {
+    // Syncthing 1.27+ and 2.x (lib/locations/locations.go, unixConfigDir): an
+    // existing config under $XDG_CONFIG_HOME or ~/.config wins over the
+    // ~/.local/state default; STHOMEDIR/STCONFDIR (--home/--config) win over all.
     let env = SearchEnv {
         st_home_dir: None,
+        st_conf_dir: Some("/conf".into()),
         xdg_state_home: Some("/x/state".into()),
         xdg_config_home: Some("relative/ignored".into()),
         home: Some("/home/u".into()),
     };
     let got = candidate_homes(None, &env);
-    let want: Vec<PathBuf> = ["/x/state/syncthing", "/home/u/.local/state/syncthing", "/home/u/.config/syncthing"]
-        .into_iter()
-        .map(PathBuf::from)
-        .collect();
+    let want: Vec<PathBuf> =
+        ["/conf", "/home/u/.config/syncthing", "/x/state/syncthing", "/home/u/.local/state/syncthing"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
     assert_eq!(got, want);
+    let env = SearchEnv { st_home_dir: Some("/h".into()), xdg_config_home: Some("/x/config".into()), ..env };
+    assert_eq!(candidate_homes(None, &env)[..3], [PathBuf::from("/h"), "/conf".into(), "/x/config/syncthing".into()]);
     assert_eq!(candidate_homes(Some(Path::new("/only")), &env), vec![PathBuf::from("/only")]);
     assert!(candidate_homes(None, &SearchEnv::default()).is_empty());
+}
+
+#[test]
+fn an_existing_legacy_config_wins_over_the_new_default_and_says_why() {
+    // A user upgraded from 1.2x to 1.27+: both directories exist, Syncthing
+    // keeps using ~/.config/syncthing, so must we.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    for dir in [".config/syncthing", ".local/state/syncthing"] {
+        std::fs::create_dir_all(home.join(dir)).unwrap();
+        let port = if dir.starts_with(".config") { "28384" } else { "9999" };
+        std::fs::write(home.join(dir).join("config.xml"), config_xml(&PLAIN_GUI.replace("28384", port))).unwrap();
+    }
+    let env = SearchEnv { home: Some(home.clone()), ..SearchEnv::default() };
+    let endpoint = resolve(&Overrides::default(), &env).unwrap();
+    assert_eq!(endpoint.url, "http://127.0.0.1:28384");
+    assert_eq!(endpoint.config.unwrap().path, home.join(".config/syncthing/config.xml"));
+    assert!(endpoint.config_reason.unwrap().contains("pre-1.27"), "{:?}", endpoint.config_reason);
+
+    // Only the new default exists: it is used, and named as the default.
+    std::fs::remove_file(home.join(".config/syncthing/config.xml")).unwrap();
+    let endpoint = resolve(&Overrides::default(), &env).unwrap();
+    assert_eq!(endpoint.url, "http://127.0.0.1:9999");
+    assert_eq!(endpoint.config_reason, Some("Syncthing's default since 1.27"));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! Syncthing answers errors with `text/plain` bodies such as `CSRF Error` or
 //! `no such folder` (FACTS §2). [`classify`] turns a status and body into a
 //! typed error so callers can tell a wrong key from a typo in a folder id.
+//! Versions differ in how they say the same thing; each row below names the
+//! version (and, for 2.x, the source file) it comes from.
 
 use std::time::Duration;
 
@@ -30,6 +32,16 @@ pub enum ClientError {
     },
     #[error("API key rejected by Syncthing at {url} ({status} {body})")]
     ApiKeyRejected { url: String, status: u16, body: String },
+    /// 2.x's first start on a 1.x home: the GUI port answers every request
+    /// with a plain-text notice until the database is migrated.
+    #[error(
+        "Syncthing at {url} is migrating its database (answered {path} with \"*** Database migration in progress ***\")"
+    )]
+    Migrating { url: String, path: String },
+    /// `.stignore` could not be loaded (1.27.1+: a 200 with `error` set;
+    /// earlier versions: a 500).
+    #[error("Syncthing cannot load the ignore patterns of folder {folder:?}: {reason}")]
+    Ignores { folder: String, reason: String },
     #[error("Syncthing has no folder {folder:?}")]
     UnknownFolder { folder: String },
     #[error("not found in Syncthing's index: {what}")]
@@ -60,8 +72,10 @@ impl ClientError {
 
     /// True when retrying later may help (Syncthing down, slow or restarting).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. } | Self::Transport { .. })
-            || matches!(self, Self::Http { status, .. } if *status >= 500)
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Timeout { .. } | Self::Transport { .. } | Self::Migrating { .. }
+        ) || matches!(self, Self::Http { status, .. } if *status >= 500)
     }
 }
 
@@ -79,8 +93,12 @@ pub(crate) fn classify(url: &str, path: &str, status: u16, body: &str, subject: 
     let folder = || subject.folder.unwrap_or_default().to_owned();
     match status {
         // 403 `CSRF Error` is a wrong or missing key; 401 is the same when a
-        // GUI user/password is set and Syncthing falls back to basic auth.
-        403 if lower.contains("csrf") => rejected(url, status, text),
+        // GUI user/password is set and Syncthing falls back to basic auth
+        // (up to 1.25, and on 1.26+ when sendBasicAuthPrompt is on); 1.26+
+        // and 2.x answer a plain `403 Forbidden` when a GUI password is set
+        // (2.x lib/api/api_auth.go, `forbidden`). A 403 `Host check error`
+        // is something else and stays an Http error.
+        403 if lower.contains("csrf") || lower == "forbidden" => rejected(url, status, text),
         401 => rejected(url, status, text),
         404 if lower.contains("no such folder") => ClientError::UnknownFolder { folder: folder() },
         404 if lower.contains("no such object") => ClientError::NotFound {
@@ -95,6 +113,29 @@ pub(crate) fn classify(url: &str, path: &str, status: u16, body: &str, subject: 
             ClientError::UnknownFolder { folder: folder() }
         }
         _ => ClientError::Http { path: path.to_owned(), status, body: text.to_owned() },
+    }
+}
+
+/// The first line of every answer of 2.x's temporary migration server
+/// (2.x cmd/syncthing/main.go, `migratingAPI`): sent with status 200 and
+/// `text/plain`, to every path, followed by the log so far.
+pub(crate) const MIGRATION_NOTICE: &[u8] = b"*** Database migration in progress ***";
+
+/// Whether a successful answer is in fact 2.x's migration notice.
+pub(crate) fn is_migration_notice(body: &[u8]) -> bool {
+    body.trim_ascii_start().starts_with(MIGRATION_NOTICE)
+}
+
+/// The error an `/rest/db/ignores` answer carries in its `error` field
+/// (1.27.1+ answer 200 with it instead of a 500; 2.x lib/api/api.go,
+/// `getDBIgnores`, and lib/model/model.go, `LoadIgnores`: an unknown folder
+/// is `folder X does not exist`).
+pub(crate) fn ignores_error(folder: &str, error: &str) -> ClientError {
+    let lower = error.to_ascii_lowercase();
+    if (lower.contains("does not exist") && lower.contains("folder")) || lower.contains("no such folder") {
+        ClientError::UnknownFolder { folder: folder.to_owned() }
+    } else {
+        ClientError::Ignores { folder: folder.to_owned(), reason: error.trim().to_owned() }
     }
 }
 
@@ -113,6 +154,43 @@ mod tests {
         let e = classify(URL, "/rest/system/status", 403, "CSRF Error\n", Subject::default());
         assert!(matches!(e, ClientError::ApiKeyRejected { .. }));
         assert!(e.to_string().contains("API key rejected"), "{e}");
+    }
+
+    #[test]
+    fn every_version_s_rejection_is_one_api_key_error() {
+        // 1.19 without GUI auth; 1.19 with GUI auth (basic auth); 1.26+ and
+        // 2.x with a GUI password (2.x lib/api/api_auth.go: `http.Error(w,
+        // "Forbidden", http.StatusForbidden)`) and 2.x's CSRF middleware
+        // (lib/api/api_csrf.go: `http.Error(w, "CSRF Error", 403)`).
+        for (status, body) in [(403, "CSRF Error\n"), (401, "Not Authorized\n"), (403, "Forbidden\n")] {
+            let e = classify(URL, "/rest/system/status", status, body, Subject::default());
+            assert!(matches!(e, ClientError::ApiKeyRejected { .. }), "{status} {body:?}: {e:?}");
+            assert!(e.to_string().starts_with("API key rejected by Syncthing at"), "{e}");
+        }
+        // 2.x lib/api/api.go: a bad Host header is not a key problem.
+        let e = classify(URL, "/rest/system/status", 403, "Host check error\n", Subject::default());
+        assert!(matches!(e, ClientError::Http { status: 403, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn the_migration_notice_is_recognised_and_transient() {
+        // 2.x cmd/syncthing/main.go, migratingAPI: the notice, a blank line, then log lines.
+        let body = b"*** Database migration in progress ***\n\n2025-08-12 INFO: Migrating folder proj\n";
+        assert!(is_migration_notice(body));
+        assert!(!is_migration_notice(b"{\"ping\":\"pong\"}"));
+        let e = ClientError::Migrating { url: URL.into(), path: "/rest/system/status".into() };
+        assert!(e.is_transient());
+        assert!(e.to_string().contains("migrating its database"), "{e}");
+    }
+
+    #[test]
+    fn ignores_error_field_tells_unknown_folder_from_bad_stignore() {
+        // 2.x lib/model/model.go, LoadIgnores: `fmt.Errorf("folder %s does not exist", folder)`.
+        let e = ignores_error("nope", "folder nope does not exist");
+        assert!(matches!(&e, ClientError::UnknownFolder { folder } if folder == "nope"), "{e:?}");
+        let e = ignores_error("proj", "failed to parse pattern: [");
+        assert!(matches!(&e, ClientError::Ignores { folder, .. } if folder == "proj"), "{e:?}");
+        assert!(!e.is_transient());
     }
 
     #[test]

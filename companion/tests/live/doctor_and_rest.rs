@@ -18,6 +18,24 @@ async fn doctor(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Sets a GUI user and password through the API at `url` (loopback https
+/// with Syncthing's self-signed certificate). The right key keeps working;
+/// only a wrong key meets the password check.
+async fn set_gui_password(url: &str, api_key: &str) {
+    reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .patch(format!("{url}/rest/config/gui"))
+        .header("X-API-Key", api_key)
+        .json(&serde_json::json!({"user": "fixture", "password": "fixture-password"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -27,12 +45,14 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     let mut cluster = pair().await;
     let (a, b) = (cluster.node(0), cluster.node(1));
     let c = client(a);
+    // "v1.19.2-ds1", "v1.29.5", ...: whichever binary the fixture runs.
+    let version = format!("v{}", cluster.syncthing_version());
 
     // Typed calls.
     assert_eq!(c.ping().await.unwrap().ping, "pong");
     let status = c.system_status().await.unwrap();
     assert_eq!(status.my_id, a.device_id);
-    assert!(c.system_version().await.unwrap().version.starts_with("v1."));
+    assert!(c.system_version().await.unwrap().version.starts_with(&version));
     let conns = c.connections().await.unwrap();
     assert!(conns.connections[&b.device_id].connected);
     let folders = c.config_folders().await.unwrap();
@@ -47,6 +67,15 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     assert_eq!(c.db_ignores("proj").await.unwrap().ignore, ["*.tmp"]);
     assert!(c.db_status("proj").await.unwrap().local_files >= 1);
     assert!(c.db_completion("proj", Some(&b.device_id)).await.unwrap().completion <= 100.0);
+    // Once B has x.txt it has announced the folder: known on every version
+    // (1.19 by a non-zero sequence, 1.20+ by remoteState "valid").
+    syncthing_fixtures::wait_until("B's completion to be known on A", STEP, || {
+        let c = c.clone();
+        let b_id = b.device_id.clone();
+        async move { c.db_completion("proj", Some(&b_id)).await.ok().filter(|x| x.is_known_for_peer()) }
+    })
+    .await
+    .unwrap();
     assert!(c.db_completion("proj", None).await.is_ok());
     assert!(c.db_need("proj", None).await.is_ok());
     assert!(c.db_remote_need("proj", &b.device_id, None).await.is_ok());
@@ -56,8 +85,11 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     // Syncthing's plain-text errors, typed.
     let e = c.db_status("nope").await.unwrap_err();
     assert!(matches!(&e, ClientError::UnknownFolder { folder } if folder == "nope"), "{e}");
+    // 1.19 answers 500, 1.27.1+ a 200 with `error` set: the same error.
     let e = c.db_ignores("nope").await.unwrap_err();
     assert!(matches!(&e, ClientError::UnknownFolder { .. }), "{e}");
+    let e = c.db_file("nope", "x.txt").await.unwrap_err();
+    assert!(matches!(&e, ClientError::UnknownFolder { folder } if folder == "nope"), "{e}");
     let e = c.db_file("proj", "missing.txt").await.unwrap_err();
     assert!(matches!(&e, ClientError::NotFound { .. }), "{e}");
     let wrong = Client::new(&a.api_url, "not-the-key").unwrap();
@@ -75,7 +107,9 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     let out = doctor(&["--syncthing-home", &home]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    assert!(stdout.starts_with("Syncthing v1."), "{stdout}");
+    assert!(stdout.starts_with(&format!("Syncthing {version}")), "{stdout}");
+    let config_line = format!("Config:    {} (given with --syncthing-home)", a.config_xml().display());
+    assert!(stdout.contains(&config_line), "{stdout}");
     assert!(stdout.contains(&a.device_id), "{stdout}");
     assert!(stdout.contains("proj") && stdout.contains(&a.folder_path("proj").display().to_string()), "{stdout}");
     assert!(stdout.contains("sendreceive") && stdout.contains("idle"), "{stdout}");
@@ -106,7 +140,25 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     let out = doctor(&["--syncthing-home", &home]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
-    assert!(stdout.starts_with("Syncthing v1.") && stdout.contains(&https_url), "{stdout}");
+    assert!(stdout.starts_with(&format!("Syncthing {version}")) && stdout.contains(&https_url), "{stdout}");
+
+    // With a GUI password set, a wrong key is 401 up to 1.25 and a plain
+    // `403 Forbidden` from 1.26: one "API key rejected" either way.
+    set_gui_password(&https_url, &a.api_key).await;
+    let wrong = Client::new(&https_url, "not-the-key").unwrap();
+    let e = syncthing_fixtures::wait_until("the GUI to answer with a password set", STEP, || {
+        let (tls, wrong) = (tls.clone(), wrong.clone());
+        async move {
+            tls.ping().await.ok()?;
+            wrong.system_status().await.err().filter(|e| !e.is_transient())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(matches!(&e, ClientError::ApiKeyRejected { .. }), "{e:?}");
+    let out = doctor(&["--syncthing-home", &home, "--syncthing-api-key", "wrong"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("API key rejected"), "{}", text(&out.stderr));
 
     cluster.stop_node(0).await.unwrap();
     let out = doctor(&["--syncthing-home", &home]).await;

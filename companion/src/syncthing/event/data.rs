@@ -47,7 +47,11 @@ pub struct GoUrl {
 #[serde(rename_all = "camelCase")]
 pub struct DeviceConnectedData {
     pub id: String,
-    pub addr: String,
+    /// Absent when the connection has no remote address (2.x
+    /// lib/model/model.go, `AddConnection`, sets it only `if addr != nil`).
+    /// 2.x also sends one event per connection, up to 3 per device.
+    #[serde(default)]
+    pub addr: Option<String>,
     #[serde(default)]
     pub client_name: String,
     #[serde(default)]

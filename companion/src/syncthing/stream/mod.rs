@@ -159,3 +159,7 @@ async fn back_off(tx: &mpsc::Sender<StreamItem>, config: &StreamConfig, error: &
 #[cfg(test)]
 #[path = "timing_tests.rs"]
 mod timing_tests;
+
+#[cfg(test)]
+#[path = "migration_tests.rs"]
+mod migration_tests;

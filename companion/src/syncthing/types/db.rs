@@ -64,8 +64,23 @@ pub struct Completion {
     pub need_items: i64,
     pub need_deletes: i64,
     pub sequence: i64,
-    /// Added in 1.20; absent on 1.19.
+    /// Added in 1.20; absent on 1.19. `valid`, `notSharing`, `paused` or
+    /// `unknown` (2.x lib/model/folderstate.go, `remoteFolderState`).
     pub remote_state: Option<String>,
+}
+
+impl Completion {
+    /// Whether this is a real figure for a *remote* device. 1.20+ say it in
+    /// `remoteState` (only `valid` counts: a peer that never announced the
+    /// folder shows ~0 % on 2.x); 1.19 has no such field and shows a false
+    /// 100 % with `sequence` 0, so there only a non-zero sequence counts.
+    /// (For the local device 2.x says `unknown`; ask `db/status` instead.)
+    pub fn is_known_for_peer(&self) -> bool {
+        match self.remote_state.as_deref() {
+            Some(state) => state == "valid",
+            None => self.sequence > 0,
+        }
+    }
 }
 
 /// `GET /rest/db/file?folder=&file=`.
@@ -79,7 +94,8 @@ pub struct DbFile {
     /// `from_temporary: true` (FACTS §3).
     #[serde(deserialize_with = "super::null_as_empty")]
     pub availability: Vec<Availability>,
-    pub mtime: MtimeInfo,
+    /// 1.x only; 2.x has no `mtime` object (2.x lib/api/api.go, `getDBFile`).
+    pub mtime: Option<MtimeInfo>,
 }
 
 /// One entry of [`DbFile::availability`].
@@ -125,15 +141,58 @@ pub struct FileInfo {
     pub ignored: bool,
     pub no_permissions: bool,
     pub must_rescan: bool,
-    /// 8 marks a local change in a receive-only folder.
+    /// Bits of [`LocalFlags`]; 8 marks a local change in a receive-only folder.
     pub local_flags: i64,
     /// `null` in need lists (FACTS §3).
     pub num_blocks: Option<i64>,
-    pub permissions: String,
+    /// `"0644"`; 2.x leaves it out when the file carries no permission bits
+    /// (2.x lib/api/api.go, `fileIntfJSONMap`).
+    pub permissions: Option<String>,
     pub sequence: i64,
     /// Version vector entries, `SHORTID:counter`.
     #[serde(deserialize_with = "super::null_as_empty")]
     pub version: Vec<String>,
+}
+
+impl FileInfo {
+    /// The `localFlags` bits, unknown ones kept.
+    pub fn flags(&self) -> LocalFlags {
+        LocalFlags(self.local_flags)
+    }
+}
+
+/// `FileInfo.localFlags`: what this device alone knows about a file (2.x
+/// lib/protocol/bep_fileinfo.go, `FlagLocal*`; 1.19 has the first four).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalFlags(pub i64);
+
+impl LocalFlags {
+    pub const UNSUPPORTED: i64 = 1;
+    pub const IGNORED: i64 = 1 << 1;
+    pub const MUST_RESCAN: i64 = 1 << 2;
+    /// A local change in a receive-only folder.
+    pub const RECEIVE_ONLY: i64 = 1 << 3;
+    /// 2.x: this entry is the global version.
+    pub const GLOBAL: i64 = 1 << 4;
+    /// 2.x: this device needs the file.
+    pub const NEEDED: i64 = 1 << 5;
+    /// 2.x: a remote marked it invalid.
+    pub const REMOTE_INVALID: i64 = 1 << 6;
+
+    pub fn has(self, bit: i64) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Changed here in a receive-only folder (so not the owner's version).
+    pub fn is_receive_only_change(self) -> bool {
+        self.has(Self::RECEIVE_ONLY)
+    }
+
+    /// Set for reasons other than this device's content: ignored here,
+    /// unsupported here, or invalid at a remote.
+    pub fn is_unusable_here(self) -> bool {
+        self.has(Self::IGNORED | Self::UNSUPPORTED | Self::REMOTE_INVALID)
+    }
 }
 
 /// `GET /rest/db/need?folder=`: what this device still needs, in pull order.

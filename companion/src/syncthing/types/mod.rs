@@ -1,4 +1,5 @@
-//! Typed shapes of Syncthing's REST answers (1.19.2, see FACTS §3).
+//! Typed shapes of Syncthing's REST answers (1.19.2, see FACTS §3; the
+//! 1.2x and 2.x differences are noted where they matter).
 //!
 //! Every struct is lenient on purpose: missing fields fall back to their
 //! default and unknown fields are ignored, so a newer Syncthing that adds or
@@ -10,10 +11,12 @@ mod system;
 
 pub use config::{Config, DeviceConfig, FolderConfig, FolderDevice, GuiConfig, OptionsConfig};
 pub use db::{
-    Availability, BrowseEntry, Completion, DbFile, DbStatus, FileInfo, FileList, Ignores, MtimeInfo, MtimeValue, Need,
+    Availability, BrowseEntry, Completion, DbFile, DbStatus, FileInfo, FileList, Ignores, LocalFlags, MtimeInfo,
+    MtimeValue, Need,
 };
 pub use system::{
     ConnectionInfo, ConnectionTotals, Connections, DialStatus, ListenerStatus, Ping, SystemStatus, SystemVersion,
+    parse_release,
 };
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -78,6 +81,9 @@ pub enum FolderState {
     CleanWaiting,
     Cleaning,
     Error,
+    /// 2.1+: the folder is loading before its first scan (2.x
+    /// lib/model/folderstate.go, `FolderStarting`).
+    Starting,
     Other(String),
 }
 
@@ -93,6 +99,7 @@ impl From<String> for FolderState {
             "clean-waiting" => Self::CleanWaiting,
             "cleaning" => Self::Cleaning,
             "error" => Self::Error,
+            "starting" => Self::Starting,
             _ => Self::Other(s),
         }
     }
@@ -116,6 +123,7 @@ impl fmt::Display for FolderState {
             Self::CleanWaiting => "clean-waiting",
             Self::Cleaning => "cleaning",
             Self::Error => "error",
+            Self::Starting => "starting",
             Self::Other(s) => s,
         })
     }
@@ -129,3 +137,7 @@ where
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
+
+#[cfg(test)]
+#[path = "v2_tests.rs"]
+mod v2_tests;

@@ -73,6 +73,22 @@ pub struct SystemVersion {
     pub version: String,
 }
 
+impl SystemVersion {
+    /// `(major, minor, patch)` of [`Self::version`]; Debian's `-ds1`,
+    /// `-rc.1` and similar suffixes are ignored.
+    pub fn release(&self) -> Option<(u32, u32, u32)> {
+        parse_release(&self.version)
+    }
+}
+
+/// `v1.29.5` / `1.29.5~ds1` / `v2.0.0-rc.1` → `(1, 29, 5)` …
+pub fn parse_release(version: &str) -> Option<(u32, u32, u32)> {
+    let core = version.trim().trim_start_matches('v').split(['-', '+', '~', ' ']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u32>().ok());
+    let release = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(release)
+}
+
 /// `GET /rest/system/connections`. It lists the local device too, always
 /// with `connected: false` (FACTS §3), so do not count it as a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
