@@ -36,11 +36,20 @@ where
     }
 }
 
-fn check_path(what: &str, seen: &[(FileState, f64)]) {
+/// `pending_seen`: whether the trail must show `pending` before `syncing`.
+/// The invitee's own badge must; the owner's view need not: members report
+/// the latest state of each file once per report window (500 ms), so a
+/// pending that lasted less than a window is rightly replaced by the
+/// syncing that followed it (seen in about 1 run in 10 on a loaded machine).
+fn check_path(what: &str, seen: &[(FileState, f64)], pending_seen: bool) {
     let first_syncing = seen.iter().position(|(s, _)| *s == FileState::Syncing).expect("syncing seen");
     assert!(
-        seen[..first_syncing].iter().any(|(s, _)| *s == FileState::Pending),
+        !pending_seen || seen[..first_syncing].iter().any(|(s, _)| *s == FileState::Pending),
         "{what}: pending before syncing: {seen:?}"
+    );
+    assert!(
+        seen[..first_syncing].iter().all(|(s, _)| *s == FileState::Pending),
+        "{what}: nothing but pending before syncing (never ✓ before the bytes): {seen:?}"
     );
     let syncing: Vec<f64> = seen.iter().filter(|(s, _)| *s == FileState::Syncing).map(|(_, p)| *p).collect();
     let distinct: BTreeSet<u64> = syncing.iter().map(|p| (*p * 10.0) as u64).collect();
@@ -88,8 +97,8 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
     // Early in the pull the window is short and holds the start-up: loose bounds.
     assert!(eta <= 60, "about 10 s at 10 MiB/s, not {eta} s");
     assert!((1e6..2e7).contains(&rate), "up to about 10 MiB/s measured: {rate}");
-    check_path("invitee", &member);
-    check_path("owner's view of bob", &owner);
+    check_path("invitee", &member, true);
+    check_path("owner's view of bob", &owner, false);
     let b = s.wait_synced("big.bin").await;
     assert_eq!(b.local_hash.as_deref(), Some(blake3_of(&s.a("big.bin")).as_str()), "the owner's bytes");
     let row = s.owner_view("big.bin").unwrap();
