@@ -6,10 +6,12 @@
 
 mod api;
 mod change;
+mod path;
 mod ws;
 
 pub use api::*;
 pub use change::*;
+pub use path::*;
 pub use ws::*;
 
 /// Most changes one `files/update` batch may carry.
@@ -18,3 +20,6 @@ pub const MAX_BATCH_CHANGES: usize = 1000;
 pub const MAX_EVENTS_PAGE: u32 = 1000;
 /// Longest accepted path, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Largest file size a change may carry: 2^53 bytes (8 PiB), so sizes stay exact
+/// in JSON numbers everywhere and sums of many sizes cannot overflow a `u64`.
+pub const MAX_FILE_SIZE: u64 = 1 << 53;
