@@ -11,6 +11,8 @@ mod api_input;
 mod api_ops;
 mod api_story;
 mod crash;
+mod hardening_http;
+mod hardening_limits;
 mod push_cluster;
 mod push_liveness;
 mod push_order;
