@@ -13,6 +13,7 @@ mod api_story;
 mod crash;
 mod hardening_http;
 mod hardening_limits;
+mod hardening_progress;
 mod push_cluster;
 mod push_liveness;
 mod push_order;

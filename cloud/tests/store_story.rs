@@ -6,7 +6,10 @@ use crate::support;
 
 use std::sync::Arc;
 
-use cloud::store::{AppendOutcome, BatchInput, NewInvite, PostgresStore, SqliteStore, Store, StoreError, rfc3339};
+use cloud::store::{
+    AppendOutcome, BatchInput, NewInvite, PostgresStore, ProgressCursor, ProgressQuery, SqliteStore, Store, StoreError,
+    rfc3339,
+};
 use cloud_protocol::{Change, FileProgress, FileState, MemberStatus, Op, ReportedFile, Role, UpdateFilesResponse};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -139,7 +142,7 @@ async fn story(store: &dyn Store) {
     let mut failed = progress("a.txt", FileState::Error, 0.0);
     failed.error = Some("disk full".into());
     store.record_progress(pid, other.id, std::slice::from_ref(&failed), T0 + 400).await.unwrap();
-    let report = store.progress(pid).await.unwrap();
+    let report = store.progress(pid, &ProgressQuery::all()).await.unwrap();
     let shape: Vec<_> = report
         .members
         .iter()
@@ -156,13 +159,32 @@ async fn story(store: &dyn Store) {
     assert_eq!(report.members[0].files[0].progress, done);
     assert_eq!(report.members[0].files[1].reported_at, rfc3339(T0 + 300));
     assert_eq!(report.members[1].files[0].progress.error.as_deref(), Some("disk full"));
+    assert_eq!(report.next_cursor, None);
+    // Pages of one row walk the same rows in the same order; one member's own.
+    let (mut walked, mut after) = (Vec::new(), None);
+    loop {
+        let page = store.progress(pid, &ProgressQuery { user: None, after, limit: 1 }).await.unwrap();
+        walked.extend(
+            page.members.iter().flat_map(|m| m.files.iter().map(|f| (m.name.clone(), f.progress.path.clone()))),
+        );
+        match page.next_cursor {
+            Some(cursor) => after = Some(ProgressCursor::decode(&cursor).expect("a cursor it handed out")),
+            None => break,
+        }
+    }
+    let whole: Vec<_> =
+        report.members.iter().flat_map(|m| m.files.iter().map(|f| (m.name.clone(), f.progress.path.clone()))).collect();
+    assert_eq!(walked, whole);
+    let own = store.progress(pid, &ProgressQuery::of(other.id)).await.unwrap();
+    assert_eq!(own.members.iter().map(|m| m.user_id).collect::<Vec<_>>(), vec![other.id]);
 
     // Revoking: access ends at once; a never-member is not found.
     let revoked = store.revoke_member(pid, other.id, T0 + 500).await.unwrap();
     assert_eq!((revoked.status, revoked.name.as_str()), (MemberStatus::Revoked, "nina"));
     assert_eq!(role(store, pid, other.id).await, None);
     assert!(store.list_projects(other.id).await.unwrap().is_empty());
-    assert_eq!(store.progress(pid).await.unwrap().members.len(), 1, "revoked members' reports are not shown");
+    let after_revoke = store.progress(pid, &ProgressQuery::all()).await.unwrap();
+    assert_eq!(after_revoke.members.len(), 1, "revoked members' reports are not shown");
     assert!(matches!(store.revoke_member(pid, stranger.id, T0 + 500).await, Err(StoreError::NotFound)));
     // ... and the owner may invite them back.
     invite(store, pid, "nina-again", Some(other.id), T0 + HOUR).await;

@@ -18,6 +18,12 @@ pub use ws::*;
 pub const MAX_BATCH_CHANGES: usize = 1000;
 /// Most events one `GET …/events` page returns.
 pub const MAX_EVENTS_PAGE: u32 = 1000;
+/// Rows one `GET …/progress` page returns unless `limit` says otherwise.
+pub const DEFAULT_PROGRESS_PAGE: u32 = 1000;
+/// Most rows one `GET …/progress` page returns.
+pub const MAX_PROGRESS_PAGE: u32 = 5000;
+/// Longest `error` a member may report for one file, in bytes.
+pub const MAX_PROGRESS_ERROR_BYTES: usize = 1024;
 /// Longest accepted path, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
 /// Largest file size a change may carry: 2^53 bytes (8 PiB), so sizes stay exact

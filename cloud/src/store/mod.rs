@@ -5,10 +5,13 @@
 //! in both backends and formatted as RFC 3339 at the edge ([`rfc3339`]); ids are
 //! UUIDs stored as text, so the SQL stays the same shape on both databases.
 
+mod paging;
 mod plan;
 mod postgres;
 mod rows;
 mod sqlite;
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use cloud_protocol::{
@@ -16,6 +19,7 @@ use cloud_protocol::{
 };
 use uuid::Uuid;
 
+pub use paging::{ProgressCursor, ProgressQuery};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteDurability, SqliteStore};
 
@@ -147,8 +151,11 @@ pub trait Store: Send + Sync + 'static {
         files: &[FileProgress],
         now_ms: i64,
     ) -> StoreResult<Vec<ReportedFile>>;
-    /// Latest reported state per member and file.
-    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport>;
+    /// Latest reported state per member and file (current members only), one
+    /// page in (member name, path) order.
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport>;
+    /// Which of `paths` the project has a file row for (live or deleted).
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>>;
 }
 
 /// Formats milliseconds since the epoch as RFC 3339 UTC with milliseconds.

@@ -18,6 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use cloud_protocol::{FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
 use sqlx::migrate::Migrator;
@@ -25,7 +27,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{Access, AppendOutcome, BatchInput, NewInvite, ProjectRow, Store, StoreResult, User};
+use super::{Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreResult, User};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -182,7 +184,11 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport> {
-        progress::report(&self.read, project).await
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
+        progress::report(&self.read, project, query).await
+    }
+
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+        progress::known_paths(&self.read, project, paths).await
     }
 }
