@@ -2,12 +2,15 @@
 //! or random tokens are limited per client address (here told apart with
 //! `X-Forwarded-For` and `--trust-forwarded-for`), and a real user's quota is
 //! charged only once their token is verified, so nobody else can use it up.
+//! And the per-project path quota, as an owner meets it.
 
 use crate::support;
 
 use cloud::state::Settings;
+use cloud_protocol::UpdateFilesRequest;
 use reqwest::{Method, StatusCode};
-use support::server::{Client, TestCloud, expect_error};
+use support::server::{Client, TestCloud, create, expect_error};
+use uuid::Uuid;
 
 /// A request from `ip` (through the trusted proxy header) with `token`.
 async fn from(cloud: &TestCloud, ip: &str, token: Option<&str>) -> reqwest::Response {
@@ -72,5 +75,20 @@ async fn forwarded_for_is_ignored_unless_trusted() {
         refused |= from(&cloud, &format!("198.51.100.{n}"), None).await.status() == StatusCode::TOO_MANY_REQUESTS;
     }
     assert!(refused, "a client escaped the limit by varying X-Forwarded-For");
+    cloud.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_past_the_path_quota_is_refused_whole() {
+    let cloud = TestCloud::start_sqlite_with(Settings { max_paths_per_project: 3, ..Settings::default() }).await;
+    let (_, token) = cloud.add_user("olivia").await;
+    let owner = cloud.client(&token);
+    let project = owner.create_project("Shots", "f").await.id;
+    owner.update(project, Uuid::new_v4(), vec![create("a", 1), create("b", 2)]).await;
+    let body = UpdateFilesRequest { batch_id: Uuid::new_v4(), changes: vec![create("c", 3), create("d", 4)] };
+    let resp = owner.post_json(&format!("/api/projects/{project}/files/update"), &body).await;
+    let err = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded").await;
+    assert!(err.error.message.contains("more than the 3 allowed"), "{}", err.error.message);
+    assert_eq!(owner.files(project).await.files.len(), 2, "nothing of the refused batch was stored");
     cloud.shutdown().await;
 }

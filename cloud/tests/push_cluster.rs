@@ -158,6 +158,7 @@ async fn after_its_listener_reconnects_a_node_catches_up_what_it_missed() {
         digest: [7; 32],
         changes: &changes,
         now_ms: now_ms(),
+        max_paths: u64::MAX,
     };
     assert!(matches!(store.append_batch(input).await.expect("append"), AppendOutcome::Applied { .. }));
     store.revoke_member(cast.project, other, now_ms()).await.expect("revoke");

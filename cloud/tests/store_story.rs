@@ -24,7 +24,7 @@ fn sha(label: &str) -> [u8; 32] {
 }
 
 fn batch<'a>(project: Uuid, actor: Uuid, id: Uuid, label: &str, changes: &'a [Change], now_ms: i64) -> BatchInput<'a> {
-    BatchInput { project_id: project, actor, batch_id: id, digest: sha(label), changes, now_ms }
+    BatchInput { project_id: project, actor, batch_id: id, digest: sha(label), changes, now_ms, max_paths: u64::MAX }
 }
 
 fn applied(outcome: AppendOutcome) -> (UpdateFilesResponse, Vec<cloud_protocol::Event>) {
@@ -340,6 +340,51 @@ async fn racing_for_one_code(store: Arc<dyn Store>) {
     }
     assert_eq!(winners, 1);
     assert_eq!(store.list_members(pid).await.unwrap().len(), 1);
+}
+
+/// Appends `changes` as a new batch under a quota of `max` paths.
+async fn append_within(store: &dyn Store, project: Uuid, actor: Uuid, changes: &[Change], max: u64) -> StoreResult {
+    let label = format!("{changes:?}");
+    store
+        .append_batch(BatchInput { max_paths: max, ..batch(project, actor, Uuid::new_v4(), &label, changes, T0) })
+        .await
+}
+
+type StoreResult = Result<AppendOutcome, StoreError>;
+
+/// The per-project path quota: a batch that would pass it is refused whole and
+/// leaves nothing behind; paths already there, repeats and deletes add none,
+/// and deleted paths still count.
+async fn path_quota(store: &dyn Store) {
+    let owner = store.create_user("quota-owner", sha("tok-quota"), T0).await.unwrap();
+    let pid = store.create_project(owner.id, "Quota", "quota", T0).await.unwrap().id;
+    let up = |path: &str| Change::upsert(Op::Create, path, H1, 1, T0);
+    let refused = |outcome: StoreResult| match outcome {
+        Err(StoreError::QuotaExceeded { would: 6, max: 5 }) => {}
+        other => panic!("expected the quota refusal (6 > 5), got {other:?}"),
+    };
+    applied(append_within(store, pid, owner.id, &[up("a"), up("b"), up("c")], 5).await.unwrap());
+    refused(append_within(store, pid, owner.id, &[up("d"), up("e"), up("f")], 5).await);
+    let snapshot = store.files_snapshot(pid).await.unwrap();
+    assert_eq!((snapshot.files.len(), snapshot.as_of_seq), (3, 3), "the refused batch left nothing");
+    assert_eq!(store.events_since(pid, 0, 100).await.unwrap().len(), 3);
+    // Updates of known paths and a path named twice count once: 3 + 2 = 5.
+    let fits = [up("a"), up("d"), up("d"), Change::delete("b"), up("e")];
+    applied(append_within(store, pid, owner.id, &fits, 5).await.unwrap());
+    // The deleted "b" still counts; re-creating it adds nothing.
+    refused(append_within(store, pid, owner.id, &[up("f")], 5).await);
+    applied(append_within(store, pid, owner.id, &[up("b")], 5).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_path_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    path_quota(&SqliteStore::open_in(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_path_quota() {
+    path_quota(&PostgresStore::connect(&support::postgres::fresh_database().await).await.unwrap()).await;
 }
 
 #[tokio::test]

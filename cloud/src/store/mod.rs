@@ -79,6 +79,8 @@ pub struct BatchInput<'a> {
     pub digest: [u8; 32],
     pub changes: &'a [Change],
     pub now_ms: i64,
+    /// Most paths (live and deleted) the project may hold after this batch.
+    pub max_paths: u64,
 }
 
 /// Storage errors. `Conflict`-like variants are expected outcomes the API maps to 4xx.
@@ -100,6 +102,9 @@ pub enum StoreError {
     InviteForSomeoneElse,
     #[error("the owner cannot join their own project")]
     OwnerCannotJoin,
+    /// The batch would bring the project past its path quota; nothing was written.
+    #[error("the batch would bring the project to {would} paths, more than the {max} allowed")]
+    QuotaExceeded { would: u64, max: u64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
