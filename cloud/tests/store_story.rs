@@ -434,6 +434,31 @@ async fn postgres_invite_race() {
     racing_for_one_code(Arc::new(store)).await;
 }
 
+/// The directories the store creates are 0700, the database and its WAL and
+/// shared-memory files 0600, whatever the umask lets through (here 022).
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made/data/cloud.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.create_user("private", sha("tok-private"), T0).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for created in [dir.path().join("made"), dir.path().join("made/data")] {
+        assert_eq!(mode(&created), 0o700, "{}", created.display());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("made/data/cloud.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // A database left 0644 by an older version is tightened on the next open.
+    store.close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    reopened.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_is_durable_and_reopens() {
     let dir = tempfile::tempdir().unwrap();
