@@ -131,6 +131,9 @@ pub struct ServeArgs {
     /// Connections open at once, WebSockets included; keep it under the file-descriptor limit.
     #[arg(long, env = "CLOUD_MAX_CONNECTIONS", default_value_t = Settings::default().max_connections, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_connections: usize,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9101), not on --listen.
+    #[arg(long, env = "CLOUD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Paths one project may hold (also the most progress rows per member).
     #[arg(long, env = "CLOUD_MAX_PATHS_PER_PROJECT", default_value_t = Settings::default().max_paths_per_project, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_paths_per_project: u64,
@@ -204,6 +207,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout),
         max_connections: args.max_connections,
         max_paths_per_project: args.max_paths_per_project,
+        metrics_listen: args.metrics_listen,
         ..Settings::default()
     };
     let config = Config { listen: args.listen, database: args.database.database()?, settings };

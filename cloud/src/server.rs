@@ -52,7 +52,8 @@ pub enum ServerError {
     Push(FanoutError),
 }
 
-/// The whole HTTP surface: `/api/…`, `/healthz`, `/readyz`, `/metrics`.
+/// The whole HTTP surface: `/api/…`, `/healthz`, `/readyz`, and `/metrics`
+/// unless it has a listener of its own ([`metrics_router`]).
 pub fn router(state: AppState) -> Router {
     metrics::install();
     // route_layer: only matched /api routes are authenticated and limited here.
@@ -60,12 +61,12 @@ pub fn router(state: AppState) -> Router {
     let api = api::routes().route_layer(from_fn_with_state((state.clone(), limits), ratelimit::limit));
     let body_limit = state.settings.body_limit;
     let request_timeout = state.settings.request_timeout;
-    Router::new()
-        .merge(api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .fallback(api::not_found)
+    let mut app =
+        Router::new().merge(api).route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
+    if state.settings.metrics_listen.is_none() {
+        app = app.route("/metrics", get(metrics::render));
+    }
+    app.fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         // Inside the wire-body rewrite, so a timeout answers `408` in the wire format.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
@@ -96,6 +97,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `/metrics` alone, for `--metrics-listen`: counted and logged like the rest.
+fn metrics_router() -> Router {
+    metrics::install();
+    Router::new().route("/metrics", get(metrics::render)).fallback(api::not_found).layer(from_fn(metrics::track_http))
+}
+
 /// Opens the database named by `config`, makes the hub and binds the listener.
 pub async fn build(config: Config) -> Result<Server, ServerError> {
     let opened = open_database(&config.database).await?;
@@ -122,6 +129,8 @@ pub async fn open_database(database: &Database) -> Result<Opened, ServerError> {
 pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
+    /// `--metrics-listen`'s listener and address.
+    metrics: Option<(TcpListener, SocketAddr)>,
     state: AppState,
 }
 
@@ -136,7 +145,15 @@ impl Server {
     pub async fn bind(state: AppState, addr: SocketAddr) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|cause| ServerError::Bind { addr, cause })?;
         let addr = listener.local_addr().map_err(|cause| ServerError::Bind { addr, cause })?;
-        Ok(Server { listener, addr, state })
+        let metrics = match state.settings.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at).await.map_err(|cause| ServerError::Bind { addr: at, cause })?;
+                let bound = listener.local_addr().map_err(|cause| ServerError::Bind { addr: at, cause })?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        Ok(Server { listener, addr, metrics, state })
     }
 
     /// The address actually bound.
@@ -158,6 +175,11 @@ impl Server {
             max_connections: self.state.settings.max_connections,
         };
         let app = router(self.state);
+        if let Some((listener, addr)) = self.metrics {
+            tracing::info!(%addr, "metrics listening");
+            let (token, limits) = (token.clone(), limits);
+            tokio::spawn(accept::serve(listener, metrics_router(), limits, token, SHUTDOWN_GRACE));
+        }
         tracing::info!(addr = %self.addr, "listening");
 
         let signal_token = token.clone();

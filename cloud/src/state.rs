@@ -69,6 +69,8 @@ pub struct Settings {
     pub ws_messages_per_s: u32,
     /// WebSocket bytes per second one socket may send (bursts of 2× this).
     pub ws_bytes_per_s: u32,
+    /// Serve `/metrics` on this address only (e.g. loopback), not on the API's.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -90,6 +92,7 @@ impl Default for Settings {
             ws_max_message: 1024 * 1024,
             ws_messages_per_s: 20,
             ws_bytes_per_s: 1024 * 1024,
+            metrics_listen: None,
         }
     }
 }

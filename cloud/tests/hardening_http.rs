@@ -232,3 +232,22 @@ async fn a_request_whose_body_trickles_is_answered_408() {
     assert!(answer.contains(r#""code":"timeout""#), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5), "answered after {:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let home = tempfile::tempdir().unwrap();
+    let served = serve(home.path(), &sqlite(home.path()), &["--metrics-listen", "127.0.0.1:0"]).await;
+    let metrics_addr = served
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "metrics listening")
+        .and_then(|v| v["fields"]["addr"].as_str().map(str::to_owned))
+        .expect("the log says where metrics listen");
+    let api = Client::new(&served.url, None);
+    assert_eq!(api.get("/metrics").await.status(), StatusCode::NOT_FOUND, "/metrics left the API's listener");
+    let text = Client::new(&format!("http://{metrics_addr}"), None).get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("cloud_http_requests_total"), "{text}");
+}

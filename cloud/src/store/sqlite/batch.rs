@@ -80,7 +80,7 @@ async fn claim_paths(conn: &mut SqliteConnection, project: &str, paths: &[&str],
         }
         q.push(")");
         let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
-        existing += usize::try_from(n).unwrap_or(0);
+        existing = existing.saturating_add(usize::try_from(n).unwrap_or(0));
     }
     let new = paths.len().saturating_sub(existing);
     let count: i64 =
