@@ -145,7 +145,11 @@ pub async fn limit(State((state, limits)): State<(AppState, Arc<Limits>)>, req: 
         Ok(_) if let Some(Err(wait)) = limits.addresses.as_ref().map(|a| a.blocked(ip)) => Err(wait),
         Ok(token) => match authenticate(&state, &mut parts, token).await {
             Ok(true) => limits.tokens.as_ref().map_or(Ok(()), |t| t.0.check(&auth::digest(token))),
-            Ok(false) => charge_address(),
+            // Answered here: the handler would only look the token up again.
+            Ok(false) => match charge_address() {
+                Ok(()) => return ApiError::Unauthorized(auth::UNKNOWN_TOKEN).into_response(),
+                refused => refused,
+            },
             Err(e) => return e.into_response(),
         },
     };

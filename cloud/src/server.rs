@@ -5,6 +5,9 @@
 //! `cloud serve`) can bind `127.0.0.1:0`, read [`Server::local_addr`], and only
 //! then start serving.
 //!
+//! Connections are accepted by [`accept`] (header-read timeout, connection
+//! cap); requests then pass the layers of [`router`] (request timeout, limits).
+//!
 //! Shutdown: when the signal fires (or someone cancels `AppState::shutdown`),
 //! the token is cancelled so WebSocket connections close with a close frame,
 //! the listener stops accepting, and in-flight requests finish. Connections
