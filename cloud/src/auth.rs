@@ -11,6 +11,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::User;
 
+/// What a caller with a token nobody has is told.
+pub const UNKNOWN_TOKEN: &str = "unknown token; check the token or ask for a new one";
+
 /// Prefix that makes a leaked token recognisable (secret scanners, logs).
 const TOKEN_PREFIX: &str = "stc_";
 
@@ -58,11 +61,7 @@ impl FromRequestParts<AppState> for AuthUser {
             return Ok(user.clone());
         }
         let token = bearer(parts)?;
-        let user = state
-            .store
-            .user_by_token(digest(token))
-            .await?
-            .ok_or(ApiError::Unauthorized("unknown token; check the token or ask for a new one"))?;
+        let user = state.store.user_by_token(digest(token)).await?.ok_or(ApiError::Unauthorized(UNKNOWN_TOKEN))?;
         let user = AuthUser(user);
         parts.extensions.insert(user.clone());
         Ok(user)

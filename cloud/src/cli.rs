@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -113,6 +114,29 @@ pub struct ServeArgs {
     /// Requests per second allowed per token (bursts of twice that); 0 disables the limit.
     #[arg(long, env = "CLOUD_RATE_LIMIT", default_value_t = Settings::default().rate_limit_per_s)]
     pub rate_limit: u32,
+    /// Requests per second allowed per client address without a valid token (bursts of
+    /// twice that); 0 disables the limit.
+    #[arg(long, env = "CLOUD_IP_RATE_LIMIT", default_value_t = Settings::default().ip_rate_limit_per_s)]
+    pub ip_rate_limit: u32,
+    /// Take the client address from the last X-Forwarded-For entry; only behind a
+    /// reverse proxy that sets it, else clients choose their own address.
+    #[arg(long, env = "CLOUD_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Seconds a client has to send a whole request head.
+    #[arg(long, env = "CLOUD_HEADER_READ_TIMEOUT", value_name = "SECS", default_value_t = Settings::default().header_read_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+    /// Seconds a request may take, body included, before it is answered 408.
+    #[arg(long, env = "CLOUD_REQUEST_TIMEOUT", value_name = "SECS", default_value_t = Settings::default().request_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// Connections open at once, WebSockets included; keep it under the file-descriptor limit.
+    #[arg(long, env = "CLOUD_MAX_CONNECTIONS", default_value_t = Settings::default().max_connections, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_connections: usize,
+    /// Serve /metrics on this address only (e.g. 127.0.0.1:9101), not on --listen.
+    #[arg(long, env = "CLOUD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Paths one project may hold (also the most progress rows per member).
+    #[arg(long, env = "CLOUD_MAX_PATHS_PER_PROJECT", default_value_t = Settings::default().max_paths_per_project, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_paths_per_project: u64,
 }
 
 #[derive(Debug, Args)]
@@ -177,6 +201,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         allowed_origins: args.allowed_origins,
         body_limit: args.body_limit,
         rate_limit_per_s: args.rate_limit,
+        ip_rate_limit_per_s: args.ip_rate_limit,
+        trust_forwarded_for: args.trust_forwarded_for,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        max_connections: args.max_connections,
+        max_paths_per_project: args.max_paths_per_project,
+        metrics_listen: args.metrics_listen,
         ..Settings::default()
     };
     let config = Config { listen: args.listen, database: args.database.database()?, settings };

@@ -40,6 +40,12 @@ pub enum ApiError {
     /// The path exists but not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A batch that would bring its project past the path quota.
+    #[error(
+        "this batch would bring the project to {would} paths, more than the {max} allowed \
+         (--max-paths-per-project); nothing was applied"
+    )]
+    QuotaExceeded { would: u64, max: u64 },
     #[error("too many requests; slow down and retry")]
     TooManyRequests,
     #[error("service unavailable: {0}")]
@@ -71,6 +77,7 @@ impl ApiError {
             ApiError::TooManyChanges { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_many_changes"),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::QuotaExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded"),
             ApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -117,6 +124,7 @@ impl From<StoreError> for ApiError {
                 code: "owner_cannot_join",
                 message: "you own this project; owners do not join their own projects".into(),
             },
+            StoreError::QuotaExceeded { would, max } => ApiError::QuotaExceeded { would, max },
             other => ApiError::Internal(other.into()),
         }
     }

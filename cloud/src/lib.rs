@@ -1,6 +1,7 @@
 //! The cloud service: gives every change of a project the next sequence number,
 //! stores it (SQLite or PostgreSQL) and pushes it over WebSocket to members.
 
+pub mod accept;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -5,6 +5,8 @@
 //! several servers in one process, so [`install`] installs it once (later calls
 //! return the same handle) and every server renders the same registry.
 //!
+//! Labels are bounded: methods map to a fixed set, routes to their templates.
+//!
 //! Names (all prefixed `cloud_`):
 //! - `cloud_http_requests_total{method, route, status}` — counter
 //! - `cloud_http_request_duration_seconds{method, route}` — histogram
@@ -17,6 +19,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -85,17 +88,39 @@ pub fn batch_replayed() {
     counter!(BATCHES, "outcome" => "replayed").increment(1);
 }
 
-/// Middleware: counts every answered request by method, route template (not the
-/// raw path, which would make one series per project) and status.
+/// Middleware: counts every answered request by method, route template and
+/// status. Every label comes from a fixed set, whatever a client sends: a
+/// label per raw method or path would let anyone grow the registry (and the
+/// process) without bound.
 pub async fn track_http(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().into());
+    let method = method_label(req.method());
+    let route = route_label(&req);
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status).increment(1);
     histogram!(HTTP_DURATION, "method" => method, "route" => route).record(start.elapsed().as_secs_f64());
     response
+}
+
+/// The method as one of a fixed set: the standard ones, else `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The route template the request matched (`/api/projects/{id}`), never the
+/// raw path (which holds ids and invite codes); `unmatched` for unknown paths.
+pub fn route_label(req: &Request) -> String {
+    req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned())
 }
 
 /// `GET /metrics`: the Prometheus text format.
@@ -104,4 +129,17 @@ pub async fn render() -> Response {
     // Upkeep drains histogram buffers; scrapes are rare, so doing it here is enough.
     handle.run_upkeep();
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], handle.render()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_map_to_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+        assert_eq!(method_label(&Method::CONNECT), "other");
+    }
 }

@@ -5,6 +5,9 @@
 //! `cloud serve`) can bind `127.0.0.1:0`, read [`Server::local_addr`], and only
 //! then start serving.
 //!
+//! Connections are accepted by [`accept`] (header-read timeout, connection
+//! cap); requests then pass the layers of [`router`] (request timeout, limits).
+//!
 //! Shutdown: when the signal fires (or someone cancels `AppState::shutdown`),
 //! the token is cancelled so WebSocket connections close with a close frame,
 //! the listener stops accepting, and in-flight requests finish. Connections
@@ -16,22 +19,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::Request;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::{Request, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use crate::accept;
 use crate::api::{self, health};
 use crate::config::{Config, Database, Opened};
 use crate::metrics;
 use crate::push::{FanoutError, Hub};
-use crate::ratelimit::{self, TokenLimiter};
+use crate::ratelimit;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -49,26 +53,26 @@ pub enum ServerError {
     Bind { addr: SocketAddr, cause: std::io::Error },
     #[error("{0}; check that PostgreSQL is reachable")]
     Push(FanoutError),
-    #[error("the server stopped unexpectedly: {0}")]
-    Serve(std::io::Error),
 }
 
-/// The whole HTTP surface: `/api/…`, `/healthz`, `/readyz`, `/metrics`.
+/// The whole HTTP surface: `/api/…`, `/healthz`, `/readyz`, and `/metrics`
+/// unless it has a listener of its own ([`metrics_router`]).
 pub fn router(state: AppState) -> Router {
     metrics::install();
-    let mut api = api::routes();
-    if let Some(limiter) = TokenLimiter::new(state.settings.rate_limit_per_s) {
-        // route_layer: only matched /api routes count against a token's quota.
-        api = api.route_layer(from_fn_with_state(limiter, ratelimit::limit));
-    }
+    // route_layer: only matched /api routes are authenticated and limited here.
+    let limits = ratelimit::Limits::new(&state.settings);
+    let api = api::routes().route_layer(from_fn_with_state((state.clone(), limits), ratelimit::limit));
     let body_limit = state.settings.body_limit;
-    Router::new()
-        .merge(api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .fallback(api::not_found)
+    let request_timeout = state.settings.request_timeout;
+    let mut app =
+        Router::new().merge(api).route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
+    if state.settings.metrics_listen.is_none() {
+        app = app.route("/metrics", get(metrics::render));
+    }
+    app.fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        // Inside the wire-body rewrite, so a timeout answers `408` in the wire format.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(from_fn(api::wire::ensure_wire_body))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn(metrics::track_http))
@@ -83,13 +87,23 @@ pub fn router(state: AppState) -> Router {
                                 .get::<RequestId>()
                                 .and_then(|id| id.header_value().to_str().ok())
                                 .unwrap_or_default();
-                            tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                            // The route template, never the raw path: paths carry
+                            // invite codes (`/api/invites/{code}/accept`).
+                            let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+                            let method = metrics::method_label(req.method());
+                            tracing::info_span!("http", method, route, request_id = %id)
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
         )
         .with_state(state)
+}
+
+/// `/metrics` alone, for `--metrics-listen`: counted and logged like the rest.
+fn metrics_router() -> Router {
+    metrics::install();
+    Router::new().route("/metrics", get(metrics::render)).fallback(api::not_found).layer(from_fn(metrics::track_http))
 }
 
 /// Opens the database named by `config`, makes the hub and binds the listener.
@@ -118,6 +132,8 @@ pub async fn open_database(database: &Database) -> Result<Opened, ServerError> {
 pub struct Server {
     listener: TcpListener,
     addr: SocketAddr,
+    /// `--metrics-listen`'s listener and address.
+    metrics: Option<(TcpListener, SocketAddr)>,
     state: AppState,
 }
 
@@ -132,7 +148,15 @@ impl Server {
     pub async fn bind(state: AppState, addr: SocketAddr) -> Result<Server, ServerError> {
         let listener = TcpListener::bind(addr).await.map_err(|cause| ServerError::Bind { addr, cause })?;
         let addr = listener.local_addr().map_err(|cause| ServerError::Bind { addr, cause })?;
-        Ok(Server { listener, addr, state })
+        let metrics = match state.settings.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at).await.map_err(|cause| ServerError::Bind { addr: at, cause })?;
+                let bound = listener.local_addr().map_err(|cause| ServerError::Bind { addr: at, cause })?;
+                Some((listener, bound))
+            }
+            None => None,
+        };
+        Ok(Server { listener, addr, metrics, state })
     }
 
     /// The address actually bound.
@@ -149,15 +173,20 @@ impl Server {
     /// shuts down gracefully (see the module docs).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
         let token = self.state.shutdown.clone();
+        let limits = accept::Limits {
+            header_read_timeout: self.state.settings.header_read_timeout,
+            max_connections: self.state.settings.max_connections,
+        };
         let app = router(self.state);
-        // Events are small and latency matters more than packet count.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        if let Some((listener, addr)) = self.metrics {
+            tracing::info!(%addr, "metrics listening");
+            let (token, limits) = (token.clone(), limits);
+            tokio::spawn(accept::serve(listener, metrics_router(), limits, token, SHUTDOWN_GRACE));
+        }
         tracing::info!(addr = %self.addr, "listening");
 
         let signal_token = token.clone();
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+        tokio::spawn(async move {
             tokio::select! {
                 () = shutdown => {}
                 () = signal_token.cancelled() => {}
@@ -165,13 +194,8 @@ impl Server {
             tracing::info!("shutting down: finishing in-flight requests");
             signal_token.cancel();
         });
-        let grace_over = async move {
-            token.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        };
-        tokio::select! {
-            result = serve.into_future() => result.map_err(ServerError::Serve)?,
-            () = grace_over => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open; stopping anyway"),
+        if !accept::serve(self.listener, app, limits, token, SHUTDOWN_GRACE).await {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open; stopping anyway");
         }
         tracing::info!("stopped");
         Ok(())

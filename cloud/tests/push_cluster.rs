@@ -87,6 +87,10 @@ async fn progress_sent_to_one_node_reaches_the_owner_on_the_other() {
     let cast = Cast::new(&a).await;
     let mut owner_on_b = connect(&b.ws_url(), &cast.owner.1).await;
     let mut member_on_a = connect(&a.ws_url(), &cast.member.1).await;
+    // Progress is accepted only for the project's files.
+    let mut published = vec![create("shots/a.mp4", 1)];
+    published.extend((0..300).map(|i| create(&format!("a/rather/long/directory/name/for/file-{i:04}.mp4"), i + 2)));
+    cast.client(&a, Who::Owner).update(cast.project, Uuid::new_v4(), published).await;
 
     let small = vec![FileProgress {
         path: "shots/a.mp4".into(),
@@ -154,6 +158,7 @@ async fn after_its_listener_reconnects_a_node_catches_up_what_it_missed() {
         digest: [7; 32],
         changes: &changes,
         now_ms: now_ms(),
+        max_paths: u64::MAX,
     };
     assert!(matches!(store.append_batch(input).await.expect("append"), AppendOutcome::Applied { .. }));
     store.revoke_member(cast.project, other, now_ms()).await.expect("revoke");

@@ -144,6 +144,9 @@ async fn member_progress_reaches_the_owner_and_is_stored() {
     let cast = Cast::new(&cloud).await;
     let mut owner_ws = connect(&cloud.ws_url(), &cast.owner.1).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
+    // Progress is accepted only for the project's files.
+    let published = ["shots/a.mp4", "shots/b.mp4", "shots/c.mp4"].iter().zip(1..).map(|(p, n)| create(p, n)).collect();
+    cast.client(&cloud, Who::Owner).update(cast.project, Uuid::new_v4(), published).await;
 
     let files = vec![file("shots/a.mp4", FileState::Syncing, 40.0), file("shots/b.mp4", FileState::Synced, 100.0)];
     member.progress(cast.project, files.clone()).await;

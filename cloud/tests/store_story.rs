@@ -6,7 +6,10 @@ use crate::support;
 
 use std::sync::Arc;
 
-use cloud::store::{AppendOutcome, BatchInput, NewInvite, PostgresStore, SqliteStore, Store, StoreError, rfc3339};
+use cloud::store::{
+    AppendOutcome, BatchInput, NewInvite, PostgresStore, ProgressCursor, ProgressQuery, SqliteStore, Store, StoreError,
+    rfc3339,
+};
 use cloud_protocol::{Change, FileProgress, FileState, MemberStatus, Op, ReportedFile, Role, UpdateFilesResponse};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -21,7 +24,7 @@ fn sha(label: &str) -> [u8; 32] {
 }
 
 fn batch<'a>(project: Uuid, actor: Uuid, id: Uuid, label: &str, changes: &'a [Change], now_ms: i64) -> BatchInput<'a> {
-    BatchInput { project_id: project, actor, batch_id: id, digest: sha(label), changes, now_ms }
+    BatchInput { project_id: project, actor, batch_id: id, digest: sha(label), changes, now_ms, max_paths: u64::MAX }
 }
 
 fn applied(outcome: AppendOutcome) -> (UpdateFilesResponse, Vec<cloud_protocol::Event>) {
@@ -139,7 +142,7 @@ async fn story(store: &dyn Store) {
     let mut failed = progress("a.txt", FileState::Error, 0.0);
     failed.error = Some("disk full".into());
     store.record_progress(pid, other.id, std::slice::from_ref(&failed), T0 + 400).await.unwrap();
-    let report = store.progress(pid).await.unwrap();
+    let report = store.progress(pid, &ProgressQuery::all()).await.unwrap();
     let shape: Vec<_> = report
         .members
         .iter()
@@ -156,13 +159,32 @@ async fn story(store: &dyn Store) {
     assert_eq!(report.members[0].files[0].progress, done);
     assert_eq!(report.members[0].files[1].reported_at, rfc3339(T0 + 300));
     assert_eq!(report.members[1].files[0].progress.error.as_deref(), Some("disk full"));
+    assert_eq!(report.next_cursor, None);
+    // Pages of one row walk the same rows in the same order; one member's own.
+    let (mut walked, mut after) = (Vec::new(), None);
+    loop {
+        let page = store.progress(pid, &ProgressQuery { user: None, after, limit: 1 }).await.unwrap();
+        walked.extend(
+            page.members.iter().flat_map(|m| m.files.iter().map(|f| (m.name.clone(), f.progress.path.clone()))),
+        );
+        match page.next_cursor {
+            Some(cursor) => after = Some(ProgressCursor::decode(&cursor).expect("a cursor it handed out")),
+            None => break,
+        }
+    }
+    let whole: Vec<_> =
+        report.members.iter().flat_map(|m| m.files.iter().map(|f| (m.name.clone(), f.progress.path.clone()))).collect();
+    assert_eq!(walked, whole);
+    let own = store.progress(pid, &ProgressQuery::of(other.id)).await.unwrap();
+    assert_eq!(own.members.iter().map(|m| m.user_id).collect::<Vec<_>>(), vec![other.id]);
 
     // Revoking: access ends at once; a never-member is not found.
     let revoked = store.revoke_member(pid, other.id, T0 + 500).await.unwrap();
     assert_eq!((revoked.status, revoked.name.as_str()), (MemberStatus::Revoked, "nina"));
     assert_eq!(role(store, pid, other.id).await, None);
     assert!(store.list_projects(other.id).await.unwrap().is_empty());
-    assert_eq!(store.progress(pid).await.unwrap().members.len(), 1, "revoked members' reports are not shown");
+    let after_revoke = store.progress(pid, &ProgressQuery::all()).await.unwrap();
+    assert_eq!(after_revoke.members.len(), 1, "revoked members' reports are not shown");
     assert!(matches!(store.revoke_member(pid, stranger.id, T0 + 500).await, Err(StoreError::NotFound)));
     // ... and the owner may invite them back.
     invite(store, pid, "nina-again", Some(other.id), T0 + HOUR).await;
@@ -320,6 +342,51 @@ async fn racing_for_one_code(store: Arc<dyn Store>) {
     assert_eq!(store.list_members(pid).await.unwrap().len(), 1);
 }
 
+/// Appends `changes` as a new batch under a quota of `max` paths.
+async fn append_within(store: &dyn Store, project: Uuid, actor: Uuid, changes: &[Change], max: u64) -> StoreResult {
+    let label = format!("{changes:?}");
+    store
+        .append_batch(BatchInput { max_paths: max, ..batch(project, actor, Uuid::new_v4(), &label, changes, T0) })
+        .await
+}
+
+type StoreResult = Result<AppendOutcome, StoreError>;
+
+/// The per-project path quota: a batch that would pass it is refused whole and
+/// leaves nothing behind; paths already there, repeats and deletes add none,
+/// and deleted paths still count.
+async fn path_quota(store: &dyn Store) {
+    let owner = store.create_user("quota-owner", sha("tok-quota"), T0).await.unwrap();
+    let pid = store.create_project(owner.id, "Quota", "quota", T0).await.unwrap().id;
+    let up = |path: &str| Change::upsert(Op::Create, path, H1, 1, T0);
+    let refused = |outcome: StoreResult| match outcome {
+        Err(StoreError::QuotaExceeded { would: 6, max: 5 }) => {}
+        other => panic!("expected the quota refusal (6 > 5), got {other:?}"),
+    };
+    applied(append_within(store, pid, owner.id, &[up("a"), up("b"), up("c")], 5).await.unwrap());
+    refused(append_within(store, pid, owner.id, &[up("d"), up("e"), up("f")], 5).await);
+    let snapshot = store.files_snapshot(pid).await.unwrap();
+    assert_eq!((snapshot.files.len(), snapshot.as_of_seq), (3, 3), "the refused batch left nothing");
+    assert_eq!(store.events_since(pid, 0, 100).await.unwrap().len(), 3);
+    // Updates of known paths and a path named twice count once: 3 + 2 = 5.
+    let fits = [up("a"), up("d"), up("d"), Change::delete("b"), up("e")];
+    applied(append_within(store, pid, owner.id, &fits, 5).await.unwrap());
+    // The deleted "b" still counts; re-creating it adds nothing.
+    refused(append_within(store, pid, owner.id, &[up("f")], 5).await);
+    applied(append_within(store, pid, owner.id, &[up("b")], 5).await.unwrap());
+}
+
+#[tokio::test]
+async fn sqlite_path_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    path_quota(&SqliteStore::open_in(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_path_quota() {
+    path_quota(&PostgresStore::connect(&support::postgres::fresh_database().await).await.unwrap()).await;
+}
+
 #[tokio::test]
 async fn sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +432,31 @@ async fn sqlite_invite_race() {
 async fn postgres_invite_race() {
     let store = PostgresStore::connect(&support::postgres::fresh_database().await).await.unwrap();
     racing_for_one_code(Arc::new(store)).await;
+}
+
+/// The directories the store creates are 0700, the database and its WAL and
+/// shared-memory files 0600, whatever the umask lets through (here 022).
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made/data/cloud.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.create_user("private", sha("tok-private"), T0).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for created in [dir.path().join("made"), dir.path().join("made/data")] {
+        assert_eq!(mode(&created), 0o700, "{}", created.display());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.path().join(format!("made/data/cloud.db{suffix}"));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    // A database left 0644 by an older version is tightened on the next open.
+    store.close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(mode(&path), 0o600);
+    reopened.close().await;
 }
 
 #[tokio::test]

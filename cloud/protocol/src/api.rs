@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Change;
+use crate::{Change, MAX_PROGRESS_ERROR_BYTES, PathError, validate_hash, validate_path};
 
 /// `POST /api/projects/{id}/files/update` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +196,37 @@ pub struct FileProgress {
     pub error: Option<String>,
 }
 
+impl FileProgress {
+    /// What the cloud accepts from a member: a valid path, a percent within
+    /// 0..=100, a wire hash, an error of at most [`MAX_PROGRESS_ERROR_BYTES`].
+    pub fn validate(&self) -> Result<(), ProgressError> {
+        validate_path(&self.path)?;
+        if !(0.0..=100.0).contains(&self.percent) {
+            return Err(ProgressError::Percent);
+        }
+        if let Some(hash) = &self.local_hash {
+            validate_hash(hash).map_err(|_| ProgressError::Hash)?;
+        }
+        match &self.error {
+            Some(error) if error.len() > MAX_PROGRESS_ERROR_BYTES => Err(ProgressError::ErrorTooLong(error.len())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a reported file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProgressError {
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error("percent must be between 0 and 100")]
+    Percent,
+    #[error("local_hash must be \"blake3:\" followed by 64 lowercase hex digits")]
+    Hash,
+    #[error("error is {0} bytes, more than the {MAX_PROGRESS_ERROR_BYTES} allowed")]
+    ErrorTooLong(usize),
+}
+
 /// One file's progress as the cloud stored it, with when it was reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportedFile {
@@ -212,10 +243,15 @@ pub struct MemberFiles {
     pub files: Vec<ReportedFile>,
 }
 
-/// `GET /api/projects/{id}/progress` answer.
+/// `GET /api/projects/{id}/progress` answer: one page of rows (one row per
+/// member and file), grouped by member. `next_cursor` is present when more rows
+/// follow: pass it back as `?cursor=` for the next page. A member may span two
+/// pages (then it appears on both).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressReport {
     pub members: Vec<MemberFiles>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// The error body: `{"error": {"code", "message", "details"?}}`.
@@ -324,6 +360,7 @@ mod tests {
             }],
         });
         round_trip(ProgressReport {
+            next_cursor: Some("c".into()),
             members: vec![MemberFiles {
                 user_id: id,
                 name: "bob".into(),
@@ -360,6 +397,30 @@ mod tests {
         let bad = validate_batch(&changes).unwrap_err();
         assert_eq!(bad.iter().map(|b| b.index).collect::<Vec<_>>(), vec![1, 2]);
         assert!(bad[0].reason.contains("relative"), "{}", bad[0].reason);
+    }
+
+    #[test]
+    fn progress_validation() {
+        let ok = FileProgress {
+            path: "a".into(),
+            state: FileState::Synced,
+            percent: 100.0,
+            local_hash: Some(format!("blake3:{}", "0".repeat(64))),
+            error: Some("e".repeat(MAX_PROGRESS_ERROR_BYTES)),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let with = |f: fn(&mut FileProgress)| {
+            let mut p = ok.clone();
+            f(&mut p);
+            p.validate()
+        };
+        assert_eq!(with(|p| p.path = "C:/x".into()), Err(ProgressError::Path(PathError::DriveLetter("C:".into()))));
+        assert_eq!(with(|p| p.percent = f64::NAN), Err(ProgressError::Percent));
+        assert_eq!(with(|p| p.local_hash = Some("x".repeat(100_000))), Err(ProgressError::Hash));
+        assert_eq!(
+            with(|p| p.error = Some("e".repeat(MAX_PROGRESS_ERROR_BYTES + 1))),
+            Err(ProgressError::ErrorTooLong(MAX_PROGRESS_ERROR_BYTES + 1))
+        );
     }
 
     #[test]

@@ -6,15 +6,26 @@
 
 mod api;
 mod change;
+mod path;
 mod ws;
 
 pub use api::*;
 pub use change::*;
+pub use path::*;
 pub use ws::*;
 
 /// Most changes one `files/update` batch may carry.
 pub const MAX_BATCH_CHANGES: usize = 1000;
 /// Most events one `GET …/events` page returns.
 pub const MAX_EVENTS_PAGE: u32 = 1000;
+/// Rows one `GET …/progress` page returns unless `limit` says otherwise.
+pub const DEFAULT_PROGRESS_PAGE: u32 = 1000;
+/// Most rows one `GET …/progress` page returns.
+pub const MAX_PROGRESS_PAGE: u32 = 5000;
+/// Longest `error` a member may report for one file, in bytes.
+pub const MAX_PROGRESS_ERROR_BYTES: usize = 1024;
 /// Longest accepted path, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Largest file size a change may carry: 2^53 bytes (8 PiB), so sizes stay exact
+/// in JSON numbers everywhere and sums of many sizes cannot overflow a `u64`.
+pub const MAX_FILE_SIZE: u64 = 1 << 53;

@@ -34,6 +34,7 @@ pub async fn update(
         digest,
         changes: &req.changes,
         now_ms: now_ms(),
+        max_paths: state.settings.max_paths_per_project,
     };
     match state.store.append_batch(input).await? {
         AppendOutcome::Applied { response, events } => {

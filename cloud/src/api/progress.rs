@@ -1,4 +1,6 @@
-//! `GET /api/projects/{id}/progress`: the latest reported state per member and file.
+//! `GET /api/projects/{id}/progress`: the latest reported state per member and
+//! file, one page at a time (`?limit=` rows, default 1000, at most 5000; follow
+//! `next_cursor` with `?cursor=`).
 //!
 //! The owner sees every member (DESIGN: "the owner sees who has what, even for
 //! members who are offline now"). A member sees only their own entries: enough
@@ -7,24 +9,49 @@
 
 use axum::Json;
 use axum::extract::State;
-use cloud_protocol::{ProgressReport, Role};
+use cloud_protocol::{DEFAULT_PROGRESS_PAGE, MAX_PROGRESS_PAGE, ProgressReport, Role};
+use serde::Deserialize;
 
 use super::access::readable;
-use super::extract::ApiPath;
+use super::extract::{ApiPath, ApiQuery};
 use super::projects::ProjectPath;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::{ProgressCursor, ProgressQuery};
+
+/// `?cursor=…&limit=…`, both optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub cursor: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
 
 pub async fn report(
     State(state): State<AppState>,
     user: AuthUser,
     ApiPath(path): ApiPath<ProjectPath>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ProgressReport>, ApiError> {
+    let limit = match page.limit.unwrap_or(DEFAULT_PROGRESS_PAGE) {
+        n @ 1..=MAX_PROGRESS_PAGE => n,
+        n => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be between 1 and {MAX_PROGRESS_PAGE}, not {n}"),
+            ));
+        }
+    };
+    let after = match page.cursor.as_deref() {
+        None => None,
+        Some(text) => Some(ProgressCursor::decode(text).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", "cursor is not one this server handed out; start without it")
+        })?),
+    };
     let access = readable(&state, path.id, &user).await?;
-    let mut report = state.store.progress(path.id).await?;
-    if access.role == Role::Member {
-        report.members.retain(|m| m.user_id == user.0.id);
-    }
-    Ok(Json(report))
+    let only = (access.role == Role::Member).then_some(user.0.id);
+    Ok(Json(state.store.progress(path.id, &ProgressQuery { user: only, after, limit }).await?))
 }

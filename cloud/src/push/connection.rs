@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::registry::Control;
 use super::session::Session;
 use super::subscription::{Outgoing, Payload};
+use super::throttle::Throttle;
 use crate::state::AppState;
 use crate::store::{User, now_ms};
 
@@ -36,8 +37,9 @@ use crate::store::{User, now_ms};
 const OUT_QUEUE: usize = 4;
 /// Most pushed messages written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 16;
-/// Client requests read ahead of handling.
-const IN_QUEUE: usize = 16;
+/// Client requests read ahead of handling. Each may be a whole `ws_max_message`,
+/// so this bounds what one socket holds: (this + 1) × the largest message.
+const IN_QUEUE: usize = 4;
 /// How long a closing handshake may take.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// `interval` refuses a zero period; no one needs pings more often than this.
@@ -47,7 +49,12 @@ const MIN_PING_INTERVAL: Duration = Duration::from_millis(10);
 enum Incoming {
     Request(ClientMessage),
     Malformed(String),
+    /// The client sends faster than its socket's limits: it is being slowed.
+    Throttled,
 }
+
+/// At most one "you are being slowed" notice per this long.
+const THROTTLE_NOTICE_EVERY: Duration = Duration::from_secs(10);
 
 /// What the loop does next.
 enum Step {
@@ -86,7 +93,8 @@ pub(crate) async fn serve(socket: WebSocket, state: AppState, user: User) {
     let (sink, stream) = socket.split();
     let liveness = Liveness::new(settings.ws_idle_timeout);
     let (in_tx, in_rx) = mpsc::channel(IN_QUEUE);
-    let reader = tokio::spawn(read(stream, in_tx, liveness.clone()));
+    let throttle = Throttle::new(settings.ws_messages_per_s, settings.ws_bytes_per_s, settings.ws_max_message);
+    let reader = tokio::spawn(read(stream, in_tx, liveness.clone(), throttle));
     let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
     let mut conn = Connection {
         metrics: PushMetrics::new(),
@@ -146,6 +154,11 @@ impl Connection {
                     },
                     Some(Incoming::Malformed(why)) => {
                         let reply = ServerMessage::Error { code: "bad_message".into(), message: why, project_id: None };
+                        self.send_message(&reply).await
+                    }
+                    Some(Incoming::Throttled) => {
+                        let message = "this socket sends too fast; its messages are being delayed".to_owned();
+                        let reply = ServerMessage::Error { code: "rate_limited".into(), message, project_id: None };
                         self.send_message(&reply).await
                     }
                     None => Step::Gone,
@@ -289,9 +302,27 @@ impl Connection {
 }
 
 /// Reads frames until the peer closes, parsing text frames as client requests.
-async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Incoming>, liveness: Liveness) {
+/// Every frame first passes the socket's throttle.
+async fn read(mut stream: SplitStream<WebSocket>, tx: mpsc::Sender<Incoming>, liveness: Liveness, throttle: Throttle) {
+    let mut last_notice: Option<Instant> = None;
     while let Some(Ok(frame)) = stream.next().await {
         liveness.seen();
+        let len = match &frame {
+            Message::Text(text) => text.len(),
+            Message::Binary(bytes) | Message::Ping(bytes) | Message::Pong(bytes) => bytes.len(),
+            Message::Close(_) => 0,
+        };
+        if throttle.admit(len).await {
+            metrics::counter!("cloud_ws_throttled_total").increment(1);
+            if last_notice.is_none_or(|at| at.elapsed() >= THROTTLE_NOTICE_EVERY) {
+                last_notice = Some(Instant::now());
+                if tx.send(Incoming::Throttled).await.is_err() {
+                    break;
+                }
+            }
+            // Waiting is not silence: the peer did send this.
+            liveness.seen();
+        }
         let incoming = match frame {
             Message::Text(text) => match serde_json::from_str::<ClientMessage>(&text) {
                 Ok(request) => Incoming::Request(request),

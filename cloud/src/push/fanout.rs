@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::hub::HubInner;
+use crate::store::ProgressQuery;
 
 const EVENTS: &str = "cloud_events";
 const REVOCATIONS: &str = "cloud_revocations";
@@ -214,14 +215,9 @@ fn handle(hub: &Arc<HubInner>, note: &PgNotification) {
 async fn relay_progress(hub: &HubInner, note: ProgressNote) {
     let files = match (note.files, note.reported_at) {
         (Some(files), _) => files,
-        (None, Some(at)) => match hub.store.progress(note.project).await {
-            Ok(report) => report
-                .members
-                .into_iter()
-                .filter(|m| m.user_id == note.user)
-                .flat_map(|m| m.files)
-                .filter(|f| f.reported_at == at)
-                .collect(),
+        // One member's rows are bounded by the project's paths.
+        (None, Some(at)) => match hub.store.progress(note.project, &ProgressQuery::of(note.user)).await {
+            Ok(report) => report.members.into_iter().flat_map(|m| m.files).filter(|f| f.reported_at == at).collect(),
             Err(e) => return tracing::warn!(error = %e, "could not read progress relayed from another node"),
         },
         (None, None) => return,

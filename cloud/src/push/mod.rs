@@ -6,6 +6,7 @@
 //! - [`subscription`]: backlog then live events for one socket and project;
 //! - [`session`]: a socket's requests (subscribe, unsubscribe, progress);
 //! - [`connection`]: the socket itself (pings, idle timeout, shutdown);
+//! - [`throttle`]: per-socket limits on what a client sends;
 //! - [`registry`]: each user's sockets, for revocations and progress;
 //! - [`fanout`]: relaying between nodes with PostgreSQL `LISTEN/NOTIFY`;
 //! - [`ws`]: the `GET /api/ws` upgrade handler.
@@ -17,6 +18,7 @@ mod hub;
 mod registry;
 mod session;
 mod subscription;
+mod throttle;
 pub mod ws;
 
 pub use fanout::FanoutError;

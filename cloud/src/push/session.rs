@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cloud_protocol::{ClientMessage, FileProgress, Role, ServerMessage, validate_path};
+use cloud_protocol::{ClientMessage, FileProgress, Role, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
@@ -130,6 +130,22 @@ impl Session {
         if files.is_empty() {
             return None;
         }
+        // Only files of the project: a member cannot grow the store (or the
+        // owner's report) with rows for paths the owner never published.
+        let (files, unknown) = match self.known_only(project, files).await {
+            Ok(split) => split,
+            Err(reply) => return Some(reply),
+        };
+        let unknown_reply = unknown.map(|(count, first)| {
+            error(
+                "unknown_paths",
+                format!("{count} reported file(s) are not in the project (such as {first:?}); they were not stored"),
+                Some(project),
+            )
+        });
+        if files.is_empty() {
+            return unknown_reply;
+        }
         let stored = match self.hub.store().record_progress(project, self.user.id, &files, now_ms()).await {
             Ok(stored) => stored,
             Err(e) => {
@@ -144,7 +160,24 @@ impl Session {
             files: stored,
         };
         self.hub.member_progress(project, access.project.owner_id, &message).await;
-        None
+        unknown_reply
+    }
+
+    /// Splits `files` into those the project has and, if any are not, how
+    /// many were not and the first of them.
+    async fn known_only(
+        &self,
+        project: Uuid,
+        files: Vec<FileProgress>,
+    ) -> Result<(Vec<FileProgress>, Option<(usize, String)>), ServerMessage> {
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let known = self.hub.store().known_paths(project, &paths).await.map_err(|e| {
+            tracing::error!(%project, error = %e, "could not check reported paths");
+            internal(project)
+        })?;
+        let (files, unknown): (Vec<_>, Vec<_>) = files.into_iter().partition(|f| known.contains(&f.path));
+        let summary = unknown.first().map(|first| (unknown.len(), first.path.clone()));
+        Ok((files, summary))
     }
 
     /// The user lost `project`: end its subscription and say so.
@@ -195,14 +228,12 @@ impl Drop for Session {
     }
 }
 
-/// Every path valid and every percent within 0..=100; else the first problem.
+/// Every file valid (path, percent, hash, error size); else the first problem.
 fn validate_progress(files: &[FileProgress]) -> Result<(), String> {
     for (index, file) in files.iter().enumerate() {
-        if let Err(e) = validate_path(&file.path) {
-            return Err(format!("files[{index}] ({:?}): {e}", file.path));
-        }
-        if !(0.0..=100.0).contains(&file.percent) {
-            return Err(format!("files[{index}] ({:?}): percent must be between 0 and 100", file.path));
+        if let Err(e) = file.validate() {
+            let path: String = file.path.chars().take(200).collect();
+            return Err(format!("files[{index}] ({path:?}): {e}"));
         }
     }
     Ok(())

@@ -13,9 +13,6 @@ use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Largest client message accepted, at least: a `progress` message with the
-/// most files allowed and long paths must fit.
-const MIN_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// How much one read from the socket takes in. tungstenite zeroes this much of
 /// its buffer before every read attempt, and a socket's reader is woken after
 /// nearly every push written to it: at the default (128 KiB) that memset took
@@ -31,7 +28,8 @@ pub async fn ws_handler(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.settings.allowed_origins)?;
-    let max_message = state.settings.body_limit.max(MIN_MESSAGE_BYTES);
+    // A bigger message ends the socket: nobody may make the server buffer more.
+    let max_message = state.settings.ws_max_message;
     tracing::debug!(user = %user.id, "websocket upgrade");
     Ok(ws
         .read_buffer_size(READ_BUFFER_BYTES)

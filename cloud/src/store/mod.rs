@@ -5,10 +5,13 @@
 //! in both backends and formatted as RFC 3339 at the edge ([`rfc3339`]); ids are
 //! UUIDs stored as text, so the SQL stays the same shape on both databases.
 
+mod paging;
 mod plan;
 mod postgres;
 mod rows;
 mod sqlite;
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use cloud_protocol::{
@@ -16,6 +19,7 @@ use cloud_protocol::{
 };
 use uuid::Uuid;
 
+pub use paging::{ProgressCursor, ProgressQuery};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteDurability, SqliteStore};
 
@@ -75,6 +79,8 @@ pub struct BatchInput<'a> {
     pub digest: [u8; 32],
     pub changes: &'a [Change],
     pub now_ms: i64,
+    /// Most paths (live and deleted) the project may hold after this batch.
+    pub max_paths: u64,
 }
 
 /// Storage errors. `Conflict`-like variants are expected outcomes the API maps to 4xx.
@@ -96,6 +102,9 @@ pub enum StoreError {
     InviteForSomeoneElse,
     #[error("the owner cannot join their own project")]
     OwnerCannotJoin,
+    /// The batch would bring the project past its path quota; nothing was written.
+    #[error("the batch would bring the project to {would} paths, more than the {max} allowed")]
+    QuotaExceeded { would: u64, max: u64 },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -147,8 +156,11 @@ pub trait Store: Send + Sync + 'static {
         files: &[FileProgress],
         now_ms: i64,
     ) -> StoreResult<Vec<ReportedFile>>;
-    /// Latest reported state per member and file.
-    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport>;
+    /// Latest reported state per member and file (current members only), one
+    /// page in (member name, path) order.
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport>;
+    /// Which of `paths` the project has a file row for (live or deleted).
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>>;
 }
 
 /// Formats milliseconds since the epoch as RFC 3339 UTC with milliseconds.

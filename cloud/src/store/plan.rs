@@ -109,6 +109,21 @@ pub(crate) fn file_rounds(changes: &[Change], first_seq: i64) -> StoreResult<Vec
     Ok(rounds)
 }
 
+/// The distinct paths the rounds create or update (those that may be new rows).
+pub(crate) fn upserted_paths<'a>(rounds: &[Round<'a>]) -> Vec<&'a str> {
+    let mut paths: Vec<&str> = rounds.iter().flat_map(|r| r.upserts.iter().map(|u| u.path)).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+}
+
+/// Whether `new` more paths fit a project holding `count` under `max`; the
+/// refusal names the total it would reach.
+pub(crate) fn check_quota(count: i64, new: usize, max: u64) -> StoreResult<()> {
+    let would = u64::try_from(count).unwrap_or(0).saturating_add(new as u64);
+    if would > max { Err(StoreError::QuotaExceeded { would, max }) } else { Ok(()) }
+}
+
 /// The events of a batch exactly as they are stored: seq, change and creation time.
 pub(crate) fn events_of(changes: &[Change], first_seq: i64, now_ms: i64) -> Vec<Event> {
     let created_at = rfc3339(now_ms);
@@ -168,6 +183,16 @@ mod tests {
         let mut bad = up("a", H1, 1);
         bad.size = None;
         assert!(matches!(file_rounds(&[bad], 1), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn quota_counts_distinct_new_paths() {
+        let changes = [up("a", H1, 1), up("a", H2, 2), Change::delete("b"), up("c", H1, 3)];
+        let rounds = file_rounds(&changes, 1).unwrap();
+        assert_eq!(upserted_paths(&rounds), vec!["a", "c"]);
+        assert!(check_quota(8, 2, 10).is_ok());
+        assert!(matches!(check_quota(9, 2, 10), Err(StoreError::QuotaExceeded { would: 11, max: 10 })));
+        assert!(check_quota(i64::MAX, usize::MAX, u64::MAX).is_ok(), "saturates, never wraps");
     }
 
     #[test]

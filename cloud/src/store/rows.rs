@@ -232,19 +232,6 @@ impl ProgressRow {
     }
 }
 
-/// Groups progress rows (ordered by member name, then path) into one entry per member.
-pub(crate) fn group_progress(rows: Vec<ProgressRow>) -> StoreResult<cloud_protocol::ProgressReport> {
-    let mut members: Vec<cloud_protocol::MemberFiles> = Vec::new();
-    for row in rows {
-        let (user_id, name, file) = row.into_reported()?;
-        match members.last_mut() {
-            Some(last) if last.user_id == user_id => last.files.push(file),
-            _ => members.push(cloud_protocol::MemberFiles { user_id, name, files: vec![file] }),
-        }
-    }
-    Ok(cloud_protocol::ProgressReport { members })
-}
-
 /// Keeps the last report of each path (a client may name a file twice in one message),
 /// in the order those last reports came.
 pub(crate) fn latest_per_path(files: &[FileProgress]) -> Vec<&FileProgress> {

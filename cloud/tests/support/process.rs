@@ -64,3 +64,34 @@ impl Served {
         self.log.lock().unwrap().join("\n")
     }
 }
+
+/// `cloud` with an environment of its own: no inherited database or cloud
+/// settings, XDG data under `home`.
+pub fn cloud_command(home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
+    for (var, _) in std::env::vars() {
+        if var.starts_with("CLOUD_") || var == "DATABASE_URL" || var == "RUST_LOG" {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env("XDG_DATA_HOME", home).env("HOME", home).stdin(Stdio::null()).kill_on_drop(true);
+    cmd
+}
+
+/// `cloud user add NAME --json` with `db` args: `(user_id, token)`.
+pub async fn add_user(home: &std::path::Path, db: &[String], name: &str) -> (String, String) {
+    let mut cmd = cloud_command(home);
+    cmd.args(["user", "add", name, "--json"]).args(db);
+    let out = tokio::time::timeout(DEADLINE, cmd.output()).await.expect("user add finishes").expect("user add runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "user add failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--json output ({e}): {stdout}"));
+    (v["user_id"].as_str().expect("user_id").to_owned(), v["token"].as_str().expect("token").to_owned())
+}
+
+/// `cloud serve` on a free port with JSON logs, `db` and `extra` args.
+pub async fn serve(home: &std::path::Path, db: &[String], extra: &[&str]) -> Served {
+    let mut cmd = cloud_command(home);
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]).args(db).args(extra);
+    Served::spawn(cmd).await
+}

@@ -106,12 +106,28 @@ impl TestCloud {
     }
 
     /// Shuts down gracefully and waits (with a deadline) until the server stopped.
-    pub async fn shutdown(mut self) {
+    /// What it returns keeps the database (and its temp dir) for checks made after.
+    pub async fn shutdown(mut self) -> Stopped {
         self.state.shutdown.cancel();
         if let Some(task) = self.task.take() {
             let result = tokio::time::timeout(DEADLINE, task).await.expect("server stops within the deadline");
             result.expect("server task").expect("server stops cleanly");
         }
+        Stopped { state: self.state.clone(), _dir: self._dir.take() }
+    }
+}
+
+/// A test cloud that has stopped, with its store still usable: the temp dir
+/// holding a SQLite database lives as long as this, so a check made after the
+/// shutdown never finds the file gone (SQLite: "unable to open database file").
+pub struct Stopped {
+    state: AppState,
+    _dir: Option<TempDir>,
+}
+
+impl Stopped {
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.state.store)
     }
 }
 

@@ -271,9 +271,31 @@ impl CloudClient {
         self.call(Method::DELETE, &format!("/api/projects/{project}/members/{user}"), None::<&()>).await
     }
 
-    /// `GET /api/projects/{id}/progress`: each member's last reported state per file.
+    /// `GET /api/projects/{id}/progress`: each member's last reported state per
+    /// file, every page of it (the cloud answers in pages and says where the
+    /// next starts), merged into one report.
     pub async fn progress(&self, project: Uuid) -> Result<ProgressReport, ApiError> {
-        self.call(Method::GET, &format!("/api/projects/{project}/progress"), None::<&()>).await
+        let mut whole = ProgressReport { members: Vec::new(), next_cursor: None };
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/projects/{project}/progress?cursor={c}"),
+                None => format!("/api/projects/{project}/progress"),
+            };
+            let page: ProgressReport = self.call(Method::GET, &path, None::<&()>).await?;
+            for member in page.members {
+                // A member whose rows span two pages continues the last entry.
+                match whole.members.last_mut() {
+                    Some(last) if last.user_id == member.user_id => last.files.extend(member.files),
+                    _ => whole.members.push(member),
+                }
+            }
+            match page.next_cursor {
+                // A cursor that does not move would loop forever.
+                Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                _ => return Ok(whole),
+            }
+        }
     }
 
     /// One request; a success body is decoded as `T`, anything else becomes an [`ApiError`].

@@ -56,8 +56,10 @@ pub(super) async fn append(pool: &PgPool, batch: BatchInput<'_>) -> StoreResult<
         tx.rollback().await?;
         return row.replay(batch.batch_id, &batch.digest);
     }
+    let rounds = plan::file_rounds(batch.changes, first_seq)?;
+    claim_paths(&mut tx, &project, &plan::upserted_paths(&rounds), batch.max_paths).await?;
     insert_events(&mut tx, &project, &batch, first_seq).await?;
-    for round in plan::file_rounds(batch.changes, first_seq)? {
+    for round in rounds {
         upsert_files(&mut tx, &project, &round.upserts).await?;
         delete_files(&mut tx, &project, &round.deletes, batch).await?;
     }
@@ -66,6 +68,25 @@ pub(super) async fn append(pool: &PgPool, batch: BatchInput<'_>) -> StoreResult<
         response: UpdateFilesResponse { first_seq, last_seq, synced },
         events: plan::events_of(batch.changes, first_seq, batch.now_ms),
     })
+}
+
+/// Counts the paths the batch adds and, within the quota, adds them to the
+/// project's count; over it, refuses (the caller's transaction rolls back).
+async fn claim_paths(conn: &mut PgConnection, project: &str, paths: &[&str], max: u64) -> StoreResult<()> {
+    let existing: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM remote_files WHERE project_id = $1 AND path = ANY($2::text[])")
+            .bind(project)
+            .bind(paths.to_vec())
+            .fetch_one(&mut *conn)
+            .await?;
+    let new = paths.len().saturating_sub(usize::try_from(existing).unwrap_or(0));
+    let count: i64 =
+        sqlx::query_scalar("UPDATE projects SET path_count = path_count + $1 WHERE id = $2 RETURNING path_count - $1")
+            .bind(new as i64)
+            .bind(project)
+            .fetch_one(&mut *conn)
+            .await?;
+    plan::check_quota(count, new, max)
 }
 
 async fn insert_events(

@@ -12,6 +12,8 @@ mod progress;
 
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
 use sqlx::Connection;
@@ -19,7 +21,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use uuid::Uuid;
 
-use super::{Access, AppendOutcome, BatchInput, NewInvite, ProjectRow, Store, StoreResult, User};
+use super::{Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreResult, User};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -136,7 +138,11 @@ impl Store for PostgresStore {
         progress::record(&self.pool, project, user, files, now_ms).await
     }
 
-    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport> {
-        progress::report(&self.pool, project).await
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
+        progress::report(&self.pool, project, query).await
+    }
+
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+        progress::known_paths(&self.pool, project, paths).await
     }
 }

@@ -1,11 +1,15 @@
 //! Members' reported per-file progress on PostgreSQL: latest report per file wins.
 
+use std::collections::HashSet;
+
 use cloud_protocol::{FileProgress, ProgressReport, ReportedFile};
 use sqlx::postgres::PgPool;
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::store::StoreResult;
-use crate::store::rows::{ProgressRow, as_reported, group_progress, latest_per_path};
+use crate::store::paging::{ProgressQuery, page, sql_limit};
+use crate::store::rows::{ProgressRow, as_reported, latest_per_path};
 
 pub(super) async fn record(
     pool: &PgPool,
@@ -41,17 +45,36 @@ pub(super) async fn record(
     Ok(as_reported(&files, now_ms))
 }
 
-pub(super) async fn report(pool: &PgPool, project: Uuid) -> StoreResult<ProgressReport> {
-    // Only current members: a revoked member's last words no longer describe the project.
-    let rows: Vec<ProgressRow> = sqlx::query_as(
+pub(super) async fn report(pool: &PgPool, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
+    // Only current members: a revoked member's last words no longer describe the
+    // project. Byte order (COLLATE "C"), as on SQLite, so cursors mean the same.
+    let mut q = QueryBuilder::<Postgres>::new(
         "SELECT p.user_id, u.name, p.path, p.state, p.percent, p.local_hash, p.error, p.reported_at \
          FROM member_progress p \
          JOIN members m ON m.project_id = p.project_id AND m.user_id = p.user_id AND m.status = 'accepted' \
          JOIN users u ON u.id = p.user_id \
-         WHERE p.project_id = $1 ORDER BY u.name COLLATE \"C\", p.path COLLATE \"C\"",
-    )
-    .bind(project.to_string())
-    .fetch_all(pool)
-    .await?;
-    group_progress(rows)
+         WHERE p.project_id = ",
+    );
+    q.push_bind(project.to_string());
+    if let Some(user) = query.user {
+        q.push(" AND p.user_id = ").push_bind(user.to_string());
+    }
+    if let Some(after) = &query.after {
+        q.push(" AND (u.name COLLATE \"C\" > ").push_bind(after.name.clone());
+        q.push(" OR (u.name = ").push_bind(after.name.clone());
+        q.push(" AND p.path COLLATE \"C\" > ").push_bind(after.path.clone()).push("))");
+    }
+    q.push(" ORDER BY u.name COLLATE \"C\", p.path COLLATE \"C\" LIMIT ").push_bind(sql_limit(query.limit));
+    let rows: Vec<ProgressRow> = q.build_query_as().fetch_all(pool).await?;
+    page(rows, query.limit)
+}
+
+pub(super) async fn known_paths(pool: &PgPool, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+    let known: Vec<String> =
+        sqlx::query_scalar("SELECT path FROM remote_files WHERE project_id = $1 AND path = ANY($2::text[])")
+            .bind(project.to_string())
+            .bind(paths.to_vec())
+            .fetch_all(pool)
+            .await?;
+    Ok(known.into_iter().collect())
 }

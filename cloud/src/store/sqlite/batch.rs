@@ -53,8 +53,10 @@ pub(super) async fn append(mut tx: Transaction<'static, Sqlite>, batch: BatchInp
         tx.rollback().await?;
         return row.replay(batch.batch_id, &batch.digest);
     }
+    let rounds = plan::file_rounds(batch.changes, first_seq)?;
+    claim_paths(&mut tx, &project, &plan::upserted_paths(&rounds), batch.max_paths).await?;
     insert_events(&mut tx, &project, &batch, first_seq).await?;
-    for round in plan::file_rounds(batch.changes, first_seq)? {
+    for round in rounds {
         upsert_files(&mut tx, &project, &round.upserts).await?;
         delete_files(&mut tx, &project, &round.deletes, batch).await?;
     }
@@ -63,6 +65,32 @@ pub(super) async fn append(mut tx: Transaction<'static, Sqlite>, batch: BatchInp
         response: UpdateFilesResponse { first_seq, last_seq, synced },
         events: plan::events_of(batch.changes, first_seq, batch.now_ms),
     })
+}
+
+/// Counts the paths the batch adds and, within the quota, adds them to the
+/// project's count; over it, refuses (the caller's transaction rolls back).
+async fn claim_paths(conn: &mut SqliteConnection, project: &str, paths: &[&str], max: u64) -> StoreResult<()> {
+    let mut existing = 0usize;
+    for chunk in paths.chunks(MAX_BINDS - 1) {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM remote_files WHERE project_id = ");
+        q.push_bind(project).push(" AND path IN (");
+        let mut list = q.separated(", ");
+        for path in chunk {
+            list.push_bind(*path);
+        }
+        q.push(")");
+        let n: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
+        existing = existing.saturating_add(usize::try_from(n).unwrap_or(0));
+    }
+    let new = paths.len().saturating_sub(existing);
+    let count: i64 =
+        sqlx::query_scalar("UPDATE projects SET path_count = path_count + ? WHERE id = ? RETURNING path_count - ?")
+            .bind(new as i64)
+            .bind(project)
+            .bind(new as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+    plan::check_quota(count, new, max)
 }
 
 async fn insert_events(

@@ -6,17 +6,21 @@
 //! `SQLITE_BUSY` half-way through a transaction; in WAL mode readers never block the
 //! writer nor each other. `synchronous=FULL` syncs the WAL at every commit, so an
 //! acknowledged change survives a crash, a SIGKILL or a power cut. WAL checkpoints run
-//! beside the writer ([`checkpoint`]), not inside its commits.
+//! beside the writer ([`checkpoint`]), not inside its commits. The database is
+//! private to the service ([`private`]): directories 0700, files 0600.
 
 mod accounts;
 mod batch;
 mod checkpoint;
 mod members;
+mod private;
 mod progress;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use cloud_protocol::{FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
@@ -25,7 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Sqlite, Transaction};
 use uuid::Uuid;
 
-use super::{Access, AppendOutcome, BatchInput, NewInvite, ProjectRow, Store, StoreResult, User};
+use super::{Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreResult, User};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -61,9 +65,7 @@ impl SqliteStore {
     /// Opens (creating it and its parent directory if needed) the database at `path` and
     /// brings its schema up to date.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(sqlx::Error::Io)?;
-        }
+        private::prepare(path).await.map_err(sqlx::Error::Io)?;
         let base = SqliteConnectOptions::new().filename(path).busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
         let write_options = base
             .clone()
@@ -84,6 +86,9 @@ impl SqliteStore {
         // Opened after the writer switched the file to WAL, which read-only connections
         // cannot do themselves.
         let read = SqlitePoolOptions::new().max_connections(READERS).connect_with(base.read_only(true)).await?;
+        // The WAL and its index exist now; they take the database's mode, but a
+        // file left by an older version may not have had it.
+        private::tighten(path).await.map_err(sqlx::Error::Io)?;
         Ok(SqliteStore { write, read, checkpointer: Arc::new(checkpointer) })
     }
 
@@ -182,7 +187,11 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
-    async fn progress(&self, project: Uuid) -> StoreResult<ProgressReport> {
-        progress::report(&self.read, project).await
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
+        progress::report(&self.read, project, query).await
+    }
+
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+        progress::known_paths(&self.read, project, paths).await
     }
 }

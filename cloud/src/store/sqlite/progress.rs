@@ -1,5 +1,7 @@
 //! Members' reported per-file progress on SQLite: latest report per file wins.
 
+use std::collections::HashSet;
+
 use cloud_protocol::{FileProgress, ProgressReport, ReportedFile};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
@@ -7,7 +9,8 @@ use uuid::Uuid;
 
 use super::MAX_BINDS;
 use crate::store::StoreResult;
-use crate::store::rows::{ProgressRow, as_reported, group_progress, latest_per_path};
+use crate::store::paging::{ProgressQuery, page, sql_limit};
+use crate::store::rows::{ProgressRow, as_reported, latest_per_path};
 
 pub(super) async fn record(
     pool: &SqlitePool,
@@ -47,17 +50,41 @@ pub(super) async fn record(
     Ok(as_reported(&files, now_ms))
 }
 
-pub(super) async fn report(pool: &SqlitePool, project: Uuid) -> StoreResult<ProgressReport> {
+pub(super) async fn report(pool: &SqlitePool, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
     // Only current members: a revoked member's last words no longer describe the project.
-    let rows: Vec<ProgressRow> = sqlx::query_as(
+    let mut q = QueryBuilder::<Sqlite>::new(
         "SELECT p.user_id, u.name, p.path, p.state, p.percent, p.local_hash, p.error, p.reported_at \
          FROM member_progress p \
          JOIN members m ON m.project_id = p.project_id AND m.user_id = p.user_id AND m.status = 'accepted' \
          JOIN users u ON u.id = p.user_id \
-         WHERE p.project_id = ? ORDER BY u.name, p.path",
-    )
-    .bind(project.to_string())
-    .fetch_all(pool)
-    .await?;
-    group_progress(rows)
+         WHERE p.project_id = ",
+    );
+    q.push_bind(project.to_string());
+    if let Some(user) = query.user {
+        q.push(" AND p.user_id = ").push_bind(user.to_string());
+    }
+    if let Some(after) = &query.after {
+        q.push(" AND (u.name > ").push_bind(after.name.clone());
+        q.push(" OR (u.name = ").push_bind(after.name.clone());
+        q.push(" AND p.path > ").push_bind(after.path.clone()).push("))");
+    }
+    q.push(" ORDER BY u.name, p.path LIMIT ").push_bind(sql_limit(query.limit));
+    let rows: Vec<ProgressRow> = q.build_query_as().fetch_all(pool).await?;
+    page(rows, query.limit)
+}
+
+pub(super) async fn known_paths(pool: &SqlitePool, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+    let project = project.to_string();
+    let mut known = HashSet::new();
+    for chunk in paths.chunks(MAX_BINDS - 1) {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT path FROM remote_files WHERE project_id = ");
+        q.push_bind(project.as_str()).push(" AND path IN (");
+        let mut list = q.separated(", ");
+        for path in chunk {
+            list.push_bind(*path);
+        }
+        q.push(")");
+        known.extend(q.build_query_scalar::<String>().fetch_all(pool).await?);
+    }
+    Ok(known)
 }
