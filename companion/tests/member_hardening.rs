@@ -125,20 +125,23 @@ async fn paths_ignored_here_are_neither_read_nor_reported() {
     let table = s.member.ok(&["status"]);
     assert!(table.contains("ignored here") && table.contains("100.0%"), "{table}");
 
-    // Nothing about them reached the owner: no hash, no ✓.
-    // (b.txt, reported after them, shows the reports are through.)
+    // The owner learns that bob does not sync them, and nothing more: no
+    // hash, no ✓. (b.txt, reported after them, shows the reports are through.)
+    let ignored = ["private/x", ".stignore", ".stfolder/x", "sub/.syncthing.y.tmp"];
     let deadline = Instant::now() + DEADLINE;
     let (text, report) = loop {
         let (text, report) = progress(&alice, s.project).await;
-        if reported(&report, s.bob, "b.txt").is_some_and(|f| f.state == FileState::Synced) {
+        let all_ignored =
+            ignored.iter().all(|p| reported(&report, s.bob, p).is_some_and(|f| f.state == FileState::IgnoredHere));
+        if all_ignored && reported(&report, s.bob, "b.txt").is_some_and(|f| f.state == FileState::Synced) {
             break (text, report);
         }
-        assert!(Instant::now() < deadline, "b.txt ✓ at the owner: {text}");
+        assert!(Instant::now() < deadline, "b.txt ✓ and the ignored paths 'ignored_here' at the owner: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    for path in ["private/x", ".stignore", ".stfolder/x", "sub/.syncthing.y.tmp"] {
-        let row = reported(&report, s.bob, path);
-        assert!(row.is_none_or(|r| r.local_hash.is_none() && r.state != FileState::Synced), "{path}: {text}");
+    for path in ignored {
+        let row = reported(&report, s.bob, path).unwrap();
+        assert!(row.local_hash.is_none() && row.error.is_none() && row.percent == 0.0, "{path}: {text}");
     }
     for content in [&mine[..], &stignore[..]] {
         assert!(!text.contains(blake3::hash(content).to_hex().as_str()), "{text}");

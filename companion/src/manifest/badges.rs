@@ -89,16 +89,13 @@ impl Manifest {
     }
 
     /// Up to `limit` badges not reported to the cloud yet, by path.
-    ///
-    /// `ignored_here` badges stay here: the cloud's progress table accepts
-    /// the six states of the original protocol only, and an invitee's
-    /// ignore patterns are its own business until the cloud learns the
-    /// state (they stay marked unreported, so they go out once it does).
+    /// `ignored_here` goes out too: the owner then knows this member does
+    /// not sync the file (and an older report with a hash is replaced).
     pub fn unreported_badges(&self, project: Uuid, limit: usize) -> Result<Vec<BadgeRow>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.badge_query(
             &format!(
-                "SELECT {COLUMNS} FROM file_states WHERE project_id = ?1 AND reported = 0 AND state != 'ignored_here'
+                "SELECT {COLUMNS} FROM file_states WHERE project_id = ?1 AND reported = 0
                  ORDER BY path LIMIT ?2"
             ),
             project,
