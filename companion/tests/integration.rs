@@ -27,4 +27,5 @@ mod owner_outage;
 mod owner_quarantine;
 mod owner_sender;
 mod owner_sources;
+mod owner_truncate;
 mod scan;
