@@ -27,5 +27,6 @@ mod owner_outage;
 mod owner_quarantine;
 mod owner_sender;
 mod owner_sources;
+mod owner_symlinks;
 mod owner_truncate;
 mod scan;
