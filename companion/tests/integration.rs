@@ -23,6 +23,7 @@ mod owner_changes;
 mod owner_commands;
 mod owner_dirs;
 mod owner_latency;
+mod owner_local_state;
 mod owner_outage;
 mod owner_quarantine;
 mod owner_sender;
