@@ -25,8 +25,12 @@ async fn state_dir_and_manifest_are_private() {
     let (_, token) = cloud.add_user("alice").await;
     let cluster = pair(&["proj"], 10).await;
     let mut companion = Companion::new(cluster.node(0));
-    companion.login_and_share(&cloud, &token, "proj");
+    companion.ok(&["init"]);
     let state = companion.state_dir();
+    assert_eq!(mode(&state), 0o700, "state dir created by `init`");
+    assert_eq!(mode(&state.join("manifest.db")), 0o600, "manifest created by `init`");
+    std::fs::remove_dir_all(&state).unwrap();
+    companion.login_and_share(&cloud, &token, "proj");
     assert_eq!(mode(&state), 0o700, "state dir created by `share`");
     assert_eq!(mode(&state.join("manifest.db")), 0o600, "manifest created by `share`");
 
