@@ -242,6 +242,36 @@ mod tests {
     use crate::manifest::ProjectRow;
     use cloud_protocol::Role;
 
+    /// A recorded directory replaced by a symlink to outside files: its
+    /// files go out as deletes, and nothing behind the link is hashed or
+    /// sent, whichever path the change names.
+    #[test]
+    fn a_directory_turned_symlink_is_gone_and_its_target_unread() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("folder");
+        let outside = base.path().join("outside");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("d/a.txt"), b"shared").unwrap();
+        std::fs::write(outside.join("a.txt"), b"private").unwrap();
+        std::fs::write(outside.join("b.txt"), b"private too").unwrap();
+        let mut m = Manifest::open_in(&base.path().join("state")).unwrap();
+        let project = Uuid::new_v4();
+        m.insert_project(&ProjectRow::new(project, "http://c", "p", "f", &root, Role::Owner)).unwrap();
+        let rules = IgnoreRules::default();
+        let held = HeldPaths::default();
+        let all = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<BTreeSet<_>>();
+        let first = resolve_paths(&mut m, project, &root, &rules, &held, &all(&["d"])).unwrap();
+        assert_eq!(first.queued.len(), 1, "{:?}", first.queued);
+
+        std::fs::remove_dir_all(root.join("d")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("d")).unwrap();
+        let second = resolve_paths(&mut m, project, &root, &rules, &held, &all(&["d", "d/a.txt", "d/b.txt"])).unwrap();
+        let got: Vec<(Op, &str)> = second.queued.iter().map(|c| (c.op, c.path.as_str())).collect();
+        assert_eq!(got, [(Op::Delete, "d/a.txt")]);
+        assert_eq!(second.hashed, 0);
+    }
+
     #[test]
     fn long_paths_are_split_to_fit_the_body_limit() {
         let dir = tempfile::tempdir().unwrap();
