@@ -274,8 +274,11 @@ impl Settings {
         self.state_dir.join(MANIFEST_FILE)
     }
 
-    /// Opens (creating) the manifest in the state directory.
+    /// Opens (creating) the manifest in the state directory, which is made
+    /// private first (0700, the manifest 0600: [`crate::state_dir`]).
     pub fn open_manifest(&self) -> Result<Manifest, ManifestError> {
+        crate::state_dir::prepare(&self.state_dir)
+            .map_err(|source| ManifestError::StateDir { path: self.state_dir.clone(), source })?;
         Manifest::open_in(&self.state_dir)
     }
 

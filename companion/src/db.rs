@@ -19,8 +19,11 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (creating if needed) `state_dir/manifest.db`.
+    /// Opens (creating if needed) `state_dir/manifest.db`, making the
+    /// directory and the manifest private first ([`crate::state_dir`]).
     pub fn open_in(state_dir: &Path) -> Result<Db, ManifestError> {
+        crate::state_dir::prepare(state_dir)
+            .map_err(|source| ManifestError::StateDir { path: state_dir.to_path_buf(), source })?;
         Ok(Db::new(Manifest::open_in(state_dir)?))
     }
 

@@ -6,6 +6,8 @@
 //! read through the file descriptor, never memory-mapped: a mapping faults
 //! (SIGBUS, killing the process) when another program truncates the file
 //! while we hash it (`truncate`, `cp` over it, logrotate's `copytruncate`).
+//! Large files are read and hashed in parallel pieces ([`tree`]), as fast
+//! as `b3sum`'s memory map (benches/hash_scan.rs).
 //! Hashing is blocking work: async callers use [`hash_file_async`] /
 //! [`hash_if_changed_async`], which run it on tokio's blocking pool.
 //!
@@ -15,11 +17,13 @@
 //! skip the hash with confidence.
 
 use std::fs::{File, Metadata};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::beneath::{self, BeneathError};
+
+mod tree;
 
 /// Files at least this big are hashed on several threads; below it the
 /// thread hand-off costs more than it saves.
@@ -138,7 +142,12 @@ pub fn hash_file(root: &Path, rel: &str) -> Result<HashedFile, HashError> {
     for _ in 0..STABLE_ATTEMPTS {
         let (file, meta) = beneath::open_regular(root, rel)?;
         let before = Identity::of(&meta);
-        let hash = hash_contents(file, before.stamp.size).map_err(|e| HashError::io(rel, e))?;
+        let hash = match hash_contents(file, before.stamp.size) {
+            Ok(hash) => hash,
+            // Truncated while we read it: look again.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => continue,
+            Err(e) => return Err(HashError::io(rel, e)),
+        };
         // Compare after reading: a writer that raced us changes the size,
         // the mtime or (for a rename-over) the inode at the path.
         if identity(root, rel)? == before {
@@ -199,37 +208,15 @@ fn identity(root: &Path, rel: &str) -> Result<Identity, HashError> {
     Ok(Identity::of(&meta))
 }
 
-/// Reads `file` to its end and hashes it. Large files are read in big
-/// chunks and each chunk hashed on several threads.
+/// Hashes the first `size` bytes of `file` (its size when opened). Large
+/// files are read in pieces on several threads ([`tree`]).
 fn hash_contents(mut file: File, size: u64) -> io::Result<blake3::Hash> {
-    let mut hasher = blake3::Hasher::new();
     if size >= PARALLEL_THRESHOLD {
-        let mut buf = vec![0u8; 8 * 1024 * 1024];
-        loop {
-            let n = read_full(&mut file, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update_rayon(&buf[..n]);
-        }
-    } else {
-        hasher.update_reader(&mut file)?;
+        return tree::hash_file_range(&file, size, tree::LEAF);
     }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(&mut file)?;
     Ok(hasher.finalize())
-}
-
-/// Fills `buf` as far as the file allows; 0 at the end.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

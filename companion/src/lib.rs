@@ -16,6 +16,7 @@ pub mod member;
 pub mod owner;
 pub mod progress;
 pub mod scan;
+pub mod state_dir;
 pub mod status;
 pub mod syncthing;
 pub mod ui;

@@ -219,5 +219,63 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert!(headings.contains("Member bob"), "{headings}");
     let images: Value = c.execute("return document.querySelectorAll('img').length;", vec![]).await.unwrap();
     assert_eq!(images, json!(0));
+
+    // Back to the invitee's page in the same browser: opening the owner's
+    // dashboard did not log it out (each port has its own cookie).
+    c.goto(&bare).await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while state_of(&c, "hello.txt").await.map(|(st, _)| st) != Some("synced".into()) {
+        assert!(Instant::now() < deadline, "the invitee's page after visiting the owner's: {:?}", rows(&c).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.close().await.unwrap();
+}
+
+/// What `fetch(path)` answers on the current page: the HTTP status.
+async fn fetch_status(c: &Client, path: &str) -> u16 {
+    let v = c
+        .execute("return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.status);", vec![json!(path)])
+        .await
+        .expect("fetch runs");
+    serde_json::from_value(v).expect("a status")
+}
+
+/// Two dashboards on 127.0.0.1 (two ports, two secrets) opened in one
+/// browser: both keep answering, because each has its own cookie, and no
+/// cookie carries a dashboard's secret (any other local server the browser
+/// visits on 127.0.0.1 would receive it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dashboards_in_one_browser_both_keep_working() {
+    let state = tempfile::tempdir().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let db = companion::db::Db::open_in(state.path()).unwrap();
+        let dashboard =
+            companion::ui::Dashboard::bind("127.0.0.1:0", db, companion::progress::Live::new()).await.unwrap();
+        urls.push(dashboard.url());
+        tokio::spawn(dashboard.serve(shutdown.clone()));
+    }
+    let driver = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    for url in &urls {
+        c.goto(url).await.unwrap();
+        assert_eq!(fetch_status(&c, "/api/status").await, 200, "{url} right after opening it");
+    }
+    // Both, again, without the key: each still has its session.
+    for url in &urls {
+        let bare = url.split('?').next().unwrap();
+        c.goto(bare).await.unwrap();
+        assert_eq!(fetch_status(&c, "/api/status").await, 200, "{bare} after both were opened");
+        let secret = url.split("?key=").nth(1).unwrap();
+        let cookies = c.get_all_cookies().await.unwrap();
+        assert!(!cookies.is_empty());
+        for cookie in &cookies {
+            assert_ne!(cookie.value(), secret, "the cookie {} carries the dashboard's secret", cookie.name());
+            assert!(cookie.http_only().unwrap_or(false), "{} is HttpOnly", cookie.name());
+        }
+    }
+    c.close().await.unwrap();
+    shutdown.cancel();
 }

@@ -26,7 +26,8 @@ pub async fn run(mut settings: Settings, out: &mut dyn std::io::Write) -> anyhow
         )?,
     }
     settings.save_file()?;
-    std::fs::create_dir_all(&settings.state_dir)?;
+    // 0700 from the start: it will hold the manifest and the dashboard's secret.
+    crate::state_dir::prepare(&settings.state_dir)?;
     writeln!(out, "Wrote {}; state goes to {}.", settings.config_path.display(), settings.state_dir.display())?;
     if settings.cloud.is_none() {
         writeln!(out, "Next: companion login --cloud URL --token TOKEN")?;

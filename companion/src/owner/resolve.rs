@@ -6,6 +6,12 @@
 //! was sent), a directory (everything below it, e.g. one moved in or
 //! created with files before our watch on it existed), or gone (a delete
 //! for it and every recorded file below it, e.g. a directory moved away).
+//!
+//! Symlinks are skipped, as Syncthing never syncs a link's target: every
+//! look goes through [`crate::beneath`], so a path with a symlink anywhere
+//! in it (`link/id_rsa`, where `link` → a directory outside the folder) is
+//! never read, and counts as gone (a file replaced by a link, or a directory
+//! replaced by one, goes out as deletes).
 //! Blocking code: called on the blocking pool through `Db::call`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +22,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 use walkdir::WalkDir;
 
+use crate::beneath;
 use crate::hash::{FileStamp, HashError, hash_file};
 use crate::ignore::{IgnoreRules, is_internal, is_temporary};
 use crate::manifest::{LocalFile, Manifest, ManifestError, OutboxBatch};
@@ -48,14 +55,16 @@ pub fn resolve_paths(
         if rules.should_skip(rel) || held.contains(rel) {
             continue;
         }
-        match std::fs::symlink_metadata(root.join(rel)) {
+        match beneath::symlink_metadata(root, rel) {
             Ok(meta) if meta.is_file() => {
                 files.insert(rel.clone());
             }
             Ok(meta) if meta.is_dir() => dirs.push(rel.clone()),
-            // Symlinks and special files: Syncthing does not sync their content.
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(rel.clone()),
+            // Symlinks and special files: Syncthing does not sync their
+            // content, so for us nothing is there.
+            Ok(_) => gone.push(rel.clone()),
+            // Missing, or reached through a symlink: nothing of ours is there.
+            Err(e) if e.is_not_found() || e.is_not_regular() => gone.push(rel.clone()),
             Err(e) => {
                 tracing::debug!(path = rel, error = %e, "cannot look at changed path; Syncthing's events or the next scan will")
             }
@@ -75,7 +84,7 @@ pub fn resolve_paths(
     for dir in &dirs {
         let found = walk_dir(root, dir, rules, held);
         for known in below(&recorded, dir, false) {
-            if !found.contains(&known) && !root.join(&known).exists() {
+            if !found.contains(&known) && !is_file_inside(root, &known) {
                 deletes.insert(known);
             }
         }
@@ -128,11 +137,22 @@ fn below(recorded: &BTreeMap<String, LocalFile>, rel: &str, itself: bool) -> Vec
     out
 }
 
-/// Regular files below `dir` that Syncthing would sync.
+/// True when `rel` is a regular file reached through real directories (an
+/// unreadable one counts too: it is not taken for a delete).
+fn is_file_inside(root: &Path, rel: &str) -> bool {
+    match beneath::symlink_metadata(root, rel) {
+        Ok(meta) => meta.is_file(),
+        Err(e) => !(e.is_not_found() || e.is_not_regular()),
+    }
+}
+
+/// Regular files below `dir` that Syncthing would sync: symlinks are not
+/// followed, not even `dir` itself if it turned into one meanwhile.
 fn walk_dir(root: &Path, dir: &str, rules: &IgnoreRules, held: &HeldPaths) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let prune = !rules.has_negations();
-    let mut entries = WalkDir::new(root.join(dir)).follow_links(false).min_depth(1).into_iter();
+    let mut entries =
+        WalkDir::new(root.join(dir)).follow_links(false).follow_root_links(false).min_depth(1).into_iter();
     while let Some(Ok(entry)) = entries.next() {
         let Some(rel) = entry.path().strip_prefix(root).ok().and_then(relative) else { continue };
         let is_dir = entry.file_type().is_dir();
@@ -172,9 +192,9 @@ fn check_files(
             continue;
         }
         let known = manifest.local_file(project, rel)?.filter(|k| !k.deleted);
-        let stamp = match std::fs::metadata(root.join(rel)) {
-            Ok(meta) => FileStamp::from_metadata(&meta),
-            Err(_) => continue, // gone again: its remove event follows
+        let stamp = match FileStamp::beneath(root, rel) {
+            Ok(stamp) => stamp,
+            Err(_) => continue, // gone again (its remove event follows), or no longer a file
         };
         match known {
             Some(k) if k.stamp() == stamp => {
@@ -221,6 +241,36 @@ mod tests {
     use super::*;
     use crate::manifest::ProjectRow;
     use cloud_protocol::Role;
+
+    /// A recorded directory replaced by a symlink to outside files: its
+    /// files go out as deletes, and nothing behind the link is hashed or
+    /// sent, whichever path the change names.
+    #[test]
+    fn a_directory_turned_symlink_is_gone_and_its_target_unread() {
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("folder");
+        let outside = base.path().join("outside");
+        std::fs::create_dir_all(root.join("d")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("d/a.txt"), b"shared").unwrap();
+        std::fs::write(outside.join("a.txt"), b"private").unwrap();
+        std::fs::write(outside.join("b.txt"), b"private too").unwrap();
+        let mut m = Manifest::open_in(&base.path().join("state")).unwrap();
+        let project = Uuid::new_v4();
+        m.insert_project(&ProjectRow::new(project, "http://c", "p", "f", &root, Role::Owner)).unwrap();
+        let rules = IgnoreRules::default();
+        let held = HeldPaths::default();
+        let all = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<BTreeSet<_>>();
+        let first = resolve_paths(&mut m, project, &root, &rules, &held, &all(&["d"])).unwrap();
+        assert_eq!(first.queued.len(), 1, "{:?}", first.queued);
+
+        std::fs::remove_dir_all(root.join("d")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("d")).unwrap();
+        let second = resolve_paths(&mut m, project, &root, &rules, &held, &all(&["d", "d/a.txt", "d/b.txt"])).unwrap();
+        let got: Vec<(Op, &str)> = second.queued.iter().map(|c| (c.op, c.path.as_str())).collect();
+        assert_eq!(got, [(Op::Delete, "d/a.txt")]);
+        assert_eq!(second.hashed, 0);
+    }
 
     #[test]
     fn long_paths_are_split_to_fit_the_body_limit() {

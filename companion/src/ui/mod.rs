@@ -11,6 +11,7 @@ mod routes;
 
 pub use auth::Secret;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -72,7 +73,7 @@ impl Dashboard {
             Err(source) => return Err(UiError::Bind { addr, source }),
         };
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr, source })?;
-        Ok(Dashboard { listener, addr, secret: Secret::generate(), db, live })
+        Ok(Dashboard { listener, addr, secret: Secret::generate(addr.port()), db, live })
     }
 
     /// The URL to open: it carries the secret once, then a cookie does.
@@ -88,7 +89,7 @@ impl Dashboard {
     /// this user only, for `companion status` to print.
     pub fn write_url(&self, state_dir: &Path) -> Result<(), UiError> {
         let path = state_dir.join(DASHBOARD_URL_FILE);
-        write_private(&path, &self.url()).map_err(|source| UiError::UrlFile { path, source })
+        crate::state_dir::write_private(&path, &self.url()).map_err(|source| UiError::UrlFile { path, source })
     }
 
     /// Serves until `shutdown`.
@@ -103,7 +104,10 @@ impl Dashboard {
         }
     }
 
-    /// The daemon service: bind, print and keep the URL, serve.
+    /// The daemon service: bind, keep the URL, serve. The URL carries the
+    /// secret, so it goes to stderr only when that is a terminal (the user
+    /// who ran `companion run` in it); under systemd stderr is the journal,
+    /// which the log names the file instead.
     pub async fn service(ctx: Context, live: Live) {
         let db = match ctx.open_db() {
             Ok(db) => db,
@@ -113,31 +117,22 @@ impl Dashboard {
             Ok(d) => d,
             Err(e) => return tracing::error!(error = %e, "the dashboard is off"),
         };
-        if let Err(e) = dashboard.write_url(&ctx.state_dir) {
-            tracing::warn!(error = %e, "the dashboard URL is only printed");
+        let on_terminal = std::io::stderr().is_terminal();
+        match dashboard.write_url(&ctx.state_dir) {
+            Ok(()) => tracing::info!(
+                addr = %dashboard.addr(),
+                "dashboard URL in {}; `companion status` shows it",
+                ctx.state_dir.join(DASHBOARD_URL_FILE).display()
+            ),
+            Err(e) if on_terminal => tracing::warn!(error = %e, "the dashboard URL is only printed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the dashboard URL could not be saved; run `companion run` in a terminal to see it")
+            }
         }
-        eprintln!("Dashboard: {}", dashboard.url());
+        if on_terminal {
+            eprintln!("Dashboard: {}", dashboard.url());
+        }
         dashboard.serve(ctx.shutdown.clone()).await;
         let _ = std::fs::remove_file(ctx.state_dir.join(DASHBOARD_URL_FILE));
     }
-}
-
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    {
-        // An older file may have been created with looser permissions.
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")
 }

@@ -6,6 +6,9 @@
 //! an async task (never blocking that thread); the task runs the
 //! [`Classifier`] (which holds files that are still being written) and
 //! ticks it so long-held files are eventually released.
+//!
+//! Symlinks are not followed: a symlinked directory is not watched, so
+//! nothing outside the folder is reported through it.
 
 mod classify;
 
@@ -86,7 +89,9 @@ impl FolderWatcher {
                 let _ = raw_tx.send(result);
             },
             NoCache,
-            notify::Config::default(),
+            // Never into a symlinked directory: its target is outside the
+            // folder (Syncthing syncs the link, not what it points to).
+            notify::Config::default().with_follow_symlinks(false),
         )
         .map_err(watch_err)?;
         debouncer.watch(root, RecursiveMode::Recursive).map_err(watch_err)?;

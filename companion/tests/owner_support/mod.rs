@@ -186,6 +186,11 @@ impl Companion {
         self.run = Some(child);
     }
 
+    /// `None` while `companion run` is alive, else how it ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.run.as_mut().and_then(|child| child.try_wait().expect("try_wait"))
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join(format!("run-{}.log", self.runs))
     }
