@@ -195,6 +195,17 @@ impl ProjectTask {
                 Ok(_) => Err(Trouble::Retry(format!("the cloud said {code}: {message}"))),
                 Err(e) => Err(Trouble::Retry(e.to_string())),
             },
+            // About a progress report, not the subscription: pulling and
+            // subscribing again would not change the answer. The reporter
+            // keeps within the limits, so these are worth a look but no retry.
+            "unknown_paths" | "rate_limited" => {
+                tracing::debug!(project = %id, %code, %message, "the cloud answered a progress report");
+                Ok(())
+            }
+            "invalid_progress" | "too_many_files" => {
+                tracing::warn!(project = %id, %code, %message, "the cloud refused a progress report");
+                Ok(())
+            }
             _ => Err(Trouble::Retry(format!("the cloud said {code}: {message}"))),
         }
     }
