@@ -405,3 +405,32 @@ fn paths_ignored_here_are_never_hashed_nor_counted() {
     assert_eq!((x.state, x.local_hash.as_deref()), (FileState::IgnoredHere, None));
     assert_eq!(engine.verified("private/x"), None);
 }
+
+#[test]
+fn a_stale_need_answer_does_not_turn_the_next_announcement_into_a_pull() {
+    // Seen on Syncthing 1.29.5: a `db/need` read while the file was pulled
+    // is answered after ItemFinished. It listed the file as in progress, the
+    // engine took that as a pull under way, and when the owner's next edit
+    // was announced (Syncthing paused, pulling nothing) the badge said
+    // "syncing 0 %" for good instead of pending.
+    let evs = events("events-a-create-small-B.json");
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    engine.announce("hello-1.txt", expected(8, H_OWNER));
+    world.answer(&mut engine, t0);
+    replay(&mut engine, &mut world, &evs, 1..=7, "hello-1.txt", t0);
+    world.disk.insert("hello-1.txt".into(), H_OWNER.into());
+    replay(&mut engine, &mut world, &evs, 8..=14, "hello-1.txt", t0);
+    assert_eq!(state(&engine, "hello-1.txt"), (FileState::Synced, 100.0));
+
+    let mut stale = Need::default();
+    let mut info = companion::syncthing::types::FileInfo::default();
+    info.name = "hello-1.txt".into();
+    stale.progress.push(info);
+    engine.need(&stale, t0);
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "hello-1.txt"), (FileState::Synced, 100.0));
+
+    engine.announce("hello-1.txt", expected(9, H_OTHER));
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "hello-1.txt"), (FileState::Pending, 0.0), "nothing is being pulled");
+}

@@ -240,7 +240,12 @@ impl Engine {
         t.db_conflict = None;
         if t.matches() {
             t.item_error = None;
-            if t.pull == Pull::Finished {
+            // The announced content is on disk: no pull toward it is under
+            // way (Syncthing renames a pulled file into place when it is
+            // done). A pull left `Active` by an older answer (a `db/need`
+            // read before the pull finished) would otherwise turn the next
+            // announcement into "syncing 0 %" while Syncthing pulls nothing.
+            if t.pull != Pull::Idle {
                 t.pull = Pull::Idle;
             }
         } else if t.expected.is_some() && !matches!(t.pull, Pull::Active { .. }) {
@@ -292,7 +297,9 @@ impl Engine {
         let mut to_hash = Vec::new();
         for (path, t) in self.files.iter_mut().filter(|(_, t)| t.expected.is_some()) {
             if let Some(&delete) = in_progress.get(path.as_str()) {
-                if !matches!(t.pull, Pull::Active { .. }) {
+                // Not for a file whose disk already holds the announced
+                // content: that answer was read before the pull finished.
+                if !matches!(t.pull, Pull::Active { .. }) && !t.matches() {
                     t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
                     t.rate_mut().restart(now);
                     self.touched.insert(path.clone());

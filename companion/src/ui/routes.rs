@@ -55,7 +55,11 @@ async fn guard(State(state): State<UiState>, request: Request, next: Next) -> Re
     let path = request.uri().path();
     let open = matches!(path, "/app.js" | "/app.css") || (path == "/" && request.uri().query().is_some());
     if !open && !state.secret.in_cookie(request.headers()) {
-        return (StatusCode::UNAUTHORIZED, "open the dashboard URL that `companion status` shows (or `companion run` printed on its terminal)").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "open the dashboard URL that `companion status` shows (or `companion run` printed on its terminal)",
+        )
+            .into_response();
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -83,7 +87,11 @@ async fn index(State(state): State<UiState>, Query(q): Query<KeyQuery>, headers:
         }
         Some(_) => (StatusCode::UNAUTHORIZED, "wrong dashboard key").into_response(),
         None if state.secret.in_cookie(&headers) => asset("text/html; charset=utf-8", INDEX),
-        None => (StatusCode::UNAUTHORIZED, "open the dashboard URL that `companion status` shows (or `companion run` printed on its terminal)").into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            "open the dashboard URL that `companion status` shows (or `companion run` printed on its terminal)",
+        )
+            .into_response(),
     }
 }
 
