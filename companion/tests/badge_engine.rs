@@ -15,24 +15,24 @@ use companion::syncthing::types::{DbFile, DbStatus, Need};
 use serde_json::{Value, json};
 use syncthing_fixtures::recorded_json;
 
-const H_OWNER: &str = "blake3:1111111111111111111111111111111111111111111111111111111111111111";
-const H_OTHER: &str = "blake3:2222222222222222222222222222222222222222222222222222222222222222";
+pub(crate) const H_OWNER: &str = "blake3:1111111111111111111111111111111111111111111111111111111111111111";
+pub(crate) const H_OTHER: &str = "blake3:2222222222222222222222222222222222222222222222222222222222222222";
 /// B's device id in the captures (the conflict copies carry its short form).
-const B_ID: &str = "ASMRTYP-K7L5JKX-RYRUB44-56MOWCA-WJ4QQTT-QJWPW2E-3Q53I2C-K3ZTJAK";
+pub(crate) const B_ID: &str = "ASMRTYP-K7L5JKX-RYRUB44-56MOWCA-WJ4QQTT-QJWPW2E-3Q53I2C-K3ZTJAK";
 
 /// What the engine's actions find: the disk and Syncthing's REST answers.
 #[derive(Default)]
-struct World {
-    disk: HashMap<String, String>,
-    db: HashMap<String, DbFile>,
-    need: Need,
-    status: DbStatus,
-    copies: Vec<String>,
-    hashes_done: Vec<String>,
+pub(crate) struct World {
+    pub disk: HashMap<String, String>,
+    pub db: HashMap<String, DbFile>,
+    pub need: Need,
+    pub status: DbStatus,
+    pub copies: Vec<String>,
+    pub hashes_done: Vec<String>,
 }
 
 impl World {
-    fn answer(&mut self, engine: &mut Engine, now: Instant) {
+    pub fn answer(&mut self, engine: &mut Engine, now: Instant) {
         while let Some(action) = engine.next_action() {
             match action {
                 Action::Hash { path, known } => {
@@ -60,27 +60,27 @@ impl World {
     }
 }
 
-fn stamp() -> FileStamp {
+pub(crate) fn stamp() -> FileStamp {
     FileStamp { size: 1, mtime_ms: 1 }
 }
 
-fn events(name: &str) -> Vec<Event> {
+pub(crate) fn events(name: &str) -> Vec<Event> {
     let Value::Array(items) = recorded_json(name) else { panic!("{name} is not an array") };
     items.into_iter().map(|v| Event::from_value(v).unwrap()).collect()
 }
 
-fn expected(size: u64, hash: &str) -> Expected {
+pub(crate) fn expected(size: u64, hash: &str) -> Expected {
     Expected { size, hash: hash.into(), mtime_ms: 0, deleted: false }
 }
 
-fn state(engine: &Engine, path: &str) -> (FileState, f64) {
+pub(crate) fn state(engine: &Engine, path: &str) -> (FileState, f64) {
     let b = engine.badge(path).unwrap_or_else(|| panic!("no badge for {path}"));
     (b.state, b.percent)
 }
 
 /// Replays `events` with ids in `ids`, answering actions after each one, and
 /// returns every badge change of `path` in order.
-fn replay(
+pub(crate) fn replay(
     engine: &mut Engine,
     world: &mut World,
     events: &[Event],
