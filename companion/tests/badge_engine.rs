@@ -405,3 +405,47 @@ fn paths_ignored_here_are_never_hashed_nor_counted() {
     assert_eq!((x.state, x.local_hash.as_deref()), (FileState::IgnoredHere, None));
     assert_eq!(engine.verified("private/x"), None);
 }
+
+/// A `db/need` answer taken while the file was pulled but delivered after
+/// its `ItemFinished` says "in progress" about a pull that is over. The ✓
+/// hides it, but once the owner announces a newer version that this
+/// Syncthing has not heard of (the pair is paused), the badge must say
+/// pending, not "syncing 0 %" for ever: Syncthing is asked again.
+#[test]
+fn a_need_answer_older_than_the_finish_does_not_leave_the_file_syncing() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    engine.announce("back.txt", expected(10, H_OWNER));
+    world.answer(&mut engine, t0);
+    let evs: Vec<Event> = ["ItemStarted", "ItemFinished"]
+        .into_iter()
+        .zip(10u64..)
+        .map(|(kind, id)| {
+            let mut data = json!({"folder": "proj", "item": "back.txt", "type": "file", "action": "update"});
+            if kind == "ItemFinished" {
+                data["error"] = Value::Null;
+            }
+            let event = json!({"id": id, "globalID": id, "time": "2026-11-30T16:55:23Z", "type": kind, "data": data});
+            Event::from_value(event).unwrap()
+        })
+        .collect();
+    let mut stale = Need::default();
+    stale.progress.push(serde_json::from_value(json!({"name": "back.txt", "size": 10})).unwrap());
+    world.disk.insert("back.txt".into(), H_OWNER.into());
+    replay(&mut engine, &mut world, &evs, 10..=11, "back.txt", t0);
+    engine.need(&stale, t0);
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "back.txt").0, FileState::Synced);
+
+    // Paused; the owner's edit is announced. Syncthing here knows nothing
+    // of it: the base version is its global and local, nothing is needed.
+    let mut db = DbFile::default();
+    db.global.name = "back.txt".into();
+    db.global.size = 10;
+    db.global.version = vec!["MFZWI3D:1".into()];
+    db.local = db.global.clone();
+    world.db.insert("back.txt".into(), db);
+    engine.announce("back.txt", expected(31, H_OTHER));
+    world.answer(&mut engine, t0);
+    let b = engine.badge("back.txt").unwrap();
+    assert_eq!((b.state, b.local_hash.as_deref()), (FileState::Pending, Some(H_OWNER)), "{b:?}");
+}
