@@ -7,6 +7,7 @@ mod owner_support;
 
 mod live;
 
+mod badge_delete_wins;
 mod badge_engine;
 mod badge_store;
 mod captures;

@@ -70,6 +70,135 @@ async fn a_conflict_is_flagged_with_its_copy() {
     s.wait_owner_view("conflict.txt", "conflict", |r| r.progress.state == FileState::Conflict).await;
 }
 
+/// Writes `bytes` to `path` and sets its mtime.
+fn write_with_mtime(path: PathBuf, bytes: &[u8], mtime: SystemTime) {
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(mtime).unwrap();
+}
+
+/// A delete against a concurrent edit, both ways (pause, B edits kept.txt
+/// while A deletes it, A edits back.txt while B deletes it, resume). The
+/// edits carry an mtime an hour old, so each delete is the newer change.
+/// Syncthing 1.x lets the edit win anyway (syncthing/syncthing
+/// lib/protocol/bep_fileinfo.go `WinsConflict` before commit 7c07610ab of
+/// 2.0: "If a modification is in conflict with a delete, we pick the
+/// modification"): both files come back everywhere, with the edited bytes,
+/// and no conflict copy is made. 2.x lets the newer delete win instead and
+/// keeps the edit as a conflict copy (syncthing/syncthing lib/model/
+/// folder_sendrecv.go `deleteFileWithCurrent`, relnotes/v2.0.md); that
+/// case is badge_delete_wins, from 2.x's event shapes, and the branch
+/// below for anyone running the suite on a 2.x binary. The badges end
+/// truthful: ✓ with the hash of the bytes on disk, nothing left "deleted"
+/// or ⚠.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
+    let s = setup(Knobs::default()).await;
+    let version = s.cluster.syncthing_version();
+    std::fs::write(s.a("kept.txt"), b"kept: base\n").unwrap();
+    std::fs::write(s.a("back.txt"), b"back: base\n").unwrap();
+    s.wait_synced("kept.txt").await;
+    s.wait_synced("back.txt").await;
+
+    s.cluster.pause_device(0, 1).await.unwrap();
+    s.cluster.pause_device(1, 0).await.unwrap();
+    wait_apart(&s).await;
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    write_with_mtime(s.b("kept.txt"), b"kept: edited on B, an hour ago\n", hour_ago);
+    write_with_mtime(s.a("back.txt"), b"back: edited on A, an hour ago\n", hour_ago);
+    let (kept_b, back_a) = (blake3_of(&s.b("kept.txt")), blake3_of(&s.a("back.txt")));
+    // Each Syncthing has its edit (B's shows as "changed on this machine").
+    s.wait_badge("kept.txt", "conflict (edited here)", |b| b.state == FileState::Conflict).await;
+    s.wait_badge("back.txt", "pending (the owner's edit)", |b| b.state == FileState::Pending).await;
+    std::fs::remove_file(s.a("kept.txt")).unwrap();
+    std::fs::remove_file(s.b("back.txt")).unwrap();
+    let b = s
+        .wait_badge("back.txt", "conflict (deleted here)", |b| {
+            b.state == FileState::Conflict && b.error.as_deref().unwrap_or("").contains("deleted on this machine")
+        })
+        .await;
+    assert_eq!(b.local_hash, None);
+    until("the invitee hearing of the owner's delete of kept.txt", || {
+        s.member.manifest().remote_file(s.project, "kept.txt").ok()??.deleted.then_some(())
+    })
+    .await;
+    // The owner deleted it; B still has its edit: ⚠ (once Syncthing is
+    // asked about the news), never "deleted".
+    let b = s
+        .wait_badge("kept.txt", "conflict after the owner's delete", |b| {
+            assert_ne!(b.state, FileState::Deleted, "{b:?}");
+            b.state == FileState::Conflict && b.error.as_deref().unwrap_or("").contains("changed on this machine")
+        })
+        .await;
+    assert_eq!(b.local_hash.as_deref(), Some(kept_b.as_str()), "{b:?}");
+
+    s.cluster.resume_device(0, 1).await.unwrap();
+    s.cluster.resume_device(1, 0).await.unwrap();
+    if version.major >= 2 {
+        // Not run here (no 2.x binary): the newer deletes win, each edit
+        // survives as a conflict copy that syncs like any file.
+        for (path, stem, edit) in
+            [("kept.txt", "kept.sync-conflict-", &kept_b), ("back.txt", "back.sync-conflict-", &back_a)]
+        {
+            s.wait_badge(path, "deleted", |b| b.state == FileState::Deleted).await;
+            let copy =
+                until("the conflict copy on B", || conflict_copies(&s.b("")).into_iter().find(|c| c.starts_with(stem)))
+                    .await;
+            let b = s.wait_synced(&copy).await;
+            assert_eq!(b.local_hash.as_deref(), Some(edit.as_str()), "{copy} holds the losing edit");
+            assert!(!s.b(path).exists());
+        }
+        return;
+    }
+    // 1.x: kept.txt comes back on A with B's bytes; the owner announces
+    // them and B's badge is ✓ with that hash.
+    let want = kept_b.clone();
+    s.wait_badge("kept.txt", "✓ with B's edit", |b| {
+        b.state == FileState::Synced && b.local_hash.as_deref() == Some(want.as_str())
+    })
+    .await;
+    assert_eq!(blake3_of(&s.a("kept.txt")), kept_b, "A got B's edit back");
+    // back.txt comes back on B with A's bytes.
+    let want = back_a.clone();
+    s.wait_badge("back.txt", "✓ with A's edit", |b| {
+        b.state == FileState::Synced && b.local_hash.as_deref() == Some(want.as_str())
+    })
+    .await;
+    s.wait_synced("back.txt").await;
+    s.wait_synced("kept.txt").await;
+    // No conflict copy either side, hence no ⚠ to show; the owner sees ✓.
+    for node in 0..2 {
+        let copies = conflict_copies(&s.cluster.node(node).folder_path(FOLDER));
+        assert!(copies.is_empty(), "node {node} has conflict copies on {version}: {copies:?}");
+    }
+    s.wait_owner_view("kept.txt", "✓", |r| r.progress.state == FileState::Synced).await;
+    s.wait_owner_view("back.txt", "✓", |r| r.progress.state == FileState::Synced).await;
+}
+
+/// Waits until neither Syncthing lists the other as connected: the pause
+/// has taken effect, so no index of what follows crosses before the resume.
+async fn wait_apart(s: &Setup) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let (a, b) = (s.cluster.node(0), s.cluster.node(1));
+        let ab = a.is_connected_to(&b.device_id).await.unwrap_or(true);
+        let ba = b.is_connected_to(&a.device_id).await.unwrap_or(true);
+        if !ab && !ba {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pair still connected {DEADLINE:?} after pausing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `.sync-conflict-` files at the top of a folder.
+fn conflict_copies(root: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".sync-conflict-"))
+        .collect()
+}
+
 /// `chattr +i` on a file, undone on drop so the temp dir can go.
 struct Immutable(PathBuf);
 

@@ -257,6 +257,12 @@ impl Engine {
             }
         } else if t.pull == Pull::Finished {
             t.pull = Pull::Idle;
+        } else if t.expected.is_some() {
+            // Not what the owner has while we think Syncthing pulls it: make
+            // sure it still does. A need answer older than the pull's
+            // `ItemFinished` leaves a pull that is over (hidden while ✓);
+            // a newer announcement must then read pending, not syncing.
+            self.push(Action::QueryNeed);
         }
         self.touched.insert(path.to_owned());
         if again {

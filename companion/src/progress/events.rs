@@ -35,7 +35,8 @@ impl Engine {
                 for name in &d.filenames {
                     if is_conflict_copy(name).is_some() {
                         self.push(Action::CheckCopy { path: name.clone() });
-                    } else if let Some(t) = self.files.get_mut(name).filter(|t| t.expected.is_some()) {
+                    }
+                    if let Some(t) = self.files.get_mut(name).filter(|t| t.expected.is_some()) {
                         // Right after ItemFinished this is the pull's echo,
                         // already being verified; otherwise it is news (a
                         // receive-only local edit only shows up here, FACTS §8).
@@ -66,7 +67,7 @@ impl Engine {
     }
 
     fn item_started(&mut self, path: &str, action: &str, now: Instant) {
-        if is_conflict_copy(path).is_some() {
+        if is_conflict_copy(path).is_some() && !self.announced(path) {
             return;
         }
         let delete = action == "delete";
@@ -106,7 +107,9 @@ impl Engine {
                 self.copy_seen(path, action != "delete");
             }
             self.touch(&original);
-            return;
+            if !self.announced(path) {
+                return;
+            }
         }
         let Some(t) = self.files.get_mut(path) else { return };
         let was = t.pull;
@@ -142,6 +145,14 @@ impl Engine {
         self.want_hash(path, None);
     }
 
+    /// Whether the cloud announced `path`. A conflict copy usually is not,
+    /// but one that reached the owner is shared like any file (Syncthing 2.x
+    /// makes one of every edit that loses to a delete): it is then followed
+    /// and verified like any file, besides marking its original.
+    fn announced(&self, path: &str) -> bool {
+        self.files.get(path).is_some_and(|t| t.expected.is_some())
+    }
+
     fn change_detected(&mut self, d: &ChangeDetectedData, news: bool) {
         if d.item_type != "file" {
             return;
@@ -152,7 +163,9 @@ impl Engine {
                 ChangeAction::Deleted => self.copy_seen(&d.path, false),
                 ChangeAction::Other(_) => self.push(Action::CheckCopy { path: d.path.clone() }),
             }
-            return;
+            if !self.announced(&d.path) {
+                return;
+            }
         }
         if news && self.files.get(&d.path).is_some_and(|t| t.expected.is_some()) {
             if let Some(t) = self.files.get_mut(&d.path) {

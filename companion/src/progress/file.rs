@@ -144,6 +144,11 @@ impl Tracked {
     }
 
     fn judge(&self, e: &Expected, copies: &[&str], folder_error: Option<&str>) -> Badge {
+        // Deleted by the owner and gone here: a conflict copy of it is a file
+        // of its own (announced and badged like any), not a conflict of this
+        // path. Syncthing 2.x leaves exactly that when a delete wins over an
+        // edit (the edit is kept as the copy); without this the path stayed ⚠.
+        let copies = if e.deleted && self.disk == DiskFact::Missing { &[] } else { copies };
         if let Some(first) = copies.first() {
             let more = match copies.len() {
                 1 => String::new(),
