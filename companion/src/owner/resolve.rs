@@ -102,6 +102,62 @@ pub fn resolve_paths(
     Ok(Resolved { queued, batches, touched: touched.len(), hashed })
 }
 
+/// Of `reported` (paths that only Syncthing's events named), the ones to
+/// leave to the watcher for now: gone, still recorded as present, and in a
+/// directory changed less than `recent_ms` ago (a rename or delete there may
+/// still sit in the debouncer). Syncthing reports seconds late, so its report
+/// of an earlier write can name a file just renamed away; resolved at once it
+/// would send the delete alone, and the watcher's rename (delete + create in
+/// one batch) would arrive split, with the file missing in between.
+pub fn leave_to_watcher(
+    manifest: &Manifest,
+    project: Uuid,
+    root: &Path,
+    reported: &BTreeSet<String>,
+    now_ms: i64,
+    recent_ms: i64,
+) -> Result<BTreeSet<String>, ManifestError> {
+    let candidates: Vec<&String> = reported
+        .iter()
+        .filter(|rel| {
+            let gone = matches!(beneath::symlink_metadata(root, rel), Err(e) if e.is_not_found() || e.is_not_regular());
+            gone && dir_changed_within(root, rel, now_ms, recent_ms)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let recorded: BTreeMap<String, LocalFile> =
+        manifest.local_files(project)?.into_iter().filter(|f| !f.deleted).map(|f| (f.path.clone(), f)).collect();
+    Ok(candidates.into_iter().filter(|rel| !below(&recorded, rel, true).is_empty()).cloned().collect())
+}
+
+/// True when the nearest existing directory above `rel` had an entry added,
+/// removed or renamed less than `recent_ms` before `now_ms` (its mtime).
+pub fn dir_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
+    dir_changed_at(root, rel).is_some_and(|at| now_ms.saturating_sub(at) < recent_ms)
+}
+
+/// When the nearest existing directory above `rel` last changed (ms since the epoch).
+fn dir_changed_at(root: &Path, rel: &str) -> Option<i64> {
+    let mut parent = rel;
+    let meta = loop {
+        match parent.rsplit_once('/') {
+            Some((up, _)) => {
+                parent = up;
+                if let Ok(meta) = beneath::symlink_metadata(root, parent)
+                    && meta.is_dir()
+                {
+                    break meta;
+                }
+            }
+            None => break std::fs::symlink_metadata(root).ok()?,
+        }
+    };
+    let since = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 /// Most request body one batch should need: half the cloud's default 2 MiB
 /// limit, so 1,000 changes with long paths still fit.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
