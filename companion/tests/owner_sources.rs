@@ -144,9 +144,10 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
     tx.send(StreamItem::Event(Event::from_value(late).unwrap())).unwrap();
     until("b.txt queued", || queued(&state_dir, project, "b.txt", &b).then_some(())).await;
 
-    // Rename a file just touched (so its new name looks too fresh for a
-    // reconcile to take), and at once a reconcile.
-    std::fs::File::options().write(true).open(&c).unwrap().set_modified(std::time::SystemTime::now()).unwrap();
+    // Rename a file dated a minute ahead (as the flaky run's b.txt was), and
+    // at once a reconcile.
+    let ahead = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&c).unwrap().set_modified(ahead).unwrap();
     std::fs::rename(&c, &d).unwrap();
     tx.send(StreamItem::Missed { expected_first: 10, got_first: 20 }).unwrap();
     until("d.txt queued", || queued(&state_dir, project, "d.txt", &d).then_some(())).await;
@@ -158,4 +159,42 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
         let rename = vec![(Op::Delete, old.to_string()), (Op::Create, new.to_string())];
         assert!(batches.contains(&rename), "{old} -> {new} sent as one batch: {batches:?}");
     }
+}
+
+/// A file dated in the future (set by a tool, or a clock that was ahead) is
+/// not "being written": the start-up scan sends it, and does not leave it to
+/// a watcher that will never report it (it changed before we watched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_dated_in_the_future_goes_out_with_the_start_up_scan() {
+    let cluster = pair(&["proj"], 1).await;
+    let node = cluster.node(0);
+    let root = node.folder_path("proj");
+    let future = root.join("future.txt");
+    std::fs::write(&future, b"dated tomorrow").unwrap();
+    let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+    std::fs::File::options().write(true).open(&future).unwrap().set_modified(tomorrow).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let project = Uuid::new_v4();
+    let mut manifest = Manifest::open_in(state.path()).unwrap();
+    manifest.insert_project(&ProjectRow::new(project, "http://127.0.0.1:9", "p", "proj", &root, Role::Owner)).unwrap();
+    drop(manifest);
+
+    let (_tx, rx) = broadcast::channel(16);
+    let shutdown = CancellationToken::new();
+    let deps = OwnerDeps {
+        db: Db::open_in(state.path()).unwrap(),
+        syncthing: Client::new(&node.api_url, &node.api_key).unwrap(),
+        outbox_ready: Arc::new(Notify::new()),
+        watch: WatchConfig::default(),
+    };
+    let pipeline = tokio::spawn(run_project(
+        deps,
+        ProjectRow::new(project, "", "p", "proj", &root, Role::Owner),
+        rx,
+        shutdown.clone(),
+    ));
+    let state_dir = state.path().to_owned();
+    until("future.txt queued", || queued(&state_dir, project, "future.txt", &future).then_some(())).await;
+    shutdown.cancel();
+    tokio::time::timeout(DEADLINE, pipeline).await.expect("pipeline stops").expect("pipeline task");
 }

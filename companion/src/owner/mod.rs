@@ -40,10 +40,10 @@ use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfi
 
 pub use sources::paths_from_event;
 
-/// A file modified less than this long ago (ms) may still have events in the
-/// debouncer: a reconcile leaves it to the watcher. So does a pass for a path
-/// only Syncthing named that is gone from a directory changed this recently
-/// (it may be half of a rename the watcher is about to report whole).
+/// A file changed (its ctime) less than this long ago (ms) may still have
+/// events in the debouncer: a reconcile leaves it to the watcher. So does any
+/// pass but the watcher's for a file gone from a directory changed this
+/// recently (it may be half of a rename the watcher is about to report whole).
 const RECENT_MS: i64 = 1000;
 /// After a failed pass (the manifest locked too long, a disk full, the
 /// folder unmounted) the whole folder is compared again, 2 s later at first,
@@ -282,8 +282,8 @@ impl Pipeline {
                 // events may still sit in the debouncer, is the watcher's to
                 // report (once, when done); without a watcher we take it now.
                 // So is a file gone from a directory changed that recently:
-                // it may be half of a rename, whose other half (a file with
-                // an old or a recent mtime) the watcher reports with it.
+                // it may be half of a rename, the other half of which (a
+                // file with a fresh ctime) the watcher reports with it.
                 let mut deferred = 0;
                 if watching {
                     let now_ms = now_ms();
@@ -291,7 +291,7 @@ impl Pipeline {
                         let recent = if c.op == Op::Delete {
                             resolve::dir_changed_within(&root, &c.path, now_ms, RECENT_MS)
                         } else {
-                            c.mtime.is_some_and(|m| now_ms.saturating_sub(m) < RECENT_MS)
+                            resolve::file_changed_within(&root, &c.path, now_ms, RECENT_MS)
                         };
                         deferred += usize::from(recent && !held.contains(&c.path));
                         !held.contains(&c.path) && !recent

@@ -132,6 +132,17 @@ pub fn leave_to_watcher(
     Ok(candidates.into_iter().filter(|rel| !below(&recorded, rel, true).is_empty()).cloned().collect())
 }
 
+/// True when the file at `rel` changed less than `recent_ms` before `now_ms`:
+/// its ctime, which a write, a rename and a touch all set to the kernel's
+/// clock (a renamed file keeps its mtime, and an mtime set by hand can lie
+/// in the future, where it would look recent at every look).
+pub fn file_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = beneath::symlink_metadata(root, rel) else { return false };
+    let ctime_ms = meta.ctime().saturating_mul(1000).saturating_add(meta.ctime_nsec() / 1_000_000);
+    (0..recent_ms).contains(&now_ms.saturating_sub(ctime_ms))
+}
+
 /// True when the nearest existing directory above `rel` had an entry added,
 /// removed or renamed less than `recent_ms` before `now_ms` (its mtime).
 pub fn dir_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
