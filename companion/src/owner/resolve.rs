@@ -137,20 +137,13 @@ pub fn leave_to_watcher(
 /// clock (a renamed file keeps its mtime, and an mtime set by hand can lie
 /// in the future, where it would look recent at every look).
 pub fn file_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(meta) = beneath::symlink_metadata(root, rel) else { return false };
-    let ctime_ms = meta.ctime().saturating_mul(1000).saturating_add(meta.ctime_nsec() / 1_000_000);
-    (0..recent_ms).contains(&now_ms.saturating_sub(ctime_ms))
+    beneath::symlink_metadata(root, rel).is_ok_and(|meta| changed_within(&meta, now_ms, recent_ms))
 }
 
 /// True when the nearest existing directory above `rel` had an entry added,
-/// removed or renamed less than `recent_ms` before `now_ms` (its mtime).
+/// removed or renamed less than `recent_ms` before `now_ms` (its ctime, for
+/// the same reasons: Syncthing sets directories' mtimes to what peers had).
 pub fn dir_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
-    dir_changed_at(root, rel).is_some_and(|at| now_ms.saturating_sub(at) < recent_ms)
-}
-
-/// When the nearest existing directory above `rel` last changed (ms since the epoch).
-fn dir_changed_at(root: &Path, rel: &str) -> Option<i64> {
     let mut parent = rel;
     let meta = loop {
         match parent.rsplit_once('/') {
@@ -162,11 +155,19 @@ fn dir_changed_at(root: &Path, rel: &str) -> Option<i64> {
                     break meta;
                 }
             }
-            None => break std::fs::symlink_metadata(root).ok()?,
+            None => match std::fs::symlink_metadata(root) {
+                Ok(meta) => break meta,
+                Err(_) => return false,
+            },
         }
     };
-    let since = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    i64::try_from(since.as_millis()).ok()
+    changed_within(&meta, now_ms, recent_ms)
+}
+
+fn changed_within(meta: &std::fs::Metadata, now_ms: i64, recent_ms: i64) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let ctime_ms = meta.ctime().saturating_mul(1000).saturating_add(meta.ctime_nsec() / 1_000_000);
+    (0..recent_ms).contains(&now_ms.saturating_sub(ctime_ms))
 }
 
 /// Most request body one batch should need: half the cloud's default 2 MiB
@@ -337,6 +338,20 @@ mod tests {
         let got: Vec<(Op, &str)> = second.queued.iter().map(|c| (c.op, c.path.as_str())).collect();
         assert_eq!(got, [(Op::Delete, "d/a.txt")]);
         assert_eq!(second.hashed, 0);
+    }
+
+    /// Syncthing dates a synced directory as the peer had it, maybe ahead of
+    /// our clock: that must not make every delete in it look fresh (left to
+    /// the watcher, and rechecked, forever).
+    #[test]
+    fn a_directory_dated_in_the_future_is_not_taken_for_a_fresh_change() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+        std::fs::File::open(root.path().join("d")).unwrap().set_modified(tomorrow).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!(dir_changed_within(root.path(), "d/gone.txt", now, 1000), "just changed");
+        assert!(!dir_changed_within(root.path(), "d/gone.txt", now + 2000, 1000), "2 s later");
     }
 
     #[test]
