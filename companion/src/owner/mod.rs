@@ -5,7 +5,7 @@
 //!   authoritative but seconds later) give the same paths again, and catch
 //!   what the watcher missed (watch limits, bursts, our own start).
 //!
-//! Both land in one set of pending paths that a single task resolves
+//! Both land in pending paths that a single task resolves
 //! ([`resolve::resolve_paths`]): hash what changed, queue it in the outbox.
 //! The manifest drops the second report of the same content (path + hash),
 //! so one content change gives one delta. A `Missed` or `Restarted` from the
@@ -13,6 +13,12 @@
 //! `.stignore` triggers a reconcile: a scan of the whole folder against the
 //! manifest (cheap: unchanged stamps skip the hash). The first thing the task
 //! does is such a scan, so changes made while the companion was down go out.
+//!
+//! The watcher reports a rename (delete + create) in one batch, 200 ms after
+//! it. Any other pass that looks meanwhile (Syncthing's late report of an
+//! earlier write, a reconcile) would see only the old name gone, and send
+//! the delete alone: a file gone from a directory changed less than a second
+//! ago is left to the watcher, and a recheck.
 
 pub mod resolve;
 mod sources;
@@ -21,6 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use cloud_protocol::Op;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -33,8 +40,10 @@ use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfi
 
 pub use sources::paths_from_event;
 
-/// A file modified less than this long ago (ms) may still have events in the
-/// debouncer: a reconcile leaves it to the watcher.
+/// A file changed (its ctime) less than this long ago (ms) may still have
+/// events in the debouncer: a reconcile leaves it to the watcher. So does any
+/// pass but the watcher's for a file gone from a directory changed this
+/// recently (it may be half of a rename the watcher is about to report whole).
 const RECENT_MS: i64 = 1000;
 /// After a failed pass (the manifest locked too long, a disk full, the
 /// folder unmounted) the whole folder is compared again, 2 s later at first,
@@ -134,8 +143,8 @@ pub async fn run_project(
         }
         if let Some(why) = work.reconcile {
             recheck = pipeline.reconcile(why).await;
-        } else if !work.paths.is_empty()
-            && let Some(retry) = pipeline.resolve(work.paths).await
+        } else if !(work.paths.is_empty() && work.reported.is_empty())
+            && let Some(retry) = pipeline.resolve(work.paths, work.reported).await
         {
             recheck = Some(recheck.map_or(retry, |at| at.min(retry)));
         }
@@ -147,7 +156,10 @@ pub async fn run_project(
 /// What one wake-up collected.
 #[derive(Debug, Default)]
 struct Work {
+    /// Paths the watcher reported.
     paths: BTreeSet<String>,
+    /// Paths only Syncthing's events named (reported seconds late).
+    reported: BTreeSet<String>,
     reconcile: Option<&'static str>,
     reload_ignores: bool,
 }
@@ -169,7 +181,7 @@ impl Work {
 
     fn add_item(&mut self, item: Result<StreamItem, broadcast::error::RecvError>, folder: &str) {
         match item {
-            Ok(StreamItem::Event(event)) => self.paths.extend(paths_from_event(&event, folder)),
+            Ok(StreamItem::Event(event)) => self.reported.extend(paths_from_event(&event, folder)),
             Ok(StreamItem::Missed { .. }) => self.reconcile = Some("Syncthing events were lost"),
             Ok(StreamItem::Restarted { .. }) => self.reconcile = Some("Syncthing restarted"),
             Ok(StreamItem::Connected { .. } | StreamItem::Disconnected { .. }) => {}
@@ -203,18 +215,45 @@ impl Pipeline {
         self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Hashes and queues changed paths. On failure, returns when to compare
-    /// the whole folder again (the paths themselves are not kept).
-    async fn resolve(&mut self, paths: BTreeSet<String>) -> Option<tokio::time::Instant> {
+    /// Hashes and queues changed paths: `paths` from the watcher, `reported`
+    /// from Syncthing's events. Returns when to compare the whole folder
+    /// again: after a failure (the paths themselves are not kept), or when
+    /// reported paths were left to the watcher.
+    async fn resolve(
+        &mut self,
+        mut paths: BTreeSet<String>,
+        reported: BTreeSet<String>,
+    ) -> Option<tokio::time::Instant> {
         let started = Instant::now();
         let (project, root, rules, held) =
             (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
-        let result = self.deps.db.call(move |m| resolve::resolve_paths(m, project, &root, &rules, &held, &paths)).await;
+        let watching = self.watching;
+        let result = self
+            .deps
+            .db
+            .call(move |m| {
+                let mut reported: BTreeSet<String> = reported.difference(&paths).cloned().collect();
+                // A path the watcher also named is its report; a gone one it
+                // may still be debouncing (half of a rename) waits for it.
+                let left = if watching {
+                    resolve::leave_to_watcher(m, project, &root, &reported, now_ms(), RECENT_MS)?
+                } else {
+                    BTreeSet::new()
+                };
+                reported.retain(|p| !left.contains(p));
+                paths.append(&mut reported);
+                resolve::resolve_paths(m, project, &root, &rules, &held, &paths).map(|r| (r, left))
+            })
+            .await;
         match result {
-            Ok(r) => {
+            Ok((r, left)) => {
                 self.failures = 0;
                 self.queued(&r.queued, started, "change");
-                None
+                if left.is_empty() {
+                    return None;
+                }
+                tracing::debug!(project = %project, paths = ?left, "gone in a directory just changed; left to the watcher");
+                Some(tokio::time::Instant::now() + recheck_after())
             }
             Err(e) => {
                 let retry_in = self.next_retry();
@@ -242,11 +281,18 @@ impl Pipeline {
                 // A file being written, or changed so recently that its
                 // events may still sit in the debouncer, is the watcher's to
                 // report (once, when done); without a watcher we take it now.
+                // So is a file gone from a directory changed that recently:
+                // it may be half of a rename, the other half of which (a
+                // file with a fresh ctime) the watcher reports with it.
                 let mut deferred = 0;
                 if watching {
                     let now_ms = now_ms();
                     report.changes.retain(|c| {
-                        let recent = c.mtime.is_some_and(|m| now_ms.saturating_sub(m) < RECENT_MS);
+                        let recent = if c.op == Op::Delete {
+                            resolve::dir_changed_within(&root, &c.path, now_ms, RECENT_MS)
+                        } else {
+                            resolve::file_changed_within(&root, &c.path, now_ms, RECENT_MS)
+                        };
                         deferred += usize::from(recent && !held.contains(&c.path));
                         !held.contains(&c.path) && !recent
                     });
@@ -261,8 +307,7 @@ impl Pipeline {
                 tracing::info!(project = %project, why, queued = queued.len(), deferred,
                     ms = started.elapsed().as_millis() as u64, "reconciled");
                 self.queued(&queued, started, why);
-                let later = std::time::Duration::from_millis(RECENT_MS.unsigned_abs() + 500);
-                (deferred > 0).then(|| tokio::time::Instant::now() + later)
+                (deferred > 0).then(|| tokio::time::Instant::now() + recheck_after())
             }
             Err(e) => {
                 let retry_in = self.next_retry();
@@ -304,6 +349,12 @@ pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
     })
 }
 
+/// When to compare the folder again after leaving recent changes to the
+/// watcher: once they are no longer recent.
+fn recheck_after() -> std::time::Duration {
+    std::time::Duration::from_millis(RECENT_MS.unsigned_abs() + 500)
+}
+
 /// Now, in ms since the Unix epoch (the unit of `Change::mtime`).
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -335,7 +386,7 @@ mod tests {
             "proj",
         );
         work.add_item(Err(broadcast::error::RecvError::Closed), "proj");
-        assert!(work.reconcile.is_none() && work.paths.is_empty());
+        assert!(work.reconcile.is_none() && work.paths.is_empty() && work.reported.is_empty());
 
         let mut work = Work::default();
         work.add_batch(WatchBatch { rescan: true, ..WatchBatch::default() });

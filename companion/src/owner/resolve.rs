@@ -102,6 +102,74 @@ pub fn resolve_paths(
     Ok(Resolved { queued, batches, touched: touched.len(), hashed })
 }
 
+/// Of `reported` (paths that only Syncthing's events named), the ones to
+/// leave to the watcher for now: gone, still recorded as present, and in a
+/// directory changed less than `recent_ms` ago (a rename or delete there may
+/// still sit in the debouncer). Syncthing reports seconds late, so its report
+/// of an earlier write can name a file just renamed away; resolved at once it
+/// would send the delete alone, and the watcher's rename (delete + create in
+/// one batch) would arrive split, with the file missing in between.
+pub fn leave_to_watcher(
+    manifest: &Manifest,
+    project: Uuid,
+    root: &Path,
+    reported: &BTreeSet<String>,
+    now_ms: i64,
+    recent_ms: i64,
+) -> Result<BTreeSet<String>, ManifestError> {
+    let candidates: Vec<&String> = reported
+        .iter()
+        .filter(|rel| {
+            let gone = matches!(beneath::symlink_metadata(root, rel), Err(e) if e.is_not_found() || e.is_not_regular());
+            gone && dir_changed_within(root, rel, now_ms, recent_ms)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let recorded: BTreeMap<String, LocalFile> =
+        manifest.local_files(project)?.into_iter().filter(|f| !f.deleted).map(|f| (f.path.clone(), f)).collect();
+    Ok(candidates.into_iter().filter(|rel| !below(&recorded, rel, true).is_empty()).cloned().collect())
+}
+
+/// True when the file at `rel` changed less than `recent_ms` before `now_ms`:
+/// its ctime, which a write, a rename and a touch all set to the kernel's
+/// clock (a renamed file keeps its mtime, and an mtime set by hand can lie
+/// in the future, where it would look recent at every look).
+pub fn file_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
+    beneath::symlink_metadata(root, rel).is_ok_and(|meta| changed_within(&meta, now_ms, recent_ms))
+}
+
+/// True when the nearest existing directory above `rel` had an entry added,
+/// removed or renamed less than `recent_ms` before `now_ms` (its ctime, for
+/// the same reasons: Syncthing sets directories' mtimes to what peers had).
+pub fn dir_changed_within(root: &Path, rel: &str, now_ms: i64, recent_ms: i64) -> bool {
+    let mut parent = rel;
+    let meta = loop {
+        match parent.rsplit_once('/') {
+            Some((up, _)) => {
+                parent = up;
+                if let Ok(meta) = beneath::symlink_metadata(root, parent)
+                    && meta.is_dir()
+                {
+                    break meta;
+                }
+            }
+            None => match std::fs::symlink_metadata(root) {
+                Ok(meta) => break meta,
+                Err(_) => return false,
+            },
+        }
+    };
+    changed_within(&meta, now_ms, recent_ms)
+}
+
+fn changed_within(meta: &std::fs::Metadata, now_ms: i64, recent_ms: i64) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let ctime_ms = meta.ctime().saturating_mul(1000).saturating_add(meta.ctime_nsec() / 1_000_000);
+    (0..recent_ms).contains(&now_ms.saturating_sub(ctime_ms))
+}
+
 /// Most request body one batch should need: half the cloud's default 2 MiB
 /// limit, so 1,000 changes with long paths still fit.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
@@ -270,6 +338,20 @@ mod tests {
         let got: Vec<(Op, &str)> = second.queued.iter().map(|c| (c.op, c.path.as_str())).collect();
         assert_eq!(got, [(Op::Delete, "d/a.txt")]);
         assert_eq!(second.hashed, 0);
+    }
+
+    /// Syncthing dates a synced directory as the peer had it, maybe ahead of
+    /// our clock: that must not make every delete in it look fresh (left to
+    /// the watcher, and rechecked, forever).
+    #[test]
+    fn a_directory_dated_in_the_future_is_not_taken_for_a_fresh_change() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+        std::fs::File::open(root.path().join("d")).unwrap().set_modified(tomorrow).unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!(dir_changed_within(root.path(), "d/gone.txt", now, 1000), "just changed");
+        assert!(!dir_changed_within(root.path(), "d/gone.txt", now + 2000, 1000), "2 s later");
     }
 
     #[test]
