@@ -30,27 +30,9 @@ async fn syncthing_events_and_reconciles_alone_catch_changes() {
     let cluster = pair(&["proj"], 1).await;
     let node = cluster.node(0);
     let root = node.folder_path("proj");
-    let state = tempfile::tempdir().unwrap();
-    let project = Uuid::new_v4();
-    let mut manifest = Manifest::open_in(state.path()).unwrap();
-    manifest.insert_project(&ProjectRow::new(project, "http://127.0.0.1:9", "p", "proj", &root, Role::Owner)).unwrap();
-    drop(manifest);
-
     let syncthing = Client::new(&node.api_url, &node.api_key).unwrap();
-    let (tx, rx) = broadcast::channel(1024);
-    let shutdown = CancellationToken::new();
-    let deps = OwnerDeps {
-        db: Db::open_in(state.path()).unwrap(),
-        syncthing: syncthing.clone(),
-        outbox_ready: Arc::new(Notify::new()),
-        watch: WatchConfig { enabled: false, ..WatchConfig::default() },
-    };
-    let pipeline = tokio::spawn(run_project(
-        deps,
-        ProjectRow::new(project, "", "p", "proj", &root, Role::Owner),
-        rx,
-        shutdown.clone(),
-    ));
+    let owner = Pipeline::start(node, &root, WatchConfig { enabled: false, ..WatchConfig::default() });
+    let (tx, project, state_dir) = (owner.tx.clone(), owner.project, owner.state.path().to_owned());
 
     // Forward Syncthing's real events, as the daemon does.
     let forward_tx = tx.clone();
@@ -64,7 +46,6 @@ async fn syncthing_events_and_reconciles_alone_catch_changes() {
     // Only Syncthing can tell: its LocalChangeDetected names the file.
     let a = root.join("from-syncthing.txt");
     std::fs::write(&a, b"seen by Syncthing's scan").unwrap();
-    let state_dir = state.path().to_owned();
     until("the change queued from Syncthing's event", || {
         queued(&state_dir, project, "from-syncthing.txt", &a).then_some(())
     })
@@ -80,8 +61,7 @@ async fn syncthing_events_and_reconciles_alone_catch_changes() {
     until("the change queued by the reconcile", || queued(&state_dir, project, "from-reconcile.txt", &b).then_some(()))
         .await;
 
-    shutdown.cancel();
-    tokio::time::timeout(DEADLINE, pipeline).await.expect("pipeline stops").expect("pipeline task");
+    owner.stop().await;
 }
 
 /// The batches queued for `project`, oldest first (taken off the outbox, as
@@ -109,27 +89,8 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
     let cluster = pair(&["proj"], 1).await;
     let node = cluster.node(0);
     let root = node.folder_path("proj");
-    let state = tempfile::tempdir().unwrap();
-    let project = Uuid::new_v4();
-    let mut manifest = Manifest::open_in(state.path()).unwrap();
-    manifest.insert_project(&ProjectRow::new(project, "http://127.0.0.1:9", "p", "proj", &root, Role::Owner)).unwrap();
-    drop(manifest);
-
-    let (tx, rx) = broadcast::channel(1024);
-    let shutdown = CancellationToken::new();
-    let deps = OwnerDeps {
-        db: Db::open_in(state.path()).unwrap(),
-        syncthing: Client::new(&node.api_url, &node.api_key).unwrap(),
-        outbox_ready: Arc::new(Notify::new()),
-        watch: WatchConfig::default(),
-    };
-    let pipeline = tokio::spawn(run_project(
-        deps,
-        ProjectRow::new(project, "", "p", "proj", &root, Role::Owner),
-        rx,
-        shutdown.clone(),
-    ));
-    let state_dir = state.path().to_owned();
+    let owner = Pipeline::start(node, &root, WatchConfig::default());
+    let (tx, project, state_dir) = (owner.tx.clone(), owner.project, owner.state.path().to_owned());
     let (a, b, c, d) = (root.join("a.txt"), root.join("b.txt"), root.join("c.txt"), root.join("d.txt"));
     for (file, name) in [(&a, "a.txt"), (&c, "c.txt")] {
         std::fs::write(file, name).unwrap();
@@ -152,8 +113,7 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
     tx.send(StreamItem::Missed { expected_first: 10, got_first: 20 }).unwrap();
     until("d.txt queued", || queued(&state_dir, project, "d.txt", &d).then_some(())).await;
 
-    shutdown.cancel();
-    tokio::time::timeout(DEADLINE, pipeline).await.expect("pipeline stops").expect("pipeline task");
+    let _state = owner.stop().await;
     let batches = drain_outbox(&state_dir, project);
     for (old, new) in [("a.txt", "b.txt"), ("c.txt", "d.txt")] {
         let rename = vec![(Op::Delete, old.to_string()), (Op::Create, new.to_string())];
@@ -173,28 +133,48 @@ async fn a_file_dated_in_the_future_goes_out_with_the_start_up_scan() {
     std::fs::write(&future, b"dated tomorrow").unwrap();
     let tomorrow = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
     std::fs::File::options().write(true).open(&future).unwrap().set_modified(tomorrow).unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let project = Uuid::new_v4();
-    let mut manifest = Manifest::open_in(state.path()).unwrap();
-    manifest.insert_project(&ProjectRow::new(project, "http://127.0.0.1:9", "p", "proj", &root, Role::Owner)).unwrap();
-    drop(manifest);
-
-    let (_tx, rx) = broadcast::channel(16);
-    let shutdown = CancellationToken::new();
-    let deps = OwnerDeps {
-        db: Db::open_in(state.path()).unwrap(),
-        syncthing: Client::new(&node.api_url, &node.api_key).unwrap(),
-        outbox_ready: Arc::new(Notify::new()),
-        watch: WatchConfig::default(),
-    };
-    let pipeline = tokio::spawn(run_project(
-        deps,
-        ProjectRow::new(project, "", "p", "proj", &root, Role::Owner),
-        rx,
-        shutdown.clone(),
-    ));
-    let state_dir = state.path().to_owned();
+    let owner = Pipeline::start(node, &root, WatchConfig::default());
+    let (project, state_dir) = (owner.project, owner.state.path().to_owned());
     until("future.txt queued", || queued(&state_dir, project, "future.txt", &future).then_some(())).await;
-    shutdown.cancel();
-    tokio::time::timeout(DEADLINE, pipeline).await.expect("pipeline stops").expect("pipeline task");
+    owner.stop().await;
+}
+
+/// One owner pipeline (`run_project`) on a node's folder, with its own
+/// manifest; `tx` feeds it Syncthing stream items as the daemon would.
+struct Pipeline {
+    state: tempfile::TempDir,
+    project: Uuid,
+    tx: broadcast::Sender<StreamItem>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Pipeline {
+    fn start(node: &syncthing_fixtures::Node, root: &std::path::Path, watch: WatchConfig) -> Pipeline {
+        let state = tempfile::tempdir().unwrap();
+        let project = Uuid::new_v4();
+        let mut manifest = Manifest::open_in(state.path()).unwrap();
+        let row = ProjectRow::new(project, "http://127.0.0.1:9", "p", "proj", root, Role::Owner);
+        manifest.insert_project(&row).unwrap();
+        drop(manifest);
+        let (tx, rx) = broadcast::channel(1024);
+        let shutdown = CancellationToken::new();
+        let deps = OwnerDeps {
+            db: Db::open_in(state.path()).unwrap(),
+            syncthing: Client::new(&node.api_url, &node.api_key).unwrap(),
+            outbox_ready: Arc::new(Notify::new()),
+            watch,
+        };
+        let row = ProjectRow::new(project, "", "p", "proj", root, Role::Owner);
+        let task = tokio::spawn(run_project(deps, row, rx, shutdown.clone()));
+        Pipeline { state, project, tx, shutdown, task }
+    }
+
+    /// Stops the pipeline and hands back its state directory, so the test
+    /// can still read the outbox (dropping it would delete the manifest).
+    async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        tokio::time::timeout(DEADLINE, self.task).await.expect("pipeline stops").expect("pipeline task");
+        self.state
+    }
 }
