@@ -1,7 +1,7 @@
 //! What `companion status` and the dashboard show, read from the manifest:
 //! per project its files with their badges, the folder's byte-weighted
 //! percent and measured ETA, and (owner) each member's last reports. The
-//! serialized form of [`StatusReport`] is DESIGN's `status --json` shape.
+//! serialized form of [`StatusReport`] is the `status --json` shape of docs/badges.md.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! `companion status [PROJECT] [--json] [--watch]`: the badges of every
 //! file, a percent bar per file and per folder, the ETA, errors in words,
-//! and (owner) each member's progress. `--json` prints DESIGN's shape;
+//! and (owner) each member's progress. `--json` prints the shape in docs/badges.md;
 //! `--watch` redraws every second until interrupted.
 
 use std::fmt::Write as _;
@@ -134,7 +134,7 @@ fn project(s: &mut String, p: &ProjectStatusView) {
     s.push('\n');
 }
 
-/// DESIGN's badge for a state.
+/// The badge of a state (docs/badges.md#the-states).
 pub fn badge(state: FileState, percent: f64) -> String {
     match state {
         FileState::Synced => "✓ synced ".into(),

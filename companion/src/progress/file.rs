@@ -1,6 +1,6 @@
 //! One file's facts (what the cloud expects, what the disk holds, what
 //! Syncthing is doing with it) and the one pure function that turns them
-//! into a badge, following DESIGN's badge table. Keeping the rule in one
+//! into a badge, following docs/badges.md#the-rule. Keeping the rule in one
 //! place means every input path (events, REST, disk, restart) agrees.
 
 use std::sync::Arc;
