@@ -229,5 +229,10 @@ mod tests {
         }
         assert_eq!(clean("Grüße/写真/שלום.txt"), "Grüße/写真/שלום.txt");
         assert!(badge(FileState::Syncing, 42.7).contains("42%"));
+        let copies = ["a.sync-conflict-20261130-164500-ASMRTYP.txt".to_owned(), "b".to_owned()];
+        assert_eq!(relation(&copies[..1], None).unwrap(), format!("conflicting copy: {}", copies[0]));
+        assert_eq!(relation(&copies, None).unwrap(), format!("conflicting copy: {} (and 1 more)", copies[0]));
+        assert_eq!(relation(&[], Some("a\u{202e}.txt")).unwrap(), "conflict copy of a\\u{202e}.txt");
+        assert_eq!(relation(&[], None), None);
     }
 }
