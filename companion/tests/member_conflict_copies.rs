@@ -5,9 +5,12 @@
 //! set explicitly and each Syncthing is seen to have indexed its edit
 //! before the resume, so who loses is decided, not raced.
 //!
-//! Then, on bob's side, each original is ⚠ "a conflicting copy exists:
-//! COPY" and each copy is ✓ with its own bytes; `status --json` links them
-//! both ways; the owner's view of bob says which version bob has.
+//! Bob's companion is stopped over the resolution, so the owner first sees
+//! bob's last report: bob has the copy's version of `bob-loses.txt`. Once
+//! it runs again, on bob's side each original is ⚠ "a conflicting copy
+//! exists: COPY" and each copy is ✓ with its own bytes; `status --json`
+//! links them both ways; the owner's view says bob has the owner's version
+//! of each.
 
 use crate::member_support;
 
@@ -20,7 +23,7 @@ use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
-    let s = setup(Knobs::default()).await;
+    let mut s = setup(Knobs::default()).await;
     for name in ["owner-loses.txt", "bob-loses.txt"] {
         std::fs::write(s.a(name), format!("{name}: base\n")).unwrap();
         s.wait_synced(name).await;
@@ -50,8 +53,30 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
     let bob_edit = blake3_of(&s.b("bob-loses.txt"));
     let (owner_wins, bob_wins) = (blake3_of(&s.a("bob-loses.txt")), blake3_of(&s.b("owner-loses.txt")));
 
+    // Bob's report of his own edit reaches the owner; then bob's companion
+    // stops, so the owner's view keeps that report through the resolution.
+    s.wait_owner_view("bob-loses.txt", "bob's edit", |r| r.progress.local_hash.as_deref() == Some(bob_edit.as_str()))
+        .await;
+    s.member.stop();
+
     s.cluster.resume_device(0, 1).await.unwrap();
     s.cluster.resume_device(1, 0).await.unwrap();
+
+    // Bob's edit reaches the owner as the copy: by his last report, bob
+    // has the copy's version of bob-loses.txt, not the owner's.
+    let (copy, seen) = until("the owner seeing bob's edit as the copy's version", || {
+        let report = companion::status::gather(&s.owner.manifest(), None).ok()?;
+        let project = report.projects.into_iter().next()?;
+        let copy = project.files.iter().find(|f| f.path.starts_with("bob-loses.sync-conflict-"))?.path.clone();
+        let bob = project.members.into_iter().find(|m| m.name == "bob")?;
+        let seen = bob.files.into_iter().find(|f| f.path == "bob-loses.txt")?.conflict_version?;
+        (seen.same_as.as_deref() == Some(copy.as_str())).then_some((copy, seen))
+    })
+    .await;
+    assert_eq!(seen.says, format!("has the copy's version: {copy}"));
+    let table = s.owner.ok(&["status"]);
+    assert!(table.contains(&format!("bob has the copy's version: {copy}")), "{table}");
+    s.member.start();
 
     // (original, the winning bytes, the losing bytes kept in the copy)
     let cases = [("owner-loses.txt", &bob_wins, &owner_edit), ("bob-loses.txt", &owner_wins, &bob_edit)];
