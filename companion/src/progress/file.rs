@@ -154,8 +154,7 @@ impl Tracked {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
-            return Badge::new(FileState::Conflict, 0.0)
-                .because(format!("Syncthing kept a conflicting copy: {first}{more}"));
+            return Badge::new(FileState::Conflict, 0.0).because(format!("a conflicting copy exists: {first}{more}"));
         }
         if let Some(err) = &self.item_error {
             return Badge::new(FileState::Error, self.pull_percent()).because(format!("Syncthing: {err}"));
