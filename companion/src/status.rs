@@ -238,8 +238,8 @@ fn members(manifest: &Manifest, id: Uuid, sizes: &HashMap<&str, u64>) -> Result<
                 files,
                 as_of: as_of.and_then(|at| at.format(&Rfc3339).ok()),
                 as_of_age_s: age,
-                online: age.is_some_and(|age| age < offline_after.as_secs().max(1)),
-                offline_after_s: offline_after.as_secs(),
+                online: as_of.is_some_and(|at| now - at < offline_after),
+                offline_after_s: offline_after.as_secs_f64().ceil() as u64,
             }
         })
         .collect())

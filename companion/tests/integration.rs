@@ -19,6 +19,7 @@ mod manifest_remote;
 mod member_big_file;
 mod member_catch_up;
 mod member_hardening;
+mod member_reports;
 mod member_scenarios;
 mod member_status;
 mod member_subscription;
