@@ -187,3 +187,48 @@ async fn member_progress_reaches_the_owner_and_is_stored() {
     let mine = report.members.iter().find(|m| m.user_id == cast.member.0).unwrap();
     assert_eq!(mine.files.len(), 3);
 }
+
+#[tokio::test]
+async fn progress_with_a_seq_is_acknowledged_after_it_is_stored() {
+    let cloud = TestCloud::start_sqlite().await;
+    let cast = Cast::new(&cloud).await;
+    let mut owner_ws = connect(&cloud.ws_url(), &cast.owner.1).await;
+    let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
+    let published = ["a", "b"].iter().zip(1..).map(|(p, n)| create(p, n)).collect();
+    cast.client(&cloud, Who::Owner).update(cast.project, Uuid::new_v4(), published).await;
+
+    member.progress_seq(cast.project, vec![file("a", FileState::Synced, 100.0)], 41).await;
+    assert_eq!(member.recv().await, ServerMessage::ProgressAck { project_id: cast.project, seq: 41 });
+    // By the ack, the report is stored.
+    let report = cast.client(&cloud, Who::Owner).progress(cast.project).await;
+    let mine = report.members.iter().find(|m| m.user_id == cast.member.0).expect("member in the report");
+    assert_eq!(mine.files.len(), 1);
+    assert!(matches!(owner_ws.recv().await, ServerMessage::MemberProgress { files, .. } if files.len() == 1));
+
+    // A refusal for good is said first, then acknowledged: sending again would not help.
+    member.progress_seq(cast.project, vec![file("a", FileState::Syncing, 140.0)], 42).await;
+    member.expect_error("invalid_progress").await;
+    assert_eq!(member.recv().await, ServerMessage::ProgressAck { project_id: cast.project, seq: 42 });
+    member
+        .progress_seq(
+            cast.project,
+            vec![file("nope", FileState::Synced, 100.0), file("b", FileState::Pending, 0.0)],
+            43,
+        )
+        .await;
+    member.expect_error("unknown_paths").await;
+    assert_eq!(member.recv().await, ServerMessage::ProgressAck { project_id: cast.project, seq: 43 });
+    assert!(matches!(owner_ws.recv().await, ServerMessage::MemberProgress { files, .. } if files.len() == 1));
+
+    // "Nothing changed" is acknowledged and reaches the owner without files.
+    member.progress_seq(cast.project, vec![], 44).await;
+    assert_eq!(member.recv().await, ServerMessage::ProgressAck { project_id: cast.project, seq: 44 });
+    match owner_ws.recv().await {
+        ServerMessage::MemberProgress { user_id, files, .. } => assert_eq!((user_id, files.len()), (cast.member.0, 0)),
+        other => panic!("expected member_progress, got {other:?}"),
+    }
+    // Without a seq (an older companion), no ack: the next message is the owner's refusal.
+    member.progress(cast.project, vec![file("a", FileState::Synced, 100.0)]).await;
+    member.progress(cast.project, vec![file("a", FileState::Synced, 100.0); 1001]).await;
+    member.expect_error("too_many_files").await;
+}

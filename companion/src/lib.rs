@@ -15,6 +15,7 @@ pub mod ignore;
 pub mod manifest;
 pub mod member;
 pub mod owner;
+pub mod presence;
 pub mod progress;
 pub mod scan;
 pub mod state_dir;

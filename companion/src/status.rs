@@ -8,6 +8,8 @@ use std::path::Path;
 
 use cloud_protocol::{FileState, Role};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::conflict::{ConflictVersion, member_versions, relate};
@@ -76,6 +78,20 @@ pub struct MemberView {
     /// Byte-weighted over the files they reported, 0..=100.
     pub percent: f64,
     pub files: Vec<MemberFileView>,
+    /// How current this report is (RFC 3339): the last time the member was
+    /// heard from through the cloud, else its newest `reported_at`. See
+    /// [`crate::presence`] for what can be known.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    /// Seconds from `as_of` to when this view was made.
+    #[serde(default)]
+    pub as_of_age_s: Option<u64>,
+    /// Heard from within the last `offline_after_s` seconds.
+    #[serde(default)]
+    pub online: bool,
+    /// How long without a word makes this member offline.
+    #[serde(default)]
+    pub offline_after_s: u64,
 }
 
 /// One member's last report about one file.
@@ -208,6 +224,14 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
 fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<MemberView>, ManifestError> {
     let sizes: HashMap<&str, u64> = owner.iter().map(|f| (f.path.as_str(), f.size)).collect();
     let mut by_member: BTreeMap<(String, Uuid), Vec<MemberFileView>> = BTreeMap::new();
+    // Heard from (and so listed) even before reporting a file.
+    let mut heard: HashMap<Uuid, OffsetDateTime> = HashMap::new();
+    for (user, name, at) in manifest.members_heard(id)? {
+        if let Some(at) = parse_time(&at) {
+            heard.insert(user, at);
+        }
+        by_member.entry((name, user)).or_default();
+    }
     for row in manifest.member_progress(id)? {
         let p = row.progress;
         by_member.entry((row.name, row.user_id)).or_default().push(MemberFileView {
@@ -222,6 +246,8 @@ fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<Memb
             conflict_version: None,
         });
     }
+    let now = OffsetDateTime::now_utc();
+    let offline_after = crate::presence::offline_after();
     Ok(by_member
         .into_iter()
         .map(|((name, user_id), mut files)| {
@@ -231,9 +257,25 @@ fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<Memb
                 .filter(|f| counts(f.state))
                 .map(|f| (sizes.get(f.path.as_str()).copied().unwrap_or(0), f.percent))
                 .collect();
-            MemberView { user_id, name, percent: weighted_percent(&weighted), files }
+            let newest_report = files.iter().filter_map(|f| parse_time(&f.reported_at)).max();
+            let as_of = heard.get(&user_id).copied().into_iter().chain(newest_report).max();
+            let age = as_of.map(|at| u64::try_from((now - at).whole_seconds()).unwrap_or(0));
+            MemberView {
+                user_id,
+                name,
+                percent: weighted_percent(&weighted),
+                files,
+                as_of: as_of.and_then(|at| at.format(&Rfc3339).ok()),
+                as_of_age_s: age,
+                online: as_of.is_some_and(|at| now - at < offline_after),
+                offline_after_s: offline_after.as_secs_f64().ceil() as u64,
+            }
         })
         .collect())
+}
+
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
 /// Whether a file in this state counts in a percent: deleted files and

@@ -20,6 +20,7 @@ mod member_big_file;
 mod member_catch_up;
 mod member_conflict_copies;
 mod member_hardening;
+mod member_reports;
 mod member_scenarios;
 mod member_status;
 mod member_subscription;

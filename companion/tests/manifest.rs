@@ -8,7 +8,7 @@ use std::process::Command;
 use cloud_protocol::{Change, FileProgress, FileState, InvalidChange, Op, Role};
 use companion::hash::{FileStamp, hash_bytes};
 use companion::manifest::{
-    EventCursor, MANIFEST_FILE, Manifest, ManifestError, OutboxCount, ProjectRow, ProjectStatus, SCHEMA_VERSION,
+    MANIFEST_FILE, Manifest, ManifestError, OutboxCount, ProjectRow, ProjectStatus, SCHEMA_VERSION,
 };
 use uuid::Uuid;
 
@@ -303,14 +303,10 @@ fn file_states_and_kv() {
     m.kv_set("k", "v2").unwrap();
     assert_eq!(m.kv_get("k").unwrap().as_deref(), Some("v2"));
     assert!(m.kv_remove("k").unwrap());
-    let cursor = EventCursor { since: 2366, start_time: "2026-11-29T05:00:00Z".into(), my_id: "ZFU3DGY".into() };
-    m.set_event_cursor("f1", &cursor).unwrap();
+    m.kv_set("k", "kept").unwrap();
     drop(m);
-    let mut m = Manifest::open_in(dir.path()).unwrap();
-    assert_eq!(m.event_cursor("f1").unwrap(), Some(cursor));
-    assert_eq!(m.event_cursor("f2").unwrap(), None);
-    m.kv_set("syncthing.events.f2", "not json").unwrap();
-    assert!(matches!(m.event_cursor("f2"), Err(ManifestError::Decode(_))));
+    let m = Manifest::open_in(dir.path()).unwrap();
+    assert_eq!(m.kv_get("k").unwrap().as_deref(), Some("kept"));
 }
 
 #[test]

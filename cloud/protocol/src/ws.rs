@@ -17,10 +17,17 @@ pub enum ClientMessage {
     Unsubscribe {
         project_id: Uuid,
     },
-    /// A member's changed file states (only what changed).
+    /// A member's changed file states (only what changed). With a `seq`, the
+    /// cloud answers `progress_ack` with that seq once it is done with the
+    /// message. `files` may be empty: "still here, nothing changed", which
+    /// the cloud passes on to the owner as a `member_progress` without files.
     Progress {
         project_id: Uuid,
         files: Vec<FileProgress>,
+        /// Chosen by the member, increasing per socket; absent from older
+        /// companions, which get no acknowledgement.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     },
 }
 
@@ -43,6 +50,10 @@ pub enum ServerMessage {
     },
     /// The client fell too far behind: pull with `GET …/events`, then subscribe again.
     Resync { project_id: Uuid },
+    /// The cloud is done with the `progress` message `seq` of this socket: its
+    /// files are stored (any it refused were named in an `error` sent before).
+    /// Not sent when storing failed: the member sends the files again.
+    ProgressAck { project_id: Uuid, seq: u64 },
 }
 
 #[cfg(test)]
@@ -66,10 +77,18 @@ mod tests {
                 local_hash: None,
                 error: None,
             }],
+            seq: Some(7),
         };
         let json = serde_json::to_string(&prog).unwrap();
         assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), prog);
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+        assert_eq!(serde_json::to_value(&prog).unwrap()["seq"], 7);
+        // An older companion's report (no seq) still reads.
+        let old = format!(r#"{{"type":"progress","project_id":"{id}","files":[]}}"#);
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(&old).unwrap(),
+            ClientMessage::Progress { project_id: id, files: vec![], seq: None }
+        );
     }
 
     #[test]
@@ -88,6 +107,8 @@ mod tests {
             let json = serde_json::to_string(&msg).unwrap();
             assert_eq!(serde_json::from_str::<ServerMessage>(&json).unwrap(), msg, "{json}");
         }
+        let v = serde_json::to_value(ServerMessage::ProgressAck { project_id: id, seq: 9 }).unwrap();
+        assert_eq!(v, serde_json::json!({"type": "progress_ack", "project_id": id, "seq": 9}));
         let v = serde_json::to_value(ServerMessage::Resync { project_id: id }).unwrap();
         assert_eq!(v, serde_json::json!({"type": "resync", "project_id": id}));
     }

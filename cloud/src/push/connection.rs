@@ -148,10 +148,10 @@ impl Connection {
                 () = self.shutdown.cancelled() => Step::Close(close_code::AWAY, "server shutting down"),
                 Some(control) = self.registration.control.recv() => self.on_control(control).await,
                 incoming = self.in_rx.recv() => match incoming {
-                    Some(Incoming::Request(request)) => match self.session.handle(request).await {
-                        Some(reply) => self.send_message(&reply).await,
-                        None => Step::Continue,
-                    },
+                    Some(Incoming::Request(request)) => {
+                        let replies = self.session.handle(request).await;
+                        self.send_messages(&replies).await
+                    }
                     Some(Incoming::Malformed(why)) => {
                         let reply = ServerMessage::Error { code: "bad_message".into(), message: why, project_id: None };
                         self.send_message(&reply).await
@@ -197,12 +197,7 @@ impl Connection {
             Control::Revoked(project) => self.session.revoke(project).into_iter().collect(),
             Control::Recheck => self.session.recheck().await,
         };
-        for reply in replies {
-            if let step @ (Step::Close(..) | Step::Gone) = self.send_message(&reply).await {
-                return step;
-            }
-        }
-        Step::Continue
+        self.send_messages(&replies).await
     }
 
     /// Writes `first` and whatever else is already queued (up to a limit), then
@@ -247,6 +242,16 @@ impl Connection {
             self.metrics.pushed.increment(total as u64);
         }
         step
+    }
+
+    /// Sends `messages` in order; stops at the first that ends the socket.
+    async fn send_messages(&mut self, messages: &[ServerMessage]) -> Step {
+        for message in messages {
+            if let step @ (Step::Close(..) | Step::Gone) = self.send_message(message).await {
+                return step;
+            }
+        }
+        Step::Continue
     }
 
     async fn send_message(&mut self, message: &ServerMessage) -> Step {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cloud_protocol::{ClientMessage, FileProgress, Role, ServerMessage};
+use cloud_protocol::{ClientMessage, FileProgress, ReportedFile, Role, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
@@ -49,15 +49,22 @@ impl Session {
         Session { hub, user, subs: HashMap::new(), next_generation: 0, out }
     }
 
-    /// Handles one client request; the reply to send, if any.
-    pub(crate) async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
+    /// Handles one client request; the replies to send, in order.
+    pub(crate) async fn handle(&mut self, message: ClientMessage) -> Vec<ServerMessage> {
         match message {
-            ClientMessage::Subscribe { project_id, since_seq } => self.subscribe(project_id, since_seq).await,
+            ClientMessage::Subscribe { project_id, since_seq } => {
+                self.subscribe(project_id, since_seq).await.into_iter().collect()
+            }
             ClientMessage::Unsubscribe { project_id } => {
                 self.stop(project_id);
-                None
+                Vec::new()
             }
-            ClientMessage::Progress { project_id, files } => self.progress(project_id, files).await,
+            ClientMessage::Progress { project_id, files, seq } => {
+                let (reply, done) = self.progress(project_id, files).await;
+                let ack = seq.filter(|_| done).map(|seq| ServerMessage::ProgressAck { project_id, seq });
+                // The refusal first: by the ack, the member knows everything the cloud had to say.
+                reply.into_iter().chain(ack).collect()
+            }
         }
     }
 
@@ -105,37 +112,53 @@ impl Session {
         self.subs.remove(&project).map(|active| active.task.abort()).is_some()
     }
 
-    async fn progress(&mut self, project: Uuid, files: Vec<FileProgress>) -> Option<ServerMessage> {
+    /// Stores a report and tells the owner. The reply, and whether the cloud
+    /// is done with the message (stored, or refused for good): a report that
+    /// failed to store for a passing reason is not done, so it is not
+    /// acknowledged and the member sends it again.
+    async fn progress(&mut self, project: Uuid, files: Vec<FileProgress>) -> (Option<ServerMessage>, bool) {
+        match self.store_progress(project, files).await {
+            Ok(reply) => (reply, true),
+            Err(reply) => (Some(reply), false),
+        }
+    }
+
+    /// `Err`: the internal error to reply with; the report was not stored.
+    async fn store_progress(
+        &mut self,
+        project: Uuid,
+        files: Vec<FileProgress>,
+    ) -> Result<Option<ServerMessage>, ServerMessage> {
         if files.len() > MAX_PROGRESS_FILES {
-            return Some(error(
+            return Ok(Some(error(
                 "too_many_files",
                 format!("{} files in one progress message; send at most {MAX_PROGRESS_FILES}", files.len()),
                 Some(project),
-            ));
+            )));
         }
         if let Err(reason) = validate_progress(&files) {
-            return Some(error("invalid_progress", reason, Some(project)));
+            return Ok(Some(error("invalid_progress", reason, Some(project))));
         }
         let access = match self.hub.store().access(project, self.user.id).await {
             Ok(Some(access)) => access,
-            Ok(None) => return Some(not_found(project)),
+            Ok(None) => return Ok(Some(not_found(project))),
             Err(e) => {
                 tracing::error!(%project, error = %e, "access check failed on progress");
-                return Some(internal(project));
+                return Err(internal(project));
             }
         };
         if access.role == Role::Owner {
-            return Some(error("forbidden", "owners do not report progress; members do", Some(project)));
+            return Ok(Some(error("forbidden", "owners do not report progress; members do", Some(project))));
         }
         if files.is_empty() {
-            return None;
+            // "Still here, nothing changed": the owner learns the member's
+            // state is current as of now (nothing is stored).
+            self.tell_owner(project, access.project.owner_id, Vec::new()).await;
+            return Ok(None);
         }
         // Only files of the project: a member cannot grow the store (or the
         // owner's report) with rows for paths the owner never published.
-        let (files, unknown) = match self.known_only(project, files).await {
-            Ok(split) => split,
-            Err(reply) => return Some(reply),
-        };
+        let (files, unknown) = self.known_only(project, files).await?;
         let unknown_reply = unknown.map(|(count, first)| {
             error(
                 "unknown_paths",
@@ -144,23 +167,27 @@ impl Session {
             )
         });
         if files.is_empty() {
-            return unknown_reply;
+            return Ok(unknown_reply);
         }
         let stored = match self.hub.store().record_progress(project, self.user.id, &files, now_ms()).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::error!(%project, error = %e, "could not store progress");
-                return Some(internal(project));
+                return Err(internal(project));
             }
         };
+        self.tell_owner(project, access.project.owner_id, stored).await;
+        Ok(unknown_reply)
+    }
+
+    async fn tell_owner(&self, project: Uuid, owner: Uuid, files: Vec<ReportedFile>) {
         let message = ServerMessage::MemberProgress {
             project_id: project,
             user_id: self.user.id,
             name: self.user.name.clone(),
-            files: stored,
+            files,
         };
-        self.hub.member_progress(project, access.project.owner_id, &message).await;
-        unknown_reply
+        self.hub.member_progress(project, owner, &message).await;
     }
 
     /// Splits `files` into those the project has and, if any are not, how

@@ -93,7 +93,12 @@ impl WsClient {
     }
 
     pub async fn progress(&mut self, project_id: Uuid, files: Vec<FileProgress>) {
-        self.send(&ClientMessage::Progress { project_id, files }).await;
+        self.send(&ClientMessage::Progress { project_id, files, seq: None }).await;
+    }
+
+    /// A `progress` message that asks for an acknowledgement.
+    pub async fn progress_seq(&mut self, project_id: Uuid, files: Vec<FileProgress>, seq: u64) {
+        self.send(&ClientMessage::Progress { project_id, files, seq: Some(seq) }).await;
     }
 
     /// The next server message, a close, or nothing before `deadline`. Reading

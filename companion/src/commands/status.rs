@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use cloud_protocol::{FileState, Role};
 
 use crate::config::Settings;
-use crate::status::{ProjectStatusView, StatusReport, dashboard_url, gather};
+use crate::status::{MemberView, ProjectStatusView, StatusReport, dashboard_url, gather};
 
 /// How often `--watch` redraws.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -119,7 +119,7 @@ fn project(s: &mut String, p: &ProjectStatusView) {
         let _ = writeln!(s, "{line}");
     }
     for m in &p.members {
-        let _ = writeln!(s, "  member {}: {} {:>5.1}%", clean(&m.name), bar(m.percent), m.percent);
+        let _ = writeln!(s, "  member {}: {} {:>5.1}%  ({})", clean(&m.name), bar(m.percent), m.percent, freshness(m));
         for f in &m.files {
             let mut line = format!(
                 "    {} {:>5.1}%  {}  (reported {})",
@@ -151,6 +151,15 @@ fn relation(copies: &[String], copy_of: Option<&str>) -> Option<String> {
         n => format!(" (and {} more)", n - 1),
     };
     Some(format!("conflicting copy: {}{more}", clean(first)))
+}
+
+/// "online, as of 12 s ago", "offline, as of 3 min ago", or "offline, never heard from".
+fn freshness(m: &MemberView) -> String {
+    let presence = if m.online { "online" } else { "offline" };
+    match m.as_of_age_s {
+        Some(age) => format!("{presence}, as of {} ago", crate::presence::age_words(Duration::from_secs(age))),
+        None => format!("{presence}, never heard from"),
+    }
 }
 
 /// The badge of a state (docs/badges.md#the-states).

@@ -1,6 +1,7 @@
 //! The `member_progress` table (owner side): per member and file, the
 //! state that member last reported and when, so the owner sees who has
-//! what, also for members who are offline now.
+//! what, also for members who are offline now; and `member_heard`: when
+//! each member was last heard from live (see [`crate::presence`]).
 
 use cloud_protocol::{FileProgress, FileState, ReportedFile};
 use rusqlite::params;
@@ -87,6 +88,32 @@ impl Manifest {
                 progress: FileProgress { path, state, percent, local_hash, error },
                 reported_at,
             })
+        })
+        .collect()
+    }
+
+    /// Notes that `user` was heard from through the cloud just now.
+    pub fn record_member_heard(&mut self, project: Uuid, user: Uuid, name: &str) -> Result<()> {
+        Manifest::require_project(&self.conn, project)?;
+        self.conn.execute(
+            "INSERT INTO member_heard (project_id, user_id, member_name, heard_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project_id, user_id) DO UPDATE SET
+                 member_name = excluded.member_name, heard_at = excluded.heard_at",
+            params![project.to_string(), user.to_string(), name, super::now()],
+        )?;
+        Ok(())
+    }
+
+    /// When each member of `project` was last heard from live: `(user, name, heard_at)`.
+    pub fn members_heard(&self, project: Uuid) -> Result<Vec<(Uuid, String, String)>> {
+        let mut stmt =
+            self.conn.prepare("SELECT user_id, member_name, heard_at FROM member_heard WHERE project_id = ?1")?;
+        let rows = stmt.query_map([project.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.map(|row| {
+            let (user, name, at) = row?;
+            Ok((parse_uuid(&user)?, name, at))
         })
         .collect()
     }

@@ -9,8 +9,9 @@
 //!   acknowledgement, so an outage delays changes but never loses them;
 //! - `remote_files` (invitee): the state the cloud announced;
 //! - `file_states` (invitee): the badge engine's per-file results;
-//! - `member_progress` (owner): what each member last reported, per file;
-//! - `kv`: small values such as the Syncthing event cursor.
+//! - `member_progress` (owner): what each member last reported, per file,
+//!   and `member_heard`: when each member was last heard from;
+//! - `kv`: small values such as a folder's last published summary.
 //!
 //! [`Manifest`] wraps one `rusqlite::Connection`; it is `Send`, so async code
 //! uses it from `spawn_blocking` or a dedicated thread. Every multi-row
@@ -32,7 +33,7 @@ pub use members::MemberFileRow;
 pub use outbox::{OutboxBatch, OutboxCount, QuarantinedBatch};
 pub use projects::{ProjectRow, ProjectStatus};
 pub use remote::RemoteFileRow;
-pub use states::{EventCursor, FileStateRow};
+pub use states::FileStateRow;
 
 pub use files::LocalFile;
 pub(crate) use files::LocalStamp;

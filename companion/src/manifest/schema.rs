@@ -116,6 +116,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE file_states ADD COLUMN stamp_inode INTEGER;
     "#,
+    // 4 (owner side): when each member was last heard from through the
+    // cloud (a report, or "still here, nothing changed"), by this
+    // machine's clock: how current their report is, and whether they are online.
+    r#"
+    CREATE TABLE member_heard (
+        project_id  TEXT NOT NULL REFERENCES projects (project_id) ON DELETE CASCADE,
+        user_id     TEXT NOT NULL,
+        member_name TEXT NOT NULL,
+        heard_at    TEXT NOT NULL,
+        PRIMARY KEY (project_id, user_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,10 +1,19 @@
 //! Small tables: `file_states`, the badge engine's per-file results
-//! (invitee side), and `kv`, for single values such as the Syncthing event
-//! cursor that must survive a restart.
+//! (invitee side), and `kv`, for single values that must survive a restart.
+//!
+//! No Syncthing event cursor is kept across restarts, on purpose: events
+//! only tell the badge engine when to look again, they are never the
+//! evidence of a badge. On start it asks Syncthing's REST API (folder
+//! status, what is needed, `db/file`) and the disk about every path, which
+//! is the state as of now. Replaying events from a saved cursor would add
+//! nothing to that and would bring back `DownloadProgress` and
+//! `ItemStarted` of transfers that are over, which cannot be told from
+//! live ones; and Syncthing keeps only its last events, numbered afresh
+//! on each of its restarts, so a saved cursor is often void anyway. The
+//! stream keeps its cursor in memory, across reconnects within one run.
 
 use cloud_protocol::{FileProgress, FileState};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Manifest, ManifestError, Result, now};
@@ -15,20 +24,6 @@ pub struct FileStateRow {
     pub progress: FileProgress,
     /// RFC 3339, UTC.
     pub updated_at: String,
-}
-
-/// Where we are in a Syncthing event stream. Syncthing restarts its ids at 1
-/// on restart, so `since` only means something with the same `start_time`
-/// and `my_id` (from `/rest/system/status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventCursor {
-    pub since: u64,
-    pub start_time: String,
-    pub my_id: String,
-}
-
-fn cursor_key(scope: &str) -> String {
-    format!("syncthing.events.{scope}")
 }
 
 impl Manifest {
@@ -89,19 +84,5 @@ impl Manifest {
     /// Removes a value. False if there was none.
     pub fn kv_remove(&mut self, key: &str) -> Result<bool> {
         Ok(self.conn.execute("DELETE FROM kv WHERE key = ?1", [key])? > 0)
-    }
-
-    /// The saved event cursor of one subscription (`scope`: a folder id, or
-    /// whatever names the subscription).
-    pub fn event_cursor(&self, scope: &str) -> Result<Option<EventCursor>> {
-        let Some(text) = self.kv_get(&cursor_key(scope))? else { return Ok(None) };
-        serde_json::from_str(&text).map(Some).map_err(|e| ManifestError::Decode(format!("event cursor {scope:?}: {e}")))
-    }
-
-    /// Saves the event cursor of one subscription.
-    pub fn set_event_cursor(&mut self, scope: &str, cursor: &EventCursor) -> Result<()> {
-        let text =
-            serde_json::to_string(cursor).map_err(|e| ManifestError::Decode(format!("event cursor {scope:?}: {e}")))?;
-        self.kv_set(&cursor_key(scope), &text)
     }
 }

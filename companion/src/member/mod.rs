@@ -35,6 +35,8 @@ pub enum Routed {
     Events(Vec<Event>),
     /// The cloud gave up on our subscription: pull, then subscribe again.
     Resync,
+    /// The cloud stored our `progress` message with this seq.
+    Ack(u64),
     /// The cloud refused or ended our subscription.
     Error {
         code: String,
@@ -128,6 +130,7 @@ impl Shared {
         match message {
             ServerMessage::Events { project_id, events, .. } => self.send(project_id, Routed::Events(events)).await,
             ServerMessage::Resync { project_id } => self.send(project_id, Routed::Resync).await,
+            ServerMessage::ProgressAck { project_id, seq } => self.send(project_id, Routed::Ack(seq)).await,
             ServerMessage::Error { code, message, project_id: Some(project_id) } => {
                 self.send(project_id, Routed::Error { code, message }).await
             }
@@ -135,7 +138,7 @@ impl Shared {
                 tracing::warn!(%code, %message, "the cloud reported an error")
             }
             ServerMessage::MemberProgress { project_id, user_id, name, files } => {
-                owner::record(db, &self.live, project_id, user_id, name, files).await
+                owner::heard(db, &self.live, project_id, user_id, name, files).await
             }
         }
     }

@@ -9,6 +9,36 @@ use crate::db::Db;
 use crate::progress::{Live, LiveUpdate};
 use crate::uplink::api::CloudClient;
 
+/// Records a member's report that just came live through the cloud: what
+/// it says, and that the member was heard from now (an empty report is only
+/// that). Tells the dashboard when there is something new to draw.
+pub(super) async fn heard(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
+    let stored_name = name.clone();
+    let was_online = db
+        .call(move |m| {
+            let before = m.members_heard(project)?;
+            m.record_member_heard(project, user, &stored_name)?;
+            Ok::<_, crate::manifest::ManifestError>(before.into_iter().any(|(u, _, at)| u == user && recent(&at)))
+        })
+        .await;
+    match was_online {
+        // The dashboard counts the age itself; it needs news only when a
+        // member comes back (or reports files, below).
+        Ok(true) if files.is_empty() => return,
+        Ok(_) => {}
+        Err(crate::manifest::ManifestError::UnknownProject(_)) => return,
+        Err(e) => return tracing::warn!(%project, error = %e, "cannot note that a member was heard from"),
+    }
+    record(db, live, project, user, name, files).await;
+}
+
+/// Heard from within [`crate::presence::offline_after`] of now.
+fn recent(at: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(at, &Rfc3339)
+        .is_ok_and(|at| (time::OffsetDateTime::now_utc() - at) < crate::presence::offline_after())
+}
+
 /// Records one member's report and tells the dashboard.
 pub(super) async fn record(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
     let (stored_name, stored_files) = (name.clone(), files.clone());

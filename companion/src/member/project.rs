@@ -76,8 +76,14 @@ impl ProjectTask {
                 routed = inbox.recv() => match routed {
                     None => return ProjectOutcome::Stopped,
                     Some(Routed::Connected) => {
-                        reporter.mark_dirty();
+                        reporter.connected();
                         self.catch_up_and_subscribe().await
+                    }
+                    Some(Routed::Ack(seq)) => {
+                        reporter.acked(&self.db, seq).await;
+                        // Room for more in flight: send it now, not at the next tick.
+                        reporter.report(&self.db, &self.link).await;
+                        Ok(())
                     }
                     Some(Routed::Events(events)) => self.apply(&events).await,
                     Some(Routed::Resync) => {

@@ -1,7 +1,16 @@
 //! Progress reports: a member's badge changes go to the cloud as
 //! `progress` messages, batched and only what changed since the last
-//! report. The manifest marks what was sent, so changes made while offline
-//! go out after the next connect.
+//! report, each with a `seq` the cloud acknowledges (`progress_ack`) once it
+//! stored the files. A badge is marked reported in the manifest only on that
+//! acknowledgement, so a report lost with a socket, or never answered, goes
+//! out again: after the next connect, or after [`ACK_TIMEOUT`] on a live
+//! socket. At most [`MAX_IN_FLIGHT`] messages wait for their ack at a time.
+//! Sending a badge again is harmless: the cloud keeps the latest state of
+//! each file, and a re-send reads the manifest afresh, never an old message.
+//!
+//! With nothing to report for [`crate::presence::heartbeat`], an empty
+//! `progress` says "still here, nothing changed": the owner then knows how
+//! current this member's report is, and that the member is online.
 //!
 //! Each message keeps within what the cloud accepts (see docs/wire.md's
 //! WebSocket limits): at most 1000 files, an `error` of at most 1 KiB per
@@ -9,7 +18,11 @@
 //! a serialized size well under the cloud's 1 MiB message limit, so one
 //! long error or a folder of long paths never gets a whole report refused.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use cloud_protocol::{ClientMessage, FileProgress, MAX_PROGRESS_ERROR_BYTES};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -21,55 +34,147 @@ const BATCH: usize = 1000;
 /// Serialized bytes per `progress` message: half the cloud's default
 /// message limit (1 MiB), leaving room for a cloud configured tighter.
 pub const MESSAGE_BUDGET: usize = 512 * 1024;
-/// Messages per report round, so one round never hogs the socket.
-const MAX_ROUNDS: usize = 20;
+/// Messages sent and not yet acknowledged, at most: a cloud that is slow to
+/// store is not flooded, and a dead socket swallows at most this many.
+pub const MAX_IN_FLIGHT: usize = 4;
+/// A message unacknowledged this long on a live socket is sent again (with
+/// what the manifest says now). Storing a report takes milliseconds; this
+/// is for a socket that died without saying so, or a cloud that failed to store.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends unreported badges of one project when there may be some.
+/// One message waiting for its `progress_ack`.
+#[derive(Debug)]
+struct InFlight {
+    sent_at: Instant,
+    rows: Vec<BadgeRow>,
+}
+
+/// Sends unreported badges of one project and marks them reported once the
+/// cloud acknowledged them.
 #[derive(Debug)]
 pub(super) struct Reporter {
     project: Uuid,
     dirty: bool,
+    next_seq: u64,
+    in_flight: BTreeMap<u64, InFlight>,
+    /// When the last message went out (for the "nothing changed" heartbeat).
+    last_sent: Option<Instant>,
+    heartbeat: Duration,
 }
 
 impl Reporter {
     pub fn new(project: Uuid) -> Reporter {
+        Reporter::with_heartbeat(project, crate::presence::heartbeat())
+    }
+
+    pub fn with_heartbeat(project: Uuid, heartbeat: Duration) -> Reporter {
         // At start there may be changes from before a restart.
-        Reporter { project, dirty: true }
+        Reporter { project, dirty: true, next_seq: 1, in_flight: BTreeMap::new(), last_sent: None, heartbeat }
     }
 
     pub fn mark_dirty(&mut self) {
         self.dirty = true;
     }
 
-    /// Sends what is unreported, if anything may be and the link is up.
-    pub async fn report(&mut self, db: &Db, link: &LinkHandle) {
-        if !self.dirty || !link.is_connected() {
+    /// A new socket: what the old one carried will never be acknowledged
+    /// (the cloud acks on the socket a message came in), so it all goes again.
+    pub fn connected(&mut self) {
+        self.in_flight.clear();
+        self.dirty = true;
+        self.last_sent = None;
+    }
+
+    /// Messages waiting for their ack.
+    #[cfg(test)]
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// The cloud stored message `seq`: its badges are reported, unless they
+    /// changed since (then they are still unreported and go out again).
+    pub async fn acked(&mut self, db: &Db, seq: u64) {
+        let Some(done) = self.in_flight.remove(&seq) else {
+            // From a socket before the current one, or answered twice: nothing to do.
+            return tracing::debug!(project = %self.project, seq, "acknowledgement of nothing in flight");
+        };
+        if done.rows.is_empty() {
             return;
         }
         let project = self.project;
-        let mut sent = 0;
-        while sent < MAX_ROUNDS {
-            let rows = match db.call(move |m| m.unreported_badges(project, BATCH)).await {
-                Ok(rows) => rows,
-                Err(e) => return tracing::warn!(%project, error = %e, "cannot read badges to report"),
-            };
-            if rows.is_empty() {
-                self.dirty = false;
-                return;
-            }
-            for chunk in chunks(rows) {
-                let files = chunk.iter().map(|r| for_the_wire(&r.progress)).collect();
-                if let Err(e) = link.send(ClientMessage::Progress { project_id: project, files }).await {
-                    // Stays dirty: the next tick or connect tries again.
-                    return tracing::debug!(%project, error = %e, "progress report postponed");
-                }
-                tracing::debug!(%project, files = chunk.len(), "progress reported");
-                if let Err(e) = db.call(move |m| m.mark_reported(project, &chunk)).await {
-                    return tracing::warn!(%project, error = %e, "cannot mark badges reported");
-                }
-                sent += 1;
+        let count = done.rows.len();
+        match db.call(move |m| m.mark_reported(project, &done.rows)).await {
+            Ok(()) => tracing::debug!(%project, seq, files = count, "progress acknowledged"),
+            Err(e) => {
+                self.dirty = true;
+                tracing::warn!(%project, error = %e, "cannot mark badges reported");
             }
         }
+    }
+
+    /// Sends what is unreported and not in flight, if the link is up: as
+    /// many messages as [`MAX_IN_FLIGHT`] allows. Re-sends what waited too
+    /// long for its ack; says "nothing changed" when idle for a heartbeat.
+    pub async fn report(&mut self, db: &Db, link: &LinkHandle) {
+        if !link.is_connected() {
+            return;
+        }
+        let now = Instant::now();
+        if let Some((seq, oldest)) = self.in_flight.first_key_value()
+            && now.duration_since(oldest.sent_at) >= ACK_TIMEOUT
+        {
+            tracing::info!(project = %self.project, seq, waiting = self.in_flight.len(), "progress not acknowledged in time; sending again");
+            self.in_flight.clear();
+            self.dirty = true;
+        }
+        while self.dirty && self.in_flight.len() < MAX_IN_FLIGHT {
+            let rows = match self.next_rows(db).await {
+                Ok(rows) => rows,
+                Err(e) => return tracing::warn!(project = %self.project, error = %e, "cannot read badges to report"),
+            };
+            let Some(chunk) = chunks(rows).into_iter().next() else {
+                self.dirty = false;
+                break;
+            };
+            if !self.send(link, chunk).await {
+                return;
+            }
+        }
+        let idle = self.last_sent.is_none_or(|at| now.duration_since(at) >= self.heartbeat);
+        if !self.dirty && self.in_flight.is_empty() && idle {
+            self.send(link, Vec::new()).await;
+        }
+    }
+
+    /// Unreported rows that are not already waiting for an ack as they are.
+    async fn next_rows(&self, db: &Db) -> Result<Vec<BadgeRow>, crate::manifest::ManifestError> {
+        let project = self.project;
+        let waiting: Vec<&BadgeRow> = self.in_flight.values().flat_map(|m| &m.rows).collect();
+        let limit = BATCH + waiting.len();
+        let rows = db.call(move |m| m.unreported_badges(project, limit)).await?;
+        let same = |a: &BadgeRow, b: &BadgeRow| {
+            a.progress.path == b.progress.path && a.updated_at == b.updated_at && a.progress == b.progress
+        };
+        let fresh = rows.into_iter().filter(|r| !waiting.iter().any(|w| same(w, r)));
+        Ok(fresh.take(BATCH).collect())
+    }
+
+    /// Sends one message; false if the link refused it (stays dirty).
+    async fn send(&mut self, link: &LinkHandle, rows: Vec<BadgeRow>) -> bool {
+        let project = self.project;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let files = rows.iter().map(|r| for_the_wire(&r.progress)).collect();
+        if let Err(e) = link.send(ClientMessage::Progress { project_id: project, files, seq: Some(seq) }).await {
+            // The next tick or connect tries again.
+            self.dirty = true;
+            tracing::debug!(%project, error = %e, "progress report postponed");
+            return false;
+        }
+        tracing::debug!(%project, seq, files = rows.len(), "progress sent");
+        let now = Instant::now();
+        self.last_sent = Some(now);
+        self.in_flight.insert(seq, InFlight { sent_at: now, rows });
+        true
     }
 }
 
@@ -119,6 +224,10 @@ fn chunks(rows: Vec<BadgeRow>) -> Vec<Vec<BadgeRow>> {
 }
 
 #[cfg(test)]
+#[path = "report_tests.rs"]
+mod ack_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use cloud_protocol::FileState;
@@ -154,7 +263,7 @@ mod tests {
         assert_eq!(messages.iter().map(Vec::len).sum::<usize>(), 1000);
         for chunk in &messages {
             let files: Vec<_> = chunk.iter().map(|r| for_the_wire(&r.progress)).collect();
-            let message = ClientMessage::Progress { project_id: Uuid::nil(), files };
+            let message = ClientMessage::Progress { project_id: Uuid::nil(), files, seq: Some(u64::MAX) };
             let bytes = serde_json::to_vec(&message).unwrap().len();
             assert!(bytes <= MESSAGE_BUDGET, "{bytes} bytes");
         }

@@ -108,6 +108,15 @@ impl LinkHandle {
     }
 }
 
+/// A link with no socket behind it, for tests: what is sent comes out of the
+/// receiver, and the watch says whether it is "connected".
+#[cfg(test)]
+pub(crate) fn detached() -> (LinkHandle, mpsc::Receiver<ClientMessage>, watch::Sender<bool>) {
+    let (out, rx) = mpsc::channel(64);
+    let (connected_tx, connected) = watch::channel(true);
+    (LinkHandle { out, connected }, rx, connected_tx)
+}
+
 /// Starts the link to `cloud`; it runs until `shutdown`. Events go to the
 /// returned receiver (the link waits for a slow reader rather than drop).
 pub fn spawn(

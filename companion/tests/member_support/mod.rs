@@ -4,6 +4,8 @@
 //! invitee's badges and of the owner's view of that member.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,7 @@ use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 use uuid::Uuid;
 
 pub use crate::owner_support::*;
+use proxy::Proxy;
 
 /// Folder shared by the pair.
 pub const FOLDER: &str = "proj";
@@ -26,6 +29,8 @@ pub struct Setup {
     pub project: Uuid,
     pub alice_token: String,
     pub bob: Uuid,
+    /// Between the invitee and the cloud, with [`Knobs::via_proxy`].
+    pub proxy: Option<Proxy>,
 }
 
 /// Knobs of [`setup`].
@@ -35,6 +40,10 @@ pub struct Knobs {
     pub recv_limit_kibps: Option<u32>,
     /// `fsWatcherDelayS` of the folder; default 1 (Syncthing's own default is 10).
     pub watcher_delay_s: Option<u32>,
+    /// The invitee reaches the cloud through a [`Proxy`].
+    pub via_proxy: bool,
+    /// `COMPANION_HEARTBEAT_MS` of both companions.
+    pub heartbeat_ms: Option<u64>,
 }
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
@@ -53,15 +62,21 @@ pub async fn setup(knobs: Knobs) -> Setup {
     }
     let cluster = builder.start().await.expect("a Syncthing pair starts");
     let mut owner = Companion::new(cluster.node(0));
+    let mut member = Companion::new(cluster.node(1));
+    if let Some(ms) = knobs.heartbeat_ms {
+        owner.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
+        member.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
+    }
     let project = owner.login_and_share(&cloud, &alice_token, FOLDER);
     owner.start();
     let code = owner.ok(&["invite", FOLDER]).trim().to_owned();
-    let mut member = Companion::new(cluster.node(1));
-    member.ok(&["login", "--cloud", &cloud.url(), "--token", &bob_token]);
+    let proxy = if knobs.via_proxy { Some(Proxy::start(cloud.addr()).await) } else { None };
+    let member_cloud = proxy.as_ref().map_or_else(|| cloud.url(), Proxy::url);
+    member.ok(&["login", "--cloud", &member_cloud, "--token", &bob_token]);
     let joined = member.ok(&["join", &code, FOLDER]);
     assert_eq!(joined.trim(), project.to_string());
     member.start();
-    Setup { cloud, cluster, owner, member, project, alice_token, bob }
+    Setup { cloud, cluster, owner, member, project, alice_token, bob, proxy }
 }
 
 impl Setup {

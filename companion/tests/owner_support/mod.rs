@@ -74,6 +74,10 @@ impl TestCloud {
         format!("http://{}", self.addr)
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// A new user: `(id, token)`.
     pub async fn add_user(&self, name: &str) -> (Uuid, String) {
         let state = self.state.as_ref().expect("cloud is up");
@@ -112,6 +116,8 @@ pub struct Companion {
     st_key: String,
     run: Option<Child>,
     runs: u32,
+    /// Extra environment of every command (after the `COMPANION_*` of the test's own are removed).
+    env: Vec<(String, String)>,
 }
 
 impl Companion {
@@ -122,7 +128,13 @@ impl Companion {
             st_key: node.api_key.clone(),
             run: None,
             runs: 0,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets `key` for every later command of this companion.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.into(), value.into()));
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -146,6 +158,7 @@ impl Companion {
         // Companions run side by side: each dashboard on a free port.
         cmd.env("COMPANION_DASHBOARD_LISTEN", "127.0.0.1:0");
         cmd.env("RUST_LOG", std::env::var("COMPANION_TEST_LOG").unwrap_or_else(|_| "companion=info".into()));
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -148,7 +148,11 @@ function renderProject(p) {
   }
   section.append(files);
   for (const m of p.members || []) {
-    const h = el('h3', 'member', 'Member ' + m.name + ' — ' + m.percent.toFixed(1) + '%');
+    const h = el('h3', 'member', 'Member ' + m.name + ' — ' + m.percent.toFixed(1) + '% ');
+    const fresh = el('span', 'freshness');
+    fresh.dataset.member = m.user_id;
+    h.append(fresh);
+    freshness.push({ span: fresh, m, loaded: Date.now() });
     const t = table(['badge', 'progress', '%', 'file', 'reported', 'message']);
     t.classList.add('member-files');
     t.dataset.member = m.user_id;
@@ -163,13 +167,41 @@ function renderProject(p) {
   return section;
 }
 
+// Member headers whose "as of" age counts up between loads.
+let freshness = [];
+
+function age(s) {
+  if (s < 60) return s + ' s';
+  if (s < 3600) return Math.floor(s / 60) + ' min';
+  if (s < 172800) return Math.floor(s / 3600) + ' h';
+  return Math.floor(s / 86400) + ' days';
+}
+
+// "online, as of 12 s ago" / "offline, as of 3 min ago": the age runs on
+// from what the server said, and the member turns offline on time.
+function tickFreshness() {
+  for (const { span, m, loaded } of freshness) {
+    if (m.as_of_age_s === undefined || m.as_of_age_s === null) {
+      span.textContent = '(offline, never heard from)';
+      span.className = 'freshness offline';
+      continue;
+    }
+    const s = m.as_of_age_s + Math.floor((Date.now() - loaded) / 1000);
+    const online = m.online && s < m.offline_after_s;
+    span.textContent = '(' + (online ? 'online' : 'offline') + ', as of ' + age(s) + ' ago)';
+    span.className = 'freshness ' + (online ? 'online' : 'offline');
+  }
+}
+
 async function load() {
   try {
     const response = await fetch('/api/status', { credentials: 'same-origin', cache: 'no-store' });
     if (!response.ok) throw new Error('status ' + response.status);
     const report = await response.json();
     projects.clear();
+    freshness = [];
     main.replaceChildren(...report.projects.map(renderProject));
+    tickFreshness();
     if (report.projects.length === 0) main.append(el('p', null, 'No projects yet.'));
   } catch (e) {
     conn.textContent = 'cannot load: ' + e.message;
@@ -217,4 +249,5 @@ document.addEventListener('DOMContentLoaded', () => {
   conn = document.getElementById('conn');
   load();
   connect();
+  setInterval(tickFreshness, 1000);
 });
