@@ -434,8 +434,14 @@ impl Sim {
     }
 }
 
+/// 2000 cases unless PROPTEST_CASES says otherwise.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    // PROPTEST_CASES=100000 for a deeper search.
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn badges_follow_the_evidence(steps in prop::collection::vec((0u8..12, any::<u8>(), any::<u8>()), 1..80)) {
@@ -448,4 +454,65 @@ proptest! {
         sim.check_safety(&steps)?;
         sim.check_settled(&steps)?;
     }
+}
+
+/// The interleaving, by hand: the owner announces a conflict copy
+/// before this Syncthing has it, so the first look finds nothing; the copy
+/// is then pulled, and Syncthing's "in sync" comes back before the look
+/// that follows the pull. That answer must wait for a newer look: never ⚠
+/// "differs … although Syncthing reports it in sync" on the right bytes.
+#[test]
+fn a_db_answer_is_never_paired_with_an_older_look() {
+    let copy = PATHS[2];
+    let mut sim = Sim::new();
+    sim.step(0, 2, 1); // the owner's copy (content 2)
+    sim.step(1, 2, 0); // announced: a look is asked for
+    let look = sim.actions.iter().position(|a| matches!(a, Action::Hash { .. })).expect("a look");
+    let look = sim.actions.remove(look);
+    let missing = sim.run(look);
+    sim.deliver(missing); // not there yet: Syncthing is asked about it
+    let query = sim.actions.iter().position(|a| matches!(a, Action::QueryFile { .. })).expect("a query");
+    let query = sim.actions.remove(query);
+    // Syncthing gets the index and pulls the copy; the engine hears of it.
+    for kind in [2, 3, 4] {
+        sim.step(kind, 2, 0);
+    }
+    while !sim.events.is_empty() {
+        sim.deliver_event();
+    }
+    // The query runs now (in sync), and is answered before the new look.
+    let in_sync = sim.run(query);
+    sim.deliver(in_sync);
+    let b = sim.engine.badge(copy).expect("a badge");
+    assert_ne!(b.state, FileState::Conflict, "{b:?}");
+    sim.settle();
+    let b = sim.engine.badge(copy).expect("a badge");
+    assert_eq!((b.state, b.local_hash), (FileState::Synced, Some(hash_of(2))));
+}
+
+/// A pull this Syncthing finished before the owner's announcement reached
+/// the engine: once `ItemFinished` is told, the hash taken before it (of
+/// the bytes the owner had announced) no longer makes ✓.
+#[test]
+fn a_look_older_than_item_finished_makes_no_synced() {
+    let a = PATHS[0];
+    let mut sim = Sim::new();
+    for kind in [0, 1, 2, 3, 4] {
+        sim.step(kind, 0, 1); // content 2, announced, pulled
+    }
+    sim.settle();
+    assert_eq!(sim.engine.badge(a).map(|b| b.state), Some(FileState::Synced));
+    // The owner's next edit reaches this Syncthing first and is pulled.
+    sim.step(0, 0, 2); // content 3
+    for kind in [2, 3, 4] {
+        sim.step(kind, 0, 0);
+    }
+    while !sim.events.is_empty() {
+        sim.deliver_event();
+    }
+    let b = sim.engine.badge(a).expect("a badge");
+    assert_ne!(b.state, FileState::Synced, "new bytes, old look: {b:?}");
+    sim.settle();
+    let b = sim.engine.badge(a).expect("a badge");
+    assert_eq!((b.state, b.local_hash), (FileState::Synced, Some(hash_of(3))));
 }
