@@ -6,6 +6,7 @@ pub mod beneath;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conflict;
 pub mod daemon;
 pub mod db;
 pub mod doctor;

@@ -1,7 +1,7 @@
 //! What `companion status` and the dashboard show, read from the manifest:
 //! per project its files with their badges, the folder's byte-weighted
 //! percent and measured ETA, and (owner) each member's last reports. The
-//! serialized form of [`StatusReport`] is DESIGN's `status --json` shape.
+//! serialized form of [`StatusReport`] is the `status --json` shape of docs/badges.md.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -10,6 +10,7 @@ use cloud_protocol::{FileState, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::conflict::{ConflictVersion, member_versions, relate};
 use crate::manifest::{Manifest, ManifestError, ProjectRow, ProjectStatus};
 use crate::progress::{FolderLive, folder_key, round_percent};
 
@@ -59,6 +60,12 @@ pub struct FileView {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_s: Option<u64>,
+    /// This file's `.sync-conflict-` copies (announced, or on this disk).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflict_copies: Vec<String>,
+    /// For a `.sync-conflict-` copy: the path of its original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_copy_of: Option<String>,
 }
 
 /// One member, as the owner sees them.
@@ -80,6 +87,16 @@ pub struct MemberFileView {
     pub local_hash: Option<String>,
     pub error: Option<String>,
     pub reported_at: String,
+    /// The owner's `.sync-conflict-` copies of this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflict_copies: Vec<String>,
+    /// For a `.sync-conflict-` copy: the path of its original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_copy_of: Option<String>,
+    /// For a file with copies, or a copy: which of the owner's versions
+    /// the member's bytes are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_version: Option<ConflictVersion>,
 }
 
 /// The status of every project (or those `filter` matches by id, name or
@@ -112,12 +129,13 @@ pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatus
     let id = p.project_id;
     let folder: Option<FolderLive> =
         manifest.kv_get(&folder_key(id))?.and_then(|text| serde_json::from_str(&text).ok());
-    let files = match p.role {
+    let mut files = match p.role {
         Role::Member => member_files(manifest, id, folder.as_ref())?,
         Role::Owner => owner_files(manifest, id)?,
     };
-    let sizes: HashMap<&str, u64> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
-    let members = if p.role == Role::Owner { members(manifest, id, &sizes)? } else { Vec::new() };
+    let on_disk = folder.as_ref().map(|f| f.conflict_copies.clone()).unwrap_or_default();
+    relate(&mut files, &on_disk);
+    let members = if p.role == Role::Owner { members(manifest, id, &files)? } else { Vec::new() };
     let weighted: Vec<(u64, f64)> = files.iter().filter(|f| counts(f.state)).map(|f| (f.size, f.percent)).collect();
     Ok(ProjectStatusView {
         project_id: id,
@@ -157,6 +175,8 @@ fn member_files(manifest: &Manifest, id: Uuid, folder: Option<&FolderLive>) -> R
                 local_hash: badge.and_then(|b| b.local_hash.clone()),
                 error: badge.and_then(|b| b.error.clone()),
                 eta_s: etas.get(&r.path).copied(),
+                conflict_copies: Vec::new(),
+                conflict_copy_of: None,
                 path: r.path,
             }
         })
@@ -176,12 +196,17 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
             local_hash: (!f.deleted).then(|| f.hash.clone()),
             error: None,
             eta_s: None,
+            conflict_copies: Vec::new(),
+            conflict_copy_of: None,
             path: f.path,
         })
         .collect())
 }
 
-fn members(manifest: &Manifest, id: Uuid, sizes: &HashMap<&str, u64>) -> Result<Vec<MemberView>, ManifestError> {
+/// Owner: each member's reports, with (for conflict families) which of
+/// the owner's versions they hold.
+fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<MemberView>, ManifestError> {
+    let sizes: HashMap<&str, u64> = owner.iter().map(|f| (f.path.as_str(), f.size)).collect();
     let mut by_member: BTreeMap<(String, Uuid), Vec<MemberFileView>> = BTreeMap::new();
     for row in manifest.member_progress(id)? {
         let p = row.progress;
@@ -192,11 +217,15 @@ fn members(manifest: &Manifest, id: Uuid, sizes: &HashMap<&str, u64>) -> Result<
             local_hash: p.local_hash,
             error: p.error,
             reported_at: row.reported_at,
+            conflict_copies: Vec::new(),
+            conflict_copy_of: None,
+            conflict_version: None,
         });
     }
     Ok(by_member
         .into_iter()
-        .map(|((name, user_id), files)| {
+        .map(|((name, user_id), mut files)| {
+            member_versions(owner, &mut files);
             let weighted: Vec<(u64, f64)> = files
                 .iter()
                 .filter(|f| counts(f.state))

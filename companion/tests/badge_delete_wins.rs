@@ -14,14 +14,20 @@
 //!   for the delete, and for the copy once scanned (it then syncs like any file);
 //! - `lib/protocol/bep_fileinfo.go` `WinsConflict`: newer mtime wins, and a
 //!   delete's mtime is the time of the delete (`SetDeleted`).
+//!
+//! The copy is the same thing as after any conflict: a file of its own,
+//! linked to its (deleted) original by name, which `status --json` shows
+//! as `conflict_copies` on the original and `conflict_copy_of` on the copy.
 
 use std::time::Instant;
 
-use cloud_protocol::FileState;
-use companion::progress::{Engine, Expected};
+use cloud_protocol::{FileState, FilesSnapshot, RemoteFile, Role};
+use companion::manifest::{Manifest, ProjectRow};
+use companion::progress::{Engine, Expected, FolderLive, folder_key};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::DbFile;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::badge_engine::{B_ID, H_OTHER, H_OWNER, World, expected, replay, state};
 
@@ -113,6 +119,13 @@ fn delete_wins_over_an_edit_here_original_deleted_copy_synced() {
     assert_eq!(state(&engine, "notes.txt").0, FileState::Deleted, "the copy does not turn the original ⚠");
     let counts = engine.folder(t0).counts;
     assert_eq!((counts.deleted, counts.synced, counts.conflict), (1, 1, 0), "{counts:?}");
+
+    // `status --json` names the link both ways, the original gone.
+    let json = status_json(&engine, &[("notes.txt", 10, H_OWNER, true), (&copy, 18, H_OTHER, false)]);
+    assert_eq!(file(&json, "notes.txt")["state"], "deleted");
+    assert_eq!(file(&json, "notes.txt")["conflict_copies"], json!([copy]), "{json}");
+    assert_eq!(file(&json, &copy)["conflict_copy_of"], json!("notes.txt"), "{json}");
+    assert_eq!(file(&json, &copy)["state"], "synced");
 }
 
 /// The other way round: the owner edited, B deleted later. The owner's
@@ -162,4 +175,41 @@ fn delete_here_wins_over_the_owners_edit_the_copy_arrives_and_the_original_stays
     // The copy was pulled after its announcement: verified on ItemFinished.
     let c = engine.badge(&copy).unwrap();
     assert_eq!((c.state, c.local_hash.as_deref()), (FileState::Synced, Some(H_OTHER)), "{c:?}");
+    let json = status_json(&engine, &[("plan.txt", 18, H_OTHER, true), (&copy, 18, H_OTHER, false)]);
+    assert_eq!(file(&json, "plan.txt")["conflict_copies"], json!([copy]), "{json}");
+    assert_eq!(file(&json, &copy)["conflict_copy_of"], json!("plan.txt"), "{json}");
+}
+
+/// What `companion status --json` shows for these badges (the same
+/// library call, on a manifest holding the announcements, the engine's
+/// badges and its listing of the copies on disk).
+fn status_json(engine: &Engine, announced: &[(&str, u64, &str, bool)]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Manifest::open_in(dir.path()).unwrap();
+    let id = Uuid::new_v4();
+    m.insert_project(&ProjectRow::new(id, "http://c", "p", "proj", "/tmp/proj", Role::Member)).unwrap();
+    let files = announced
+        .iter()
+        .map(|&(path, size, hash, deleted)| RemoteFile {
+            path: path.into(),
+            size,
+            hash: hash.into(),
+            mtime: 0,
+            version: 1,
+            seq: 1,
+            deleted_at: deleted.then(|| "2026-11-30T16:45:00Z".into()),
+            deleted_by: None,
+        })
+        .collect();
+    m.load_snapshot(id, &FilesSnapshot { files, as_of_seq: 1 }).unwrap();
+    let badges: Vec<_> = engine.badges().into_iter().map(|b| (b, None)).collect();
+    m.save_badges(id, &badges).unwrap();
+    let live = FolderLive::default().with_conflict_copies(engine.conflict_copies_by_original());
+    m.kv_set(&folder_key(id), &serde_json::to_string(&live).unwrap()).unwrap();
+    serde_json::to_value(companion::status::gather(&m, None).unwrap()).unwrap()
+}
+
+fn file<'a>(report: &'a Value, path: &str) -> &'a Value {
+    let files = report["projects"][0]["files"].as_array().unwrap();
+    files.iter().find(|f| f["path"] == path).unwrap_or_else(|| panic!("{path} not in {report}"))
 }

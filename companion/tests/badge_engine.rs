@@ -1,6 +1,6 @@
 //! The badge engine replayed against real Syncthing 1.19.2 captures
-//! (syncthing-fixtures/recorded): every scenario of FACTS §6–§8 ends in the
-//! badge DESIGN's table asks for. A small fake "world" answers the engine's
+//! (syncthing-fixtures/recorded): every scenario of docs/syncthing.md §6–§8
+//! ends in the badge docs/badges.md's rule asks for. A small fake "world" answers the engine's
 //! actions (disk hashes, `/rest/db/file`, need, status) the way the real
 //! ones did at that point of the capture. Pure and fast: no process, no clock.
 
@@ -322,7 +322,7 @@ fn missed_events_are_rebuilt_from_rest() {
     engine.announce("a.txt", expected(1, H_OWNER));
     world.answer(&mut engine, t0);
     assert_eq!(state(&engine, "a.txt").0, FileState::Pending);
-    // The ring overflowed (FACTS §4): the file arrived while events were lost.
+    // The ring overflowed (docs/syncthing.md §4): the file arrived while events were lost.
     world.disk.insert("a.txt".into(), H_OWNER.into());
     engine.events_missed();
     world.answer(&mut engine, t0);

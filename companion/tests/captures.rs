@@ -120,7 +120,7 @@ fn check_errors(name: &str, v: &Value) -> usize {
             }
             (body @ Value::Object(_), 200) => {
                 let c: Completion = typed(name, body);
-                // The trap of FACTS §2: an unknown device looks complete.
+                // The trap of docs/syncthing.md §2: an unknown device looks complete.
                 assert_eq!((c.completion, c.sequence), (100.0, 0));
             }
             other => panic!("{name}: unexpected case {other:?}"),

@@ -1,5 +1,5 @@
 //! `companion status` from a manifest alone (no Syncthing, no cloud): the
-//! `--json` shape of DESIGN, the table with badges, bars, ETA and errors in
+//! `--json` shape of docs/badges.md, the table with badges, bars, ETA and errors in
 //! words, a hostile file name printed harmlessly, the owner's per-member
 //! view, and `--watch` redrawing until stopped.
 

@@ -22,7 +22,7 @@ use crate::rest::{Rest, encode};
 use crate::{FixtureError, SyncthingVersion};
 
 /// How long a node gets to exit after SIGTERM before it is killed
-/// (FACTS: it normally exits in under 3 s).
+/// (docs/syncthing.md §0: it normally exits in under 3 s).
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 const EXIT_POLL: Duration = Duration::from_millis(20);
 const REST_POLL: Duration = Duration::from_millis(50);
@@ -195,7 +195,7 @@ impl Node {
             .arg(&self.home)
             .args(["--no-browser", "--no-restart", "--no-upgrade", "--logflags=7"])
             // Hidden switch: without it 1.19 runs a monitor parent, and the
-            // PID we hold would not be the server (FACTS §0).
+            // PID we hold would not be the server (docs/syncthing.md §0).
             .env("STMONITORED", "1")
             .stdin(Stdio::null())
             .stdout(log)

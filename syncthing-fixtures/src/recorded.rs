@@ -1,6 +1,6 @@
 //! Real REST and event payloads captured from a Syncthing 1.19.2 pair
-//! (copied from `shared/syncthing/samples`), for parser tests in other
-//! crates. FACTS.md describes what each capture shows.
+//! for parser tests in other crates. docs/syncthing.md names the capture
+//! behind each fact it states.
 
 use std::path::PathBuf;
 

@@ -139,7 +139,7 @@ pub struct MemberList {
     pub members: Vec<Member>,
 }
 
-/// A file's badge state (DESIGN.md, Badges).
+/// A file's badge state (docs/badges.md#the-states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {

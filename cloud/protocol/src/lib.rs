@@ -1,4 +1,4 @@
-//! Wire types shared by the cloud and the companion: DESIGN.md's wire contract v1.
+//! Wire types shared by the cloud and the companion: the wire contract v1 of docs/wire.md.
 //!
 //! Everything here is plain data plus the validation rules both sides apply
 //! (the cloud to refuse, the companion to check before sending), so the two

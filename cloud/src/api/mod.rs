@@ -1,4 +1,4 @@
-//! The HTTP API of DESIGN.md's wire contract: one module per resource, the
+//! The HTTP API of the wire contract (docs/wire.md): one module per resource, the
 //! extractors that turn every bad request into the wire error body, and the
 //! access rules shared by all of them.
 

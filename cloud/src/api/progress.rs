@@ -2,8 +2,8 @@
 //! file, one page at a time (`?limit=` rows, default 1000, at most 5000; follow
 //! `next_cursor` with `?cursor=`).
 //!
-//! The owner sees every member (DESIGN: "the owner sees who has what, even for
-//! members who are offline now"). A member sees only their own entries: enough
+//! The owner sees every member (docs/architecture.md, step 8: the owner sees
+//! who has what, even for members who are offline now). A member sees only their own entries: enough
 //! to check what the cloud holds for them, without learning what other members
 //! have. Members report progress over the WebSocket, not here.
 

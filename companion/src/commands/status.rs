@@ -1,6 +1,6 @@
 //! `companion status [PROJECT] [--json] [--watch]`: the badges of every
 //! file, a percent bar per file and per folder, the ETA, errors in words,
-//! and (owner) each member's progress. `--json` prints DESIGN's shape;
+//! and (owner) each member's progress. `--json` prints the shape in docs/badges.md;
 //! `--watch` redraws every second until interrupted.
 
 use std::fmt::Write as _;
@@ -113,6 +113,9 @@ fn project(s: &mut String, p: &ProjectStatusView) {
         if let Some(e) = &f.error {
             let _ = write!(line, "\n      {}", clean(e));
         }
+        if let Some(related) = relation(&f.conflict_copies, f.conflict_copy_of.as_deref()) {
+            let _ = write!(line, "\n      {related}");
+        }
         let _ = writeln!(s, "{line}");
     }
     for m in &p.members {
@@ -128,13 +131,29 @@ fn project(s: &mut String, p: &ProjectStatusView) {
             if let Some(e) = &f.error {
                 let _ = write!(line, "\n        {}", clean(e));
             }
+            if let Some(v) = &f.conflict_version {
+                let _ = write!(line, "\n        {} {}", clean(&m.name), clean(&v.says));
+            }
             let _ = writeln!(s, "{line}");
         }
     }
     s.push('\n');
 }
 
-/// DESIGN's badge for a state.
+/// A file's link to its conflict family, in words, if it has one.
+fn relation(copies: &[String], copy_of: Option<&str>) -> Option<String> {
+    if let Some(original) = copy_of {
+        return Some(format!("conflict copy of {}", clean(original)));
+    }
+    let first = copies.first()?;
+    let more = match copies.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!("conflicting copy: {}{more}", clean(first)))
+}
+
+/// The badge of a state (docs/badges.md#the-states).
 pub fn badge(state: FileState, percent: f64) -> String {
     match state {
         FileState::Synced => "✓ synced ".into(),
@@ -210,5 +229,10 @@ mod tests {
         }
         assert_eq!(clean("Grüße/写真/שלום.txt"), "Grüße/写真/שלום.txt");
         assert!(badge(FileState::Syncing, 42.7).contains("42%"));
+        let copies = ["a.sync-conflict-20261130-164500-ASMRTYP.txt".to_owned(), "b".to_owned()];
+        assert_eq!(relation(&copies[..1], None).unwrap(), format!("conflicting copy: {}", copies[0]));
+        assert_eq!(relation(&copies, None).unwrap(), format!("conflicting copy: {} (and 1 more)", copies[0]));
+        assert_eq!(relation(&[], Some("a\u{202e}.txt")).unwrap(), "conflict copy of a\\u{202e}.txt");
+        assert_eq!(relation(&[], None), None);
     }
 }

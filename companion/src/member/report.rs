@@ -3,7 +3,7 @@
 //! report. The manifest marks what was sent, so changes made while offline
 //! go out after the next connect.
 //!
-//! Each message keeps within what the cloud accepts (see the README's
+//! Each message keeps within what the cloud accepts (see docs/wire.md's
 //! WebSocket limits): at most 1000 files, an `error` of at most 1 KiB per
 //! file (longer ones are cut at a character boundary, marked with `…`), and
 //! a serialized size well under the cloud's 1 MiB message limit, so one

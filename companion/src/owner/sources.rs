@@ -3,7 +3,7 @@
 //! `LocalChangeDetected` (one per file, after Syncthing's own scan) and
 //! `LocalIndexUpdated` (the file names of a scan or a pull) both count; the
 //! second also covers receive-only folders, where the first is not sent
-//! (FACTS §8). Paths use `/` on every platform we run on; a Windows `\` is
+//! (docs/syncthing.md §8). Paths use `/` on every platform we run on; a Windows `\` is
 //! turned into `/` all the same.
 
 use crate::syncthing::{Event, EventKind};

@@ -1,7 +1,7 @@
 //! Listing Syncthing's conflict copies in a folder without ever leaving it.
 //!
-//! The names found end up in badge messages ("Syncthing kept a conflicting
-//! copy: …"), which travel to the owner, so the walk must not wander
+//! The names found end up in badge messages ("a conflicting copy exists:
+//! …"), which travel to the owner, so the walk must not wander
 //! through a symlinked directory into the rest of the invitee's disk. Each
 //! directory is opened relative to its parent's handle with `O_NOFOLLOW |
 //! O_DIRECTORY`: a symlink is refused even if it replaced a real directory

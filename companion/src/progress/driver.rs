@@ -306,7 +306,7 @@ impl Driver {
         let now = Instant::now().into_std();
         let folder = self.engine.folder(now);
         let etas = self.engine.etas(now).into_iter().map(|(path, eta)| (path, eta.as_secs())).collect();
-        let live = FolderLive::new(&folder, etas);
+        let live = FolderLive::new(&folder, etas).with_conflict_copies(self.engine.conflict_copies_by_original());
         if self.last_folder.as_ref().is_some_and(|last| last.same_as(&live)) {
             return Ok(());
         }

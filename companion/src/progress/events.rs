@@ -1,4 +1,4 @@
-//! How each Syncthing event moves the engine (FACTS §5–§8). Only events of
+//! How each Syncthing event moves the engine (docs/syncthing.md §5–§8). Only events of
 //! the engine's folder count; `DownloadProgress` carries every folder and
 //! is filtered by its key.
 
@@ -40,7 +40,7 @@ impl Engine {
                     if let Some(t) = self.files.get_mut(name).filter(|t| t.expected.is_some()) {
                         // Right after ItemFinished this is the pull's echo,
                         // already being verified; otherwise it is news (a
-                        // receive-only local edit only shows up here, FACTS §8).
+                        // receive-only local edit only shows up here, docs/syncthing.md §8).
                         if std::mem::take(&mut t.echo) {
                             continue;
                         }
@@ -48,7 +48,7 @@ impl Engine {
                     }
                 }
             }
-            // No file names (FACTS §5): ask who is needed now.
+            // No file names (docs/syncthing.md §5): ask who is needed now.
             EventKind::RemoteIndexUpdated(_) => self.push(Action::QueryNeed),
             EventKind::FolderSummary(d) => self.folder_status(&d.summary),
             EventKind::StateChanged(d) if d.to == FolderState::Error || d.from == FolderState::Error => {
@@ -124,7 +124,7 @@ impl Engine {
             None => {
                 t.item_error = None;
                 t.echo = true;
-                // The last progress tick may stop short of 100 % (FACTS §6).
+                // The last progress tick may stop short of 100 % (docs/syncthing.md §6).
                 t.pull = if action == "delete" { Pull::Idle } else { Pull::Finished };
                 if let (Some(e), false) = (&t.expected, action == "delete") {
                     let left = match was {

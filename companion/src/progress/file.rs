@@ -1,6 +1,6 @@
 //! One file's facts (what the cloud expects, what the disk holds, what
 //! Syncthing is doing with it) and the one pure function that turns them
-//! into a badge, following DESIGN's badge table. Keeping the rule in one
+//! into a badge, following docs/badges.md#the-rule. Keeping the rule in one
 //! place means every input path (events, REST, disk, restart) agrees.
 
 use std::sync::Arc;
@@ -176,8 +176,7 @@ impl Tracked {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
-            return Badge::new(FileState::Conflict, 0.0)
-                .because(format!("Syncthing kept a conflicting copy: {first}{more}"));
+            return Badge::new(FileState::Conflict, 0.0).because(format!("a conflicting copy exists: {first}{more}"));
         }
         if let Some(err) = &self.item_error {
             return Badge::new(FileState::Error, self.pull_percent()).because(format!("Syncthing: {err}"));

@@ -28,6 +28,10 @@ pub struct FolderLive {
     pub folder_error: Option<String>,
     /// Per file being pulled: seconds left at its measured rate.
     pub file_eta_s: BTreeMap<String, u64>,
+    /// The `.sync-conflict-` copies on this disk, by the path of their
+    /// original (for `status`, which names the link).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conflict_copies: BTreeMap<String, Vec<String>>,
     /// RFC 3339, UTC.
     pub at: String,
 }
@@ -43,8 +47,15 @@ impl FolderLive {
             counts: folder.counts,
             folder_error: folder.folder_error.clone(),
             file_eta_s,
+            conflict_copies: BTreeMap::new(),
             at: now(),
         }
+    }
+
+    /// The same, naming the conflict copies on disk by original.
+    pub fn with_conflict_copies(mut self, copies: BTreeMap<String, Vec<String>>) -> FolderLive {
+        self.conflict_copies = copies;
+        self
     }
 
     /// Equal but for the time stamp.

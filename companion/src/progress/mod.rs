@@ -1,5 +1,5 @@
 //! The badge engine (invitee side): per file, how far the owner's version
-//! really is on this disk, following DESIGN's badge table.
+//! really is on this disk, following docs/badges.md.
 //!
 //! - [`Engine`] is a pure state machine per folder: facts in (the cloud's
 //!   announcements, Syncthing's events and REST answers, hash results),

@@ -1,6 +1,7 @@
 //! What the engine reports: one badge, all badges, the stamps to persist,
 //! ETAs, and the byte-weighted folder summary.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
@@ -29,6 +30,11 @@ impl Engine {
             Some(DiskFact::Present { stamp, inode, .. }) => Some(Verified { stamp: *stamp, inode: *inode }),
             _ => None,
         }
+    }
+
+    /// The `.sync-conflict-` copies on disk, sorted, by the path of their original.
+    pub fn conflict_copies_by_original(&self) -> BTreeMap<String, Vec<String>> {
+        self.copies.iter().map(|(original, set)| (original.clone(), set.iter().cloned().collect())).collect()
     }
 
     /// Time left for one file being pulled, at its measured rate.

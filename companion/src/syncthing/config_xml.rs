@@ -1,4 +1,4 @@
-//! Reads Syncthing's `config.xml` (FACTS §1): GUI address, TLS, API key,
+//! Reads Syncthing's `config.xml` (docs/syncthing.md §1): GUI address, TLS, API key,
 //! folders and devices.
 //!
 //! Only what the companion needs is read; every other element is ignored, so

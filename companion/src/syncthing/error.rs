@@ -1,7 +1,7 @@
 //! Errors of the REST client, and how Syncthing's plain-text errors map to them.
 //!
 //! Syncthing answers errors with `text/plain` bodies such as `CSRF Error` or
-//! `no such folder` (FACTS §2). [`classify`] turns a status and body into a
+//! `no such folder` (docs/syncthing.md §2). [`classify`] turns a status and body into a
 //! typed error so callers can tell a wrong key from a typo in a folder id.
 //! Versions differ in how they say the same thing; each row below names the
 //! version (and, for 2.x, the source file) it comes from.

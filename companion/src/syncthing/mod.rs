@@ -1,7 +1,7 @@
 //! Everything the companion knows about talking to Syncthing: finding it
 //! (`discovery`, `config_xml`), its REST API (`client`, `types`, `error`) and
 //! its event stream (`event`, `stream`). Written against 1.19.2 (see
-//! `shared/syncthing/FACTS.md` for the measured behaviour behind the choices),
+//! `docs/syncthing.md` for the measured behaviour behind the choices),
 //! tested live on 1.19.2 and 1.29.5, and checked against 2.x's source where
 //! 2.x answers differently (each such place names the 2.x file).
 

@@ -1,4 +1,4 @@
-//! A typed client for the cloud's HTTP API (DESIGN.md, wire contract v1),
+//! A typed client for the cloud's HTTP API (docs/wire.md),
 //! used by both sides: the owner (projects, files/update, invites) and the
 //! invitee (events, files snapshot, accept, members, progress).
 //!

@@ -15,7 +15,7 @@ async fn file_operations_on_a_show_up_as_typed_events_on_both_nodes() {
     let mut wa = Watch::start(a).await;
     let mut wb = Watch::start(b).await;
 
-    // Create: new files say "modified" too (FACTS §5).
+    // Create: new files say "modified" too (docs/syncthing.md §5).
     let (ma, mb) = (wa.mark(), wb.mark());
     std::fs::write(dir.join("one.txt"), "hello").unwrap();
     wa.wait_for(ma, "A LocalChangeDetected modified one.txt", change(true, Modified, "one.txt")).await;
@@ -23,7 +23,7 @@ async fn file_operations_on_a_show_up_as_typed_events_on_both_nodes() {
     wb.wait_for(mb, "B ItemFinished update one.txt", finished("update", "one.txt")).await;
     wb.wait_for(mb, "B RemoteChangeDetected modified one.txt", change(false, Modified, "one.txt")).await;
     // Summaries flow because the stream's mask includes them (1.19 only
-    // generates them for such a poller, FACTS §4).
+    // generates them for such a poller, docs/syncthing.md §4).
     wb.wait_for(mb, "B FolderSummary for proj", |i| match kind(i)? {
         EventKind::FolderSummary(s) if s.folder == "proj" => Some(()),
         _ => None,

@@ -1,4 +1,4 @@
-//! The `data` payloads of Syncthing's events (FACTS §5), one struct per shape.
+//! The `data` payloads of Syncthing's events (docs/syncthing.md §5), one struct per shape.
 
 use crate::syncthing::types::{Completion, DbStatus, FolderState};
 use serde::{Deserialize, Serialize};
@@ -77,7 +77,7 @@ pub struct DeviceRef {
 }
 
 /// `StateChanged`. `duration` is absent on the first change and wrong
-/// anyway (measured from a second-truncated timestamp, FACTS §5).
+/// anyway (measured from a second-truncated timestamp, docs/syncthing.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateChangedData {
     pub folder: String,
@@ -189,7 +189,7 @@ pub struct ItemFinishedData {
 #[serde(transparent)]
 pub struct DownloadProgressData(pub BTreeMap<String, BTreeMap<String, PullerProgress>>);
 
-/// Progress of one file being pulled, counted in blocks (FACTS §6).
+/// Progress of one file being pulled, counted in blocks (docs/syncthing.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PullerProgress {

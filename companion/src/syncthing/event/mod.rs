@@ -1,4 +1,4 @@
-//! Syncthing events as typed values (FACTS §4, §5).
+//! Syncthing events as typed values (docs/syncthing.md §4, §5).
 //!
 //! Parsing never fails as a whole: an event type this build does not know is
 //! kept as [`EventKind::Unknown`] with its raw JSON, and a known type whose
@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 /// The event types the companion subscribes to, in an explicit `events=` list.
 ///
 /// The list is explicit because the default mask leaves out
-/// `LocalChangeDetected`/`RemoteChangeDetected` (FACTS §4). It includes
+/// `LocalChangeDetected`/`RemoteChangeDetected` (docs/syncthing.md §4). It includes
 /// `FolderSummary`/`FolderCompletion`, which 1.19 only generates while someone
 /// polls a mask holding them. All names exist in 1.19.2: an unknown name
 /// would silently add nothing to the mask.

@@ -27,7 +27,7 @@ pub enum StreamItem {
     /// One Syncthing event, in id order.
     Event(Event),
     /// Ids `expected_first..got_first` were lost (the 1000-event ring
-    /// overflowed, FACTS §4). The events from `got_first` on still follow.
+    /// overflowed, docs/syncthing.md §4). The events from `got_first` on still follow.
     Missed { expected_first: u64, got_first: u64 },
     /// Syncthing restarted (or another instance answers now). Events are
     /// numbered from 1 again; a `Connected` follows.

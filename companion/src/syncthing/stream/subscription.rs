@@ -51,7 +51,7 @@ impl Subscription {
     /// and catches up. Returns `[Restarted?, Connected, Missed?, events…]`.
     ///
     /// A non-default mask is created lazily by its first request and sees
-    /// nothing older (FACTS §4), so the subscribe call uses `timeout=0` and
+    /// nothing older (docs/syncthing.md §4), so the subscribe call uses `timeout=0` and
     /// `Connected` is only reported after it: from then on nothing is missed.
     pub async fn connect(&mut self) -> Result<Vec<StreamItem>, ClientError> {
         let status = self.client.system_status().await?;

@@ -62,9 +62,9 @@ pub struct DeviceConfig {
     pub compression: String,
     pub introducer: bool,
     pub paused: bool,
-    /// KiB/s despite the name (FACTS §9).
+    /// KiB/s despite the name (docs/syncthing.md §9).
     pub max_send_kbps: i64,
-    /// KiB/s despite the name (FACTS §9).
+    /// KiB/s despite the name (docs/syncthing.md §9).
     pub max_recv_kbps: i64,
     pub untrusted: bool,
 }
@@ -90,7 +90,7 @@ pub struct OptionsConfig {
     pub listen_addresses: Vec<String>,
     pub max_send_kbps: i64,
     pub max_recv_kbps: i64,
-    /// Seconds between `DownloadProgress` events (default 5, FACTS §6).
+    /// Seconds between `DownloadProgress` events (default 5, docs/syncthing.md §6).
     pub progress_update_interval_s: i64,
     /// Files with at most this many blocks get no `DownloadProgress` (default 10).
     pub temp_index_min_blocks: i64,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// `GET /rest/db/status?folder=`, also the `summary` of a `FolderSummary` event.
 ///
 /// On the downloading node `need_bytes`/`in_sync_bytes` move every second
-/// during a pull (FACTS §6), so they are a live, if glitchy, progress signal.
+/// during a pull (docs/syncthing.md §6), so they are a live, if glitchy, progress signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DbStatus {
@@ -51,7 +51,7 @@ pub struct DbStatus {
 
 /// `GET /rest/db/completion?folder=&device=`, also the body of `FolderCompletion`.
 ///
-/// Traps (FACTS §2, §3, §6): an unknown but well-formed device gets
+/// Traps (docs/syncthing.md §2, §3, §6): an unknown but well-formed device gets
 /// `completion: 100` with all counts 0, and `sequence == 0` means the remote
 /// never announced anything yet, so 100 % is not to be trusted then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -91,7 +91,7 @@ pub struct DbFile {
     /// A file not present locally is a zero `FileInfo` (empty name).
     pub local: FileInfo,
     /// Who has it. On the sender during a pull, the puller shows up with
-    /// `from_temporary: true` (FACTS §3).
+    /// `from_temporary: true` (docs/syncthing.md §3).
     #[serde(deserialize_with = "super::null_as_empty")]
     pub availability: Vec<Availability>,
     /// 1.x only; 2.x has no `mtime` object (2.x lib/api/api.go, `getDBFile`).
@@ -143,7 +143,7 @@ pub struct FileInfo {
     pub must_rescan: bool,
     /// Bits of [`LocalFlags`]; 8 marks a local change in a receive-only folder.
     pub local_flags: i64,
-    /// `null` in need lists (FACTS §3).
+    /// `null` in need lists (docs/syncthing.md §3).
     pub num_blocks: Option<i64>,
     /// `"0644"`; 2.x leaves it out when the file carries no permission bits
     /// (2.x lib/api/api.go, `fileIntfJSONMap`).

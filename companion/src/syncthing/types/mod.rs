@@ -1,5 +1,5 @@
-//! Typed shapes of Syncthing's REST answers (1.19.2, see FACTS §3; the
-//! 1.2x and 2.x differences are noted where they matter).
+//! Typed shapes of Syncthing's REST answers (1.19.2, see docs/syncthing.md §3;
+//! the 1.2x and 2.x differences, §10, are noted where they matter).
 //!
 //! Every struct is lenient on purpose: missing fields fall back to their
 //! default and unknown fields are ignored, so a newer Syncthing that adds or
@@ -67,7 +67,7 @@ impl fmt::Display for FolderType {
     }
 }
 
-/// A folder's state as in `db/status.state` and `StateChanged` (FACTS §9).
+/// A folder's state as in `db/status.state` and `StateChanged` (docs/syncthing.md §9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(from = "String", into = "String")]
 pub enum FolderState {

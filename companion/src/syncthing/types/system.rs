@@ -12,7 +12,7 @@ pub struct Ping {
 
 /// `GET /rest/system/status`. `my_id` and `start_time` identify one running
 /// Syncthing process: when either changes, Syncthing restarted and its event
-/// ids started again at 1 (FACTS §4).
+/// ids started again at 1 (docs/syncthing.md §4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SystemStatus {
@@ -90,7 +90,7 @@ pub fn parse_release(version: &str) -> Option<(u32, u32, u32)> {
 }
 
 /// `GET /rest/system/connections`. It lists the local device too, always
-/// with `connected: false` (FACTS §3), so do not count it as a peer.
+/// with `connected: false` (docs/syncthing.md §3), so do not count it as a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Connections {

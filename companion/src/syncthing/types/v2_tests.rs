@@ -58,7 +58,7 @@ fn completion_is_trusted_only_when_the_peer_state_is_valid() {
     assert!(!paused.is_known_for_peer());
     let valid = Completion { remote_state: Some("valid".into()), completion: 40.0, ..never.clone() };
     assert!(valid.is_known_for_peer());
-    // 1.19: no remoteState; the false 100 % has sequence 0 (FACTS §2).
+    // 1.19: no remoteState; the false 100 % has sequence 0 (docs/syncthing.md §6).
     let old: Completion = serde_json::from_value(json!({"completion": 100, "sequence": 0})).unwrap();
     assert!(!old.is_known_for_peer());
     let old = Completion { sequence: 12, ..old };

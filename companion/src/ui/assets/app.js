@@ -74,6 +74,28 @@ function updateRow(parts, f) {
   parts.pct.textContent = f.state === 'ignored_here' ? '' : f.percent.toFixed(1) + '%';
   if (f.size !== undefined) parts.size.textContent = bytes(f.size);
   parts.error.textContent = visible(f.error || '');
+  // Live badge news carries no links: keep the ones the status gave.
+  if ('conflict_copies' in f || 'conflict_copy_of' in f || 'conflict_version' in f || !parts.related) {
+    related(parts, f);
+  }
+}
+
+// A file's link to its conflict family (and, on a member's row, which of
+// the owner's versions they hold), as one short line under the path.
+function related(parts, f) {
+  let text = '';
+  if (f.conflict_copy_of) {
+    text = 'conflict copy of ' + f.conflict_copy_of;
+  } else if (f.conflict_copies && f.conflict_copies.length) {
+    const more = f.conflict_copies.length > 1 ? ' (and ' + (f.conflict_copies.length - 1) + ' more)' : '';
+    text = 'conflicting copy: ' + f.conflict_copies[0] + more;
+  }
+  if (f.conflict_version) text += (text ? ' · ' : '') + f.conflict_version.says;
+  if (!parts.related) {
+    parts.related = el('div', 'related');
+    parts.path.append(parts.related);
+  }
+  parts.related.textContent = visible(text);
 }
 
 function table(headers) {
