@@ -9,6 +9,7 @@ mod live;
 
 mod badge_delete_wins;
 mod badge_engine;
+mod badge_rule;
 mod badge_store;
 mod captures;
 mod dashboard_live;
@@ -19,6 +20,7 @@ mod manifest_remote;
 mod member_big_file;
 mod member_catch_up;
 mod member_conflict_copies;
+mod member_false_conflict;
 mod member_hardening;
 mod member_reports;
 mod member_scenarios;

@@ -174,22 +174,6 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
     s.wait_owner_view("back.txt", "✓", |r| r.progress.state == FileState::Synced).await;
 }
 
-/// Waits until neither Syncthing lists the other as connected: the pause
-/// has taken effect, so no index of what follows crosses before the resume.
-async fn wait_apart(s: &Setup) {
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let (a, b) = (s.cluster.node(0), s.cluster.node(1));
-        let ab = a.is_connected_to(&b.device_id).await.unwrap_or(true);
-        let ba = b.is_connected_to(&a.device_id).await.unwrap_or(true);
-        if !ab && !ba {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "the pair still connected {DEADLINE:?} after pausing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The `.sync-conflict-` files at the top of a folder.
 fn conflict_copies(root: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(root)

@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use cloud_protocol::FileProgress;
 
-use super::file::{Hashing, Pull, Tracked, db_verdict};
+use super::file::{Pull, Tracked};
 use super::here::HereRules;
-use super::model::{Action, DiskFact, Expected, HashOutcome, Prior, Verified};
+use super::model::{Action, DiskFact, Expected, Prior, Verified};
 use super::rate::Rate;
-use crate::syncthing::types::{DbFile, DbStatus, FolderState, Need};
+use crate::syncthing::types::{DbStatus, FolderState, Need};
 
 /// The badge engine of one folder. See the module docs.
 #[derive(Debug)]
@@ -24,16 +24,19 @@ pub struct Engine {
     /// Original path → its `.sync-conflict-` copies on disk.
     pub(super) copies: HashMap<String, BTreeSet<String>>,
     pub(super) folder_error: Option<String>,
+    /// Facts fed so far: the engine's logical clock (it has no other; see
+    /// `evidence` for what it orders).
+    pub(super) clock: u64,
     actions: VecDeque<Action>,
     /// Folder-wide actions already queued (per-path ones are deduplicated
     /// by each file's own state, so a 100,000-file rebuild keeps no copy).
     queued: HashSet<Action>,
-    touched: HashSet<String>,
+    pub(super) touched: HashSet<String>,
     /// Paths whose badge changed since the last `take_changes`.
     changes: BTreeSet<String>,
     pub(super) folder_rate: Rate,
     /// What this machine's Syncthing does not sync: such paths are never hashed.
-    here: HereRules,
+    pub(super) here: HereRules,
 }
 
 impl Engine {
@@ -45,6 +48,7 @@ impl Engine {
             files: HashMap::new(),
             copies: HashMap::new(),
             folder_error: None,
+            clock: 0,
             actions: VecDeque::new(),
             queued: HashSet::new(),
             touched: HashSet::new(),
@@ -76,6 +80,7 @@ impl Engine {
     /// badge stands until the disk is seen again (a hash is asked for, with
     /// the stamp so an untouched file is not read again).
     pub fn restore(&mut self, path: &str, expected: Expected, prior: Option<Prior>) {
+        self.tick();
         if self.here.ignores(path) {
             let t = self.files.entry(path.to_owned()).or_default();
             t.expected = Some(expected);
@@ -118,18 +123,22 @@ impl Engine {
     /// mtime and inode are those of its last verified hash is not re-read
     /// (an owner re-announcing paths must not make us hash them again).
     pub fn announce(&mut self, path: &str, expected: Expected) {
+        self.tick();
         let ignored = self.here.ignores(path);
         let t = self.files.entry(path.to_owned()).or_default();
         if t.expected.as_ref() == Some(&expected) {
             return;
         }
         t.expected = Some(expected);
+        // A verdict (or an answer held for one) was about the old expectation.
         t.db_conflict = None;
+        t.db_answer = None;
+        t.checked_idle = false;
         if ignored {
             ignore_here(t);
         } else {
-            let known = match (&t.disk, t.stale) {
-                (DiskFact::Present { stamp, inode: Some(inode), .. }, false) => {
+            let known = match (&t.disk, t.fresh()) {
+                (DiskFact::Present { stamp, inode: Some(inode), .. }, true) => {
                     Some(Verified { stamp: *stamp, inode: Some(*inode) })
                 }
                 _ => None,
@@ -148,6 +157,7 @@ impl Engine {
         if here == self.here {
             return false;
         }
+        self.tick();
         self.here = here;
         let mut look = Vec::new();
         for (path, t) in self.files.iter_mut().filter(|(_, t)| t.expected.is_some()) {
@@ -177,6 +187,7 @@ impl Engine {
 
     /// A `.sync-conflict-` listing of the whole folder (replaces what was known).
     pub fn conflict_copies(&mut self, copies: impl IntoIterator<Item = String>) {
+        self.tick();
         let old: Vec<String> = self.copies.keys().cloned().collect();
         self.copies.clear();
         self.touched.extend(old);
@@ -189,6 +200,7 @@ impl Engine {
     /// Whether one conflict copy exists (answer to [`Action::CheckCopy`] and
     /// what events say). Paths that are not conflict copies are ignored.
     pub fn copy_seen(&mut self, copy: &str, exists: bool) {
+        self.tick();
         let Some(original) = crate::ignore::is_conflict_copy(copy) else { return };
         let set = self.copies.entry(original.clone()).or_default();
         let changed = if exists { set.insert(copy.to_owned()) } else { set.remove(copy) };
@@ -204,103 +216,13 @@ impl Engine {
         self.settle();
     }
 
-    /// The answer to an [`Action::Hash`].
-    pub fn hashed(&mut self, path: &str, outcome: HashOutcome) {
-        let Some(t) = self.files.get_mut(path) else { return };
-        let again = matches!(t.hashing, Hashing::InFlight { again: true });
-        t.hashing = Hashing::Idle;
-        if t.disk == DiskFact::IgnoredHere {
-            // Became ignored while it was read: the result is not ours to keep.
-            return;
-        }
-        let disk = match outcome {
-            HashOutcome::Hashed { hash, stamp, inode } => {
-                Some(DiskFact::Present { hash: share(t, hash), stamp, inode })
-            }
-            HashOutcome::Missing => Some(DiskFact::Missing),
-            HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
-            // The disk fact we hold (or, after a restart, the prior one) stands.
-            HashOutcome::Unchanged => match &t.disk {
-                DiskFact::Present { .. } => Some(t.disk.clone()),
-                _ => t
-                    .prior
-                    .as_ref()
-                    .and_then(|p| Some((p.local_hash.clone()?, p.stamp?, p.inode)))
-                    .map(|(hash, stamp, inode)| DiskFact::Present { hash: share(t, hash), stamp, inode }),
-            },
-        };
-        let Some(disk) = disk else {
-            // Unchanged, but nothing to fall back on: read it for real.
-            self.want_hash(path, None);
-            return;
-        };
-        t.disk = disk;
-        t.prior = None;
-        t.stale = again;
-        t.db_conflict = None;
-        if t.matches() {
-            t.item_error = None;
-            // The announced content is on disk: no pull toward it is under
-            // way (Syncthing renames a pulled file into place when it is
-            // done). A pull left `Active` by an older answer (a `db/need`
-            // read before the pull finished) would otherwise turn the next
-            // announcement into "syncing 0 %" while Syncthing pulls nothing.
-            if t.pull != Pull::Idle {
-                t.pull = Pull::Idle;
-            }
-        } else if t.expected.is_some() && !matches!(t.pull, Pull::Active { .. }) {
-            // Not what the owner has, and Syncthing is not pulling it: ask
-            // Syncthing whether it thinks this is in sync (then it is a conflict).
-            if !t.db_asked {
-                t.db_asked = true;
-                self.push(Action::QueryFile { path: path.to_owned() });
-            }
-        } else if t.pull == Pull::Finished {
-            t.pull = Pull::Idle;
-        } else if t.expected.is_some() {
-            // Not what the owner has while we think Syncthing pulls it: make
-            // sure it still does. A need answer older than the pull's
-            // `ItemFinished` leaves a pull that is over (hidden while ✓);
-            // a newer announcement must then read pending, not syncing.
-            self.push(Action::QueryNeed);
-        }
-        self.touched.insert(path.to_owned());
-        if again {
-            self.want_hash(path, None);
-        }
-        self.settle();
-    }
-
-    /// The answer to an [`Action::QueryFile`].
-    pub fn db_file(&mut self, path: &str, file: &DbFile) {
-        let me = self.my_short_id.clone();
-        let Some(t) = self.files.get_mut(path) else { return };
-        t.db_asked = false;
-        let Some(expected) = &t.expected else { return };
-        if t.disk == DiskFact::IgnoredHere {
-            return;
-        }
-        t.db_conflict = if t.matches() { None } else { db_verdict(expected, &t.disk, file, me.as_deref()) };
-        if t.pull == Pull::Finished {
-            t.pull = Pull::Idle;
-        }
-        self.touched.insert(path.to_owned());
-        self.settle();
-    }
-
-    /// A [`Action::QueryFile`] failed; it may be asked again later.
-    pub fn db_file_failed(&mut self, path: &str) {
-        if let Some(t) = self.files.get_mut(path) {
-            t.db_asked = false;
-        }
-    }
-
     /// The answer to an [`Action::QueryNeed`]: who Syncthing is pulling,
     /// and which expected files it does not need (those are verified).
     pub fn need(&mut self, need: &Need, now: Instant) {
+        self.tick();
         let in_progress: HashMap<&str, bool> = need.progress.iter().map(|f| (f.name.as_str(), f.deleted)).collect();
         let needed: HashSet<&str> = need.files().map(|f| f.name.as_str()).collect();
-        let mut to_hash = Vec::new();
+        let (mut to_hash, mut finished) = (Vec::new(), Vec::new());
         for (path, t) in self.files.iter_mut().filter(|(_, t)| t.expected.is_some()) {
             if let Some(&delete) = in_progress.get(path.as_str()) {
                 // Not for a file whose disk already holds the announced
@@ -314,13 +236,14 @@ impl Engine {
                 if matches!(t.pull, Pull::Active { .. }) {
                     // It finished while we were not listening.
                     t.pull = Pull::Finished;
-                    t.stale = true;
-                    self.touched.insert(path.clone());
-                }
-                if t.stale || t.disk == DiskFact::Unknown {
+                    finished.push(path.clone());
+                } else if !t.fresh() || t.disk == DiskFact::Unknown {
                     to_hash.push(path.clone());
                 }
             }
+        }
+        for path in finished {
+            self.news(&path);
         }
         for path in to_hash {
             self.want_hash_soft(&path);
@@ -331,6 +254,7 @@ impl Engine {
     /// The folder's `db/status` (or a `FolderSummary`): its error, and
     /// whether Syncthing considers it complete.
     pub fn folder_status(&mut self, status: &DbStatus) {
+        self.tick();
         let error = folder_error(status);
         if error != self.folder_error {
             self.folder_error = error;
@@ -344,6 +268,7 @@ impl Engine {
 
     /// Syncthing lost events we never saw: rebuild what they would have said.
     pub fn events_missed(&mut self) {
+        self.tick();
         self.start();
         let unsettled: Vec<String> =
             self.files.iter().filter(|(_, t)| t.expected.is_some() && !t.matches()).map(|(p, _)| p.clone()).collect();
@@ -355,6 +280,7 @@ impl Engine {
 
     /// Syncthing restarted: its puller state is gone, and so are its ids.
     pub fn syncthing_restarted(&mut self) {
+        self.tick();
         for (path, t) in &mut self.files {
             if matches!(t.pull, Pull::Active { .. }) {
                 t.pull = Pull::Idle;
@@ -413,66 +339,6 @@ impl Engine {
         }
     }
 
-    /// A reason to look at the disk: hash now, or again once the hash in
-    /// flight is back (its result may predate the change).
-    pub(super) fn want_hash(&mut self, path: &str, known: Option<Verified>) {
-        let Some(t) = self.files.get_mut(path) else { return };
-        if t.disk == DiskFact::IgnoredHere {
-            return;
-        }
-        t.stale = true;
-        t.checked_idle = false;
-        match &mut t.hashing {
-            Hashing::InFlight { again } => *again = true,
-            Hashing::Idle => {
-                t.hashing = Hashing::InFlight { again: false };
-                self.push(Action::Hash { path: path.to_owned(), known });
-            }
-        }
-    }
-
-    /// Like [`Engine::want_hash`], but a hash already in flight is enough
-    /// (for echoes such as `LocalIndexUpdated` right after `ItemFinished`).
-    pub(super) fn want_hash_soft(&mut self, path: &str) {
-        let in_flight = self.files.get(path).is_some_and(|t| matches!(t.hashing, Hashing::InFlight { .. }));
-        if !in_flight {
-            self.want_hash(path, None);
-        }
-    }
-
-    /// Syncthing says the folder is complete: whatever is not settled gets
-    /// one more look (its disk, or Syncthing's view of it).
-    fn recheck_idle(&mut self) {
-        let mut hash = Vec::new();
-        let mut ask = Vec::new();
-        for (path, t) in &mut self.files {
-            if t.expected.is_none()
-                || t.checked_idle
-                || t.matches()
-                || t.db_conflict.is_some()
-                || t.disk == DiskFact::IgnoredHere
-            {
-                continue;
-            }
-            t.checked_idle = true;
-            if t.stale || t.disk == DiskFact::Unknown {
-                hash.push(path.clone());
-            } else if !t.db_asked && matches!(t.hashing, Hashing::Idle) {
-                t.db_asked = true;
-                ask.push(path.clone());
-            }
-        }
-        for path in hash {
-            self.want_hash_soft(&path);
-            if let Some(t) = self.files.get_mut(&path) {
-                t.checked_idle = true;
-            }
-        }
-        for path in ask {
-            self.push(Action::QueryFile { path });
-        }
-    }
-
     /// Recomputes the badges of touched paths and records the changed ones.
     pub(super) fn settle(&mut self) {
         for path in std::mem::take(&mut self.touched) {
@@ -506,21 +372,13 @@ fn ignore_here(t: &mut Tracked) {
     t.disk = DiskFact::IgnoredHere;
     t.prior = None;
     t.db_conflict = None;
+    t.db_answer = None;
     t.item_error = None;
-    t.stale = false;
 }
 
 /// Actions about one path, which the file's own state keeps from repeating.
 fn per_path(action: &Action) -> bool {
     matches!(action, Action::Hash { .. } | Action::QueryFile { .. } | Action::CheckCopy { .. })
-}
-
-/// The hash as an `Arc`, shared with the expectation when they are equal.
-fn share(t: &Tracked, hash: String) -> std::sync::Arc<str> {
-    match &t.expected {
-        Some(e) if *e.hash == *hash => e.hash.clone(),
-        _ => hash.into(),
-    }
 }
 
 /// Syncthing's folder-level error in words, if the folder is stopped by one.

@@ -14,6 +14,7 @@ use crate::syncthing::types::FolderState;
 impl Engine {
     /// One event of Syncthing's stream, in id order.
     pub fn event(&mut self, event: &Event, now: Instant) {
+        self.tick();
         match &event.kind {
             EventKind::DownloadProgress(d) => {
                 if let Some(files) = d.0.get(&self.folder) {
@@ -43,7 +44,7 @@ impl Engine {
                         if std::mem::take(&mut t.echo) {
                             continue;
                         }
-                        self.want_hash_soft(name);
+                        self.news(name);
                     }
                 }
             }
@@ -78,7 +79,9 @@ impl Engine {
             t.rate_mut().restart(now);
         }
         t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
+        // Syncthing's view of the file moves: verdicts on the old one go.
         t.db_conflict = None;
+        t.db_answer = None;
         t.checked_idle = false;
         self.touch(path);
     }
@@ -142,7 +145,12 @@ impl Engine {
             return;
         }
         self.touch(path);
-        self.want_hash(path, None);
+        if error.is_none() {
+            // New bytes are in place: only a hash taken from now on counts.
+            self.news(path);
+        } else {
+            self.want_hash(path, None);
+        }
     }
 
     /// Whether the cloud announced `path`. A conflict copy usually is not,
@@ -169,11 +177,9 @@ impl Engine {
         }
         if news && self.files.get(&d.path).is_some_and(|t| t.expected.is_some()) {
             if let Some(t) = self.files.get_mut(&d.path) {
-                t.db_conflict = None;
                 t.echo = false;
             }
-            self.want_hash(&d.path, None);
-            self.touch(&d.path);
+            self.news(&d.path);
         }
     }
 }

@@ -32,6 +32,9 @@ pub(super) enum Hashing {
     Idle,
     InFlight {
         again: bool,
+        /// The engine's logical time when it was asked for: what it reads
+        /// is at least that new.
+        asked_at: u64,
     },
 }
 
@@ -70,16 +73,24 @@ impl Badge {
 pub(super) struct Tracked {
     pub expected: Option<Expected>,
     pub disk: DiskFact,
-    /// A reason to look at the disk arrived since `disk` was taken.
-    pub stale: bool,
+    /// Logical time (see `evidence`) the hash behind `disk` was asked for.
+    pub disk_at: u64,
+    /// Logical time of the last event saying the bytes may have changed
+    /// (a pull finished, a local change): `disk` older than that proves nothing.
+    pub news_at: u64,
     pub pull: Pull,
     pub hashing: Hashing,
     /// Syncthing's last error for this item, kept until a pull or a hash succeeds.
     pub item_error: Option<String>,
     /// Verdict of `/rest/db/file` on the current disk fact: `Some` is a conflict.
     pub db_conflict: Option<String>,
+    /// A `/rest/db/file` answer that would make a conflict, with the logical
+    /// time it came: held until a disk observation asked for after it.
+    pub db_answer: Option<(Box<DbFile>, u64)>,
     /// A `QueryFile` is out.
     pub db_asked: bool,
+    /// A look wanted Syncthing's view while a query asked before it was out.
+    pub requery: bool,
     /// Already re-checked since Syncthing last said the folder is in sync
     /// (reset by any news about the file), so an idle folder costs nothing.
     pub checked_idle: bool,
@@ -108,7 +119,18 @@ impl Tracked {
         }
     }
 
-    /// Whether the disk holds the announced content.
+    /// Whether `disk` was looked at since the last news about the file.
+    pub fn fresh(&self) -> bool {
+        self.disk_at >= self.news_at
+    }
+
+    /// Whether the disk holds the announced content, as of a look no older
+    /// than the last news: the only ground for ✓ (and for `deleted`).
+    pub fn holds_announced(&self) -> bool {
+        self.matches() && self.fresh()
+    }
+
+    /// Whether the disk holds the announced content (as last seen).
     pub fn matches(&self) -> bool {
         match (&self.expected, &self.disk) {
             (Some(e), DiskFact::Present { hash, .. }) => !e.deleted && *hash == e.hash,
@@ -164,7 +186,7 @@ impl Tracked {
         }
         if e.deleted {
             return match &self.disk {
-                DiskFact::Missing => Badge::new(FileState::Deleted, 100.0),
+                DiskFact::Missing if self.fresh() => Badge::new(FileState::Deleted, 100.0),
                 _ => match (&self.db_conflict, folder_error) {
                     (Some(c), _) => Badge::new(FileState::Conflict, 0.0).because(c.clone()),
                     (None, Some(fe)) => Badge::new(FileState::Error, 0.0).because(format!("Syncthing: {fe}")),
@@ -173,7 +195,7 @@ impl Tracked {
                 },
             };
         }
-        if self.matches() {
+        if self.holds_announced() {
             return Badge::new(FileState::Synced, 100.0);
         }
         if let Some(c) = &self.db_conflict {

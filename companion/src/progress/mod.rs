@@ -14,6 +14,7 @@ mod copies;
 mod driver;
 mod engine;
 mod events;
+mod evidence;
 mod exec;
 mod file;
 mod here;

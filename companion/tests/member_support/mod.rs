@@ -151,3 +151,19 @@ impl Setup {
         self.member.manifest().project(self.project).ok()?.map(|p| p.status)
     }
 }
+
+/// Waits until neither Syncthing lists the other as connected: the pause
+/// has taken effect, so no index of what follows crosses before the resume.
+pub async fn wait_apart(s: &Setup) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (a, b) = (s.cluster.node(0), s.cluster.node(1));
+        let ab = a.is_connected_to(&b.device_id).await.unwrap_or(true);
+        let ba = b.is_connected_to(&a.device_id).await.unwrap_or(true);
+        if !ab && !ba {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the pair still connected {DEADLINE:?} after pausing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
