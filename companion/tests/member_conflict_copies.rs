@@ -156,20 +156,6 @@ async fn wait_indexed(s: &Setup, node: usize, name: &str, size: usize) {
 }
 
 /// Waits until neither Syncthing lists the other as connected.
-async fn wait_apart(s: &Setup) {
-    let (a, b) = (s.cluster.node(0), s.cluster.node(1));
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let ab = a.is_connected_to(&b.device_id).await.unwrap_or(true);
-        let ba = b.is_connected_to(&a.device_id).await.unwrap_or(true);
-        if !ab && !ba {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "the pair still connected {DEADLINE:?} after pausing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn wait_file(path: &Path) -> bool {
     until("the file", || path.exists().then_some(())).await;
     true
