@@ -5,6 +5,7 @@
 //! in both backends and formatted as RFC 3339 at the edge ([`rfc3339`]); ids are
 //! UUIDs stored as text, so the SQL stays the same shape on both databases.
 
+mod backend;
 mod paging;
 mod plan;
 mod postgres;
