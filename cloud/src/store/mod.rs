@@ -3,8 +3,14 @@
 //! The trait speaks in wire types where it can (`cloud_protocol`), so the API layer
 //! does no mapping. Timestamps are stored as integer milliseconds since the Unix epoch
 //! in both backends and formatted as RFC 3339 at the edge ([`rfc3339`]); ids are
-//! UUIDs stored as text, so the SQL stays the same shape on both databases.
+//! UUIDs stored as text, so the SQL stays the same on both databases.
+//!
+//! Layout: `sql/` holds every query once (`sql/sequence.rs` is the sequencer, which
+//! hands out each project's seqs) and is compiled for each backend; `sqlite.rs` and
+//! `postgres.rs` open their database and implement [`backend::Backend`], the little
+//! that differs; `plan.rs`, `rows.rs` and `paging.rs` are plain Rust both share.
 
+mod backend;
 mod paging;
 mod plan;
 mod postgres;

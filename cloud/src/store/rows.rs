@@ -253,3 +253,11 @@ pub(crate) fn unique_or(err: sqlx::Error, on_unique: impl FnOnce() -> StoreError
         _ => StoreError::Database(err),
     }
 }
+
+/// An unknown owner shows up as a foreign-key failure: the user does not exist.
+pub(crate) fn not_found_on_foreign_key(err: sqlx::Error) -> StoreError {
+    match err.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => StoreError::Database(err),
+    }
+}

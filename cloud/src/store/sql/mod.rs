@@ -1,0 +1,192 @@
+//! The queries of both backends, written once and compiled once per backend.
+//!
+//! `sqlite.rs` and `postgres.rs` each include this folder (`#[path]`) after naming
+//! their store `Here`. Every query is then plain sqlx code on that backend's own
+//! types, with one SQL text for both databases (sqlx binds `$1…$n` by number on
+//! SQLite too). What truly differs is the [`Backend`] trait the two stores implement.
+//! Generic code over sqlx's `Database` would need a bound per bound type and per
+//! executor on every function; compiling the module twice keeps the queries plain.
+
+mod members;
+mod sequence;
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
+use sqlx::{Pool, QueryBuilder};
+use uuid::Uuid;
+
+use super::Here;
+use crate::store::backend::{Backend, Stamp, Tx};
+use crate::store::paging::{page, sql_limit};
+use crate::store::rows::{
+    AccessRow, EventRow, MemberRow, ProgressRow, UserRow, as_reported, latest_per_path, not_found_on_foreign_key,
+    unique_or,
+};
+use crate::store::{
+    Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreError, StoreResult, User,
+};
+
+type Db = <Here as Backend>::Db;
+
+/// A project and the caller's (`$1`) membership status in it, under aliases `p` and `m`.
+const ACCESS_SELECT: &str = "SELECT p.id, p.name, p.folder_id, p.owner_id, p.last_seq, p.created_at, \
+    m.status AS member_status FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = $1";
+
+impl Here {
+    fn reader(&self) -> &Pool<Db> {
+        self.pools().0
+    }
+
+    async fn begin_write(&self) -> StoreResult<Tx<Here>> {
+        Ok(self.pools().1.begin_with(Self::DIALECT.begin_write).await?)
+    }
+
+    async fn begin_snapshot(&self) -> StoreResult<Tx<Here>> {
+        Ok(self.reader().begin_with(Self::DIALECT.begin_snapshot).await?)
+    }
+}
+
+#[async_trait]
+impl Store for Here {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(self.reader()).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, name: &str, token_hash: [u8; 32], now_ms: i64) -> StoreResult<User> {
+        let id = Uuid::new_v4();
+        let mut tx = self.begin_write().await?;
+        let user = sqlx::query("INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3)").bind(id.to_string());
+        let taken = |e| unique_or(e, || StoreError::UserExists(name.to_owned()));
+        user.bind(name).bind(now_ms).execute(&mut *tx).await.map_err(taken)?;
+        let token = sqlx::query("INSERT INTO tokens (token_hash, user_id, created_at) VALUES ($1, $2, $3)");
+        token.bind(&token_hash[..]).bind(id.to_string()).bind(now_ms).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(User { id, name: name.to_owned() })
+    }
+
+    async fn user_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
+        let sql = "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+        let row: Option<UserRow> = sqlx::query_as(sql).bind(&token_hash[..]).fetch_optional(self.reader()).await?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn create_project(&self, owner: Uuid, name: &str, folder_id: &str, now_ms: i64) -> StoreResult<ProjectRow> {
+        let id = Uuid::new_v4();
+        let mut tx = self.begin_write().await?;
+        let sql = "INSERT INTO projects (id, name, folder_id, owner_id, last_seq, created_at) \
+                   VALUES ($1, $2, $3, $4, 0, $5)";
+        let insert = sqlx::query(sql).bind(id.to_string()).bind(name).bind(folder_id).bind(owner.to_string());
+        insert.bind(now_ms).execute(&mut *tx).await.map_err(not_found_on_foreign_key)?;
+        tx.commit().await?;
+        let (name, folder_id) = (name.to_owned(), folder_id.to_owned());
+        Ok(ProjectRow { id, name, folder_id, owner_id: owner, last_seq: 0, created_at_ms: now_ms })
+    }
+
+    async fn access(&self, project: Uuid, user: Uuid) -> StoreResult<Option<Access>> {
+        let sql = sqlx::AssertSqlSafe(format!("{ACCESS_SELECT} WHERE p.id = $2"));
+        let query = sqlx::query_as(sql).bind(user.to_string()).bind(project.to_string());
+        let row: Option<AccessRow> = query.fetch_optional(self.reader()).await?;
+        Ok(row.map(|r| r.into_access(user)).transpose()?.flatten())
+    }
+
+    async fn list_projects(&self, user: Uuid) -> StoreResult<Vec<Access>> {
+        let sql = format!("{ACCESS_SELECT} WHERE p.owner_id = $1 OR m.status = 'accepted' ORDER BY p.created_at, p.id");
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.to_string());
+        let rows: Vec<AccessRow> = query.fetch_all(self.reader()).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.extend(row.into_access(user)?);
+        }
+        Ok(out)
+    }
+
+    async fn create_invite(&self, invite: NewInvite, now_ms: i64) -> StoreResult<()> {
+        members::create_invite(self.begin_write().await?, invite, now_ms).await
+    }
+
+    async fn accept_invite(&self, code_hash: [u8; 32], user: Uuid, now_ms: i64) -> StoreResult<Member> {
+        members::accept_invite(self.begin_write().await?, code_hash, user, now_ms).await
+    }
+
+    async fn list_members(&self, project: Uuid) -> StoreResult<Vec<Member>> {
+        let sql =
+            format!("{} WHERE m.project_id = $1 ORDER BY u.name{}", members::MEMBER_SELECT, Here::DIALECT.byte_order);
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(project.to_string());
+        let rows: Vec<MemberRow> = query.fetch_all(self.reader()).await?;
+        rows.into_iter().map(MemberRow::into_member).collect()
+    }
+
+    async fn revoke_member(&self, project: Uuid, user: Uuid, now_ms: i64) -> StoreResult<Member> {
+        members::revoke_member(self.begin_write().await?, project, user, now_ms).await
+    }
+
+    async fn append_batch(&self, batch: BatchInput<'_>) -> StoreResult<AppendOutcome> {
+        let outcome = sequence::append(self.begin_write().await?, batch).await?;
+        self.wrote();
+        Ok(outcome)
+    }
+
+    async fn events_since(&self, project: Uuid, since_seq: i64, limit: u32) -> StoreResult<Vec<Event>> {
+        let sql = "SELECT seq, path, op, hash, size, mtime, created_at FROM project_events \
+                   WHERE project_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
+        let query = sqlx::query_as(sql).bind(project.to_string()).bind(since_seq).bind(i64::from(limit));
+        let rows: Vec<EventRow> = query.fetch_all(self.reader()).await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    async fn files_snapshot(&self, project: Uuid) -> StoreResult<FilesSnapshot> {
+        sequence::files_snapshot(self.begin_snapshot().await?, project).await
+    }
+
+    async fn record_progress(
+        &self,
+        project: Uuid,
+        user: Uuid,
+        files: &[FileProgress],
+        now_ms: i64,
+    ) -> StoreResult<Vec<ReportedFile>> {
+        // One row per path: a single upsert may not touch a row twice.
+        let files = latest_per_path(files);
+        if !files.is_empty() {
+            // One transaction: a report is stored whole, however many statements it takes.
+            let mut tx = self.begin_write().await?;
+            let (project, user) = (project.to_string(), user.to_string());
+            Here::upsert_progress(&mut tx, Stamp { project: &project, who: &user, now_ms }, &files).await?;
+            tx.commit().await?;
+            self.wrote();
+        }
+        Ok(as_reported(&files, now_ms))
+    }
+
+    async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
+        // Only current members: a revoked member's last words no longer describe the
+        // project. Byte order on both databases, so cursors mean the same.
+        let order = Here::DIALECT.byte_order;
+        let mut q = QueryBuilder::<Db>::new(
+            "SELECT p.user_id, u.name, p.path, p.state, p.percent, p.local_hash, p.error, p.reported_at \
+             FROM member_progress p \
+             JOIN members m ON m.project_id = p.project_id AND m.user_id = p.user_id AND m.status = 'accepted' \
+             JOIN users u ON u.id = p.user_id WHERE p.project_id = ",
+        );
+        q.push_bind(project.to_string());
+        if let Some(user) = query.user {
+            q.push(" AND p.user_id = ").push_bind(user.to_string());
+        }
+        if let Some(after) = &query.after {
+            q.push(format_args!(" AND (u.name{order} > ")).push_bind(after.name.clone());
+            q.push(" OR (u.name = ").push_bind(after.name.clone());
+            q.push(format_args!(" AND p.path{order} > ")).push_bind(after.path.clone()).push("))");
+        }
+        q.push(format_args!(" ORDER BY u.name{order}, p.path{order} LIMIT ")).push_bind(sql_limit(query.limit));
+        let rows: Vec<ProgressRow> = q.build_query_as().fetch_all(self.reader()).await?;
+        page(rows, query.limit)
+    }
+
+    async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
+        let mut conn = self.reader().acquire().await?;
+        Ok(Here::existing_paths(&mut conn, &project.to_string(), paths).await?.into_iter().collect())
+    }
+}
