@@ -21,4 +21,4 @@ pub use config_xml::{DeviceInfo, FolderInfo, GuiSettings, LocalConfig};
 pub use discovery::{DiscoveryError, Endpoint, Overrides, SearchEnv};
 pub use error::ClientError;
 pub use event::{Event, EventKind};
-pub use stream::{Backoff, Cursor, EventStream, Origin, StreamConfig, StreamItem, Subscription};
+pub use stream::{Cursor, EventStream, Origin, StreamConfig, StreamItem, Subscription};
