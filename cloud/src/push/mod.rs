@@ -15,6 +15,7 @@ mod channels;
 mod connection;
 mod fanout;
 mod hub;
+mod node;
 mod registry;
 mod session;
 mod subscription;
