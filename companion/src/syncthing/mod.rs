@@ -15,6 +15,8 @@ pub mod types;
 
 #[cfg(test)]
 pub(crate) mod stand_in;
+#[cfg(test)]
+mod v2_tests;
 
 pub use client::{Client, Page};
 pub use config_xml::{DeviceInfo, FolderInfo, GuiSettings, LocalConfig};
