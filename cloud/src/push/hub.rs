@@ -13,7 +13,7 @@ use super::channels::{Channels, Receiver};
 use super::fanout::{self, FanoutError, Notifier};
 use super::node::LocalNode;
 use super::registry::{Registration, Registry};
-use crate::state::Settings;
+use crate::settings::Settings;
 use crate::store::{Store, now_ms};
 
 /// Per-project fan-out of events and progress to live subscribers, on this node
@@ -125,6 +125,14 @@ impl Hub {
             notifier.progress(project_id, owner, message).await;
         }
     }
+}
+
+/// What one socket's connection needs from the server (taken from the
+/// handlers' state by the `/api/ws` handler, so push need not know it).
+pub(crate) struct SocketDeps {
+    pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+    pub shutdown: CancellationToken,
 }
 
 /// Counts one live subscription (and keeps the gauge current) while it lives.
