@@ -23,6 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use cloud_protocol::retry::Backoff;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,7 +36,7 @@ use tower::ServiceExt;
 
 /// How long to wait before accepting again after an error such as "too many
 /// open files": retrying at once would spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+const ACCEPT_BACKOFF: Backoff = Backoff::fixed(Duration::from_millis(50));
 
 /// The connection limits of one server.
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +75,7 @@ pub async fn serve(
                 Err(e) => {
                     if !is_per_connection(&e) {
                         tracing::warn!(error = %e, "accept failed; retrying shortly");
-                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        tokio::time::sleep(ACCEPT_BACKOFF.base_delay(0)).await;
                     }
                     continue;
                 }

@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod push;
 pub mod ratelimit;
 pub mod server;
+mod settings;
 pub mod state;
 pub mod store;

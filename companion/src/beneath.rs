@@ -101,6 +101,12 @@ fn not_regular(rel: &str, meta: &Metadata) -> BeneathError {
     }
 }
 
+/// A handle on the directory `rel` beneath `root_fd`, for listing it; a
+/// symlink anywhere on the way, the last component included, is refused.
+pub(crate) fn open_dir(root_fd: &OwnedFd, rel: &str) -> Result<OwnedFd, BeneathError> {
+    open_beneath(root_fd, rel, OFlags::RDONLY | OFlags::DIRECTORY)
+}
+
 /// An `O_PATH` handle on the entry itself (a final symlink is not followed).
 fn open_path(root: &Path, rel: &str) -> Result<OwnedFd, BeneathError> {
     let root_fd = open_root(root)?;

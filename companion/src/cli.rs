@@ -5,6 +5,7 @@
 //! 2 usage error (clap's own code).
 
 use crate::commands;
+use crate::config::{Flags, Settings};
 use crate::doctor;
 use crate::syncthing::{Overrides, SearchEnv};
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,16 @@ pub struct GlobalArgs {
 }
 
 impl GlobalArgs {
+    /// The settings for this invocation: flags, environment, file, defaults.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let flags = Flags {
+            config: self.config.clone(),
+            state_dir: self.state_dir.clone(),
+            syncthing: self.syncthing_overrides(),
+        };
+        Ok(Settings::from_process(&flags)?)
+    }
+
     /// The Syncthing-related flags as discovery overrides.
     pub fn syncthing_overrides(&self) -> Overrides {
         Overrides {
@@ -193,7 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Doctor(_) => {
             // The config file's [syncthing] section counts too (flags win).
-            let settings = commands::settings(&cli.global);
+            let settings = cli.global.settings();
             let overrides =
                 settings.as_ref().map_or_else(|_| cli.global.syncthing_overrides(), |s| s.syncthing.clone());
             let env = SearchEnv::from_process();
@@ -211,38 +222,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(code)
         }
         Command::Init => {
-            runtime.block_on(commands::init::run(commands::settings(&cli.global)?, &mut out))?;
+            runtime.block_on(commands::init::run(cli.global.settings()?, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Login(a) => {
-            runtime.block_on(commands::login::run(commands::settings(&cli.global)?, &a.cloud, &a.token, &mut out))?;
+            runtime.block_on(commands::login::run(cli.global.settings()?, &a.cloud, &a.token, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Share(a) => {
-            let settings = commands::settings(&cli.global)?;
+            let settings = cli.global.settings()?;
             runtime.block_on(commands::share::run(settings, &a.folder_id, a.name.as_deref(), &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Invite(a) => {
-            runtime.block_on(commands::invite::run(commands::settings(&cli.global)?, &a.project, a.user, &mut out))?;
+            runtime.block_on(commands::invite::run(cli.global.settings()?, &a.project, a.user, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Scan(a) => {
-            runtime.block_on(commands::scan::run(commands::settings(&cli.global)?, a.project.as_deref(), &mut out))?;
+            runtime.block_on(commands::scan::run(cli.global.settings()?, a.project.as_deref(), &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Join(a) => {
-            let settings = commands::settings(&cli.global)?;
+            let settings = cli.global.settings()?;
             runtime.block_on(commands::join::run(settings, &a.code, &a.folder_id, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(a) => {
-            let settings = commands::settings(&cli.global)?;
+            let settings = cli.global.settings()?;
             runtime.block_on(commands::status::run(settings, a.project.as_deref(), a.json, a.watch, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let daemon = commands::run::daemon(commands::settings(&cli.global)?);
+            let daemon = commands::run::daemon(cli.global.settings()?);
             runtime.block_on(commands::run::run(daemon))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -98,6 +98,15 @@ impl FileStamp {
         FileStamp { size: meta.len(), mtime_ms }
     }
 
+    /// The same stamp from a raw `stat` (as the folder walker takes it,
+    /// relative to the open directory), rounded as [`Self::from_metadata`].
+    pub(crate) fn from_stat(st: &rustix::fs::Stat) -> Self {
+        let nanos = i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec);
+        // Toward zero on both sides of 1970, as `SystemTime` durations are.
+        let mtime_ms = i64::try_from(nanos / 1_000_000).unwrap_or(if nanos < 0 { -i64::MAX } else { i64::MAX });
+        FileStamp { size: u64::try_from(st.st_size).unwrap_or(0), mtime_ms }
+    }
+
     /// The stamp of the regular file at `root/rel`, reached without
     /// following symlinks.
     pub fn beneath(root: &Path, rel: &str) -> Result<Self, HashError> {

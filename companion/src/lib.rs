@@ -23,4 +23,5 @@ pub mod status;
 pub mod syncthing;
 pub mod ui;
 pub mod uplink;
+mod walk;
 pub mod watch;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use cloud_protocol::retry::Backoff;
 use cloud_protocol::{Change, Event, Op, ServerMessage};
-use companion::syncthing::Backoff;
 use companion::uplink::api::CloudClient;
 use companion::uplink::subscription::{self, LinkConfig, LinkEvent};
 use futures_util::SinkExt;

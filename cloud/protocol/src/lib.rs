@@ -7,6 +7,7 @@
 mod api;
 mod change;
 mod path;
+pub mod retry;
 mod ws;
 
 pub use api::*;

@@ -13,6 +13,7 @@ pub mod members;
 pub mod progress;
 pub mod projects;
 pub mod wire;
+pub mod ws;
 
 use axum::Router;
 use axum::http::{Method, Uri};
@@ -36,7 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/projects/{id}/members", get(members::list))
         .route("/api/projects/{id}/members/{user_id}", delete(members::revoke))
         .route("/api/projects/{id}/progress", get(progress::report))
-        .route("/api/ws", get(crate::push::ws::ws_handler))
+        .route("/api/ws", get(ws::ws_handler))
 }
 
 /// Unknown routes get the wire error body too.

@@ -24,11 +24,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
+use super::SocketDeps;
 use super::registry::Control;
 use super::session::Session;
 use super::subscription::{Outgoing, Payload};
 use super::throttle::Throttle;
-use crate::state::AppState;
 use crate::store::{User, now_ms};
 
 /// Subscription messages queued per socket (each at most one page of events):
@@ -88,7 +88,7 @@ impl Liveness {
 }
 
 /// Serves one upgraded socket of `user` until either side ends it.
-pub(crate) async fn serve(socket: WebSocket, state: AppState, user: User) {
+pub(crate) async fn serve(socket: WebSocket, state: SocketDeps, user: User) {
     let settings = Arc::clone(&state.settings);
     let (sink, stream) = socket.split();
     let liveness = Liveness::new(settings.ws_idle_timeout);

@@ -14,13 +14,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloud_protocol::retry::Backoff;
 use cloud_protocol::{ReportedFile, ServerMessage};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgListener, PgNotification};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::hub::HubInner;
+use super::node::LocalNode;
 use crate::store::ProgressQuery;
 
 const EVENTS: &str = "cloud_events";
@@ -29,7 +30,9 @@ const PROGRESS: &str = "cloud_progress";
 /// PostgreSQL refuses payloads of 8000 bytes or more; bigger progress reports
 /// travel as a pointer into the store instead.
 const MAX_PAYLOAD: usize = 7000;
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Reconnecting the cross-node listener: 100 ms, doubling, at most 10 s apart.
+const RECONNECT: Backoff =
+    Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(10), factor: 2.0, jitter: 0.0 };
 
 /// Why cross-node fan-out could not start.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +129,7 @@ pub(crate) async fn listen(pool: &sqlx::PgPool) -> Result<PgListener, FanoutErro
 }
 
 /// Runs the listener until `stop` fires or the pool is closed.
-pub(crate) fn spawn_listener(hub: Arc<HubInner>, listener: PgListener, pool: sqlx::PgPool, stop: CancellationToken) {
+pub(crate) fn spawn_listener(hub: Arc<LocalNode>, listener: PgListener, pool: sqlx::PgPool, stop: CancellationToken) {
     tokio::spawn(async move {
         tokio::select! {
             () = stop.cancelled() => {}
@@ -135,7 +138,7 @@ pub(crate) fn spawn_listener(hub: Arc<HubInner>, listener: PgListener, pool: sql
     });
 }
 
-async fn run(hub: &Arc<HubInner>, mut listener: PgListener, pool: &sqlx::PgPool, stop: &CancellationToken) {
+async fn run(hub: &Arc<LocalNode>, mut listener: PgListener, pool: &sqlx::PgPool, stop: &CancellationToken) {
     loop {
         match listener.try_recv().await {
             Ok(Some(note)) => handle(hub, &note),
@@ -157,36 +160,36 @@ async fn run(hub: &Arc<HubInner>, mut listener: PgListener, pool: &sqlx::PgPool,
 }
 
 async fn reconnect(pool: &sqlx::PgPool, stop: &CancellationToken) -> Option<PgListener> {
-    let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0u32;
     loop {
         tokio::select! {
             () = stop.cancelled() => return None,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(RECONNECT.base_delay(attempt)) => {}
         }
         match listen(pool).await {
             Ok(listener) => return Some(listener),
             Err(FanoutError::Listen(sqlx::Error::PoolClosed)) => return None,
             Err(e) => tracing::warn!(error = %e, "cross-node listener still down"),
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempt = attempt.saturating_add(1);
     }
 }
 
-fn catch_up_everything(hub: &Arc<HubInner>) {
+fn catch_up_everything(hub: &Arc<LocalNode>) {
     for project in hub.channels.projects() {
         spawn_catch_up(hub, project, None);
     }
     hub.registry.recheck_all();
 }
 
-fn spawn_catch_up(hub: &Arc<HubInner>, project: Uuid, up_to: Option<i64>) {
+fn spawn_catch_up(hub: &Arc<LocalNode>, project: Uuid, up_to: Option<i64>) {
     let hub = Arc::clone(hub);
     // Spawned so one slow read does not hold up other projects; the channel's
     // own lock keeps catch-ups of one project in order.
     tokio::spawn(async move { hub.channels.catch_up(&*hub.store, project, up_to).await });
 }
 
-fn handle(hub: &Arc<HubInner>, note: &PgNotification) {
+fn handle(hub: &Arc<LocalNode>, note: &PgNotification) {
     let payload = note.payload();
     let parsed = match note.channel() {
         EVENTS => serde_json::from_str::<EventsNote>(payload).map(|n| {
@@ -212,7 +215,7 @@ fn handle(hub: &Arc<HubInner>, note: &PgNotification) {
     }
 }
 
-async fn relay_progress(hub: &HubInner, note: ProgressNote) {
+async fn relay_progress(hub: &LocalNode, note: ProgressNote) {
     let files = match (note.files, note.reported_at) {
         (Some(files), _) => files,
         // One member's rows are bounded by the project's paths.

@@ -5,33 +5,27 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use axum::extract::ws::Utf8Bytes;
 use cloud_protocol::{Event, ServerMessage};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use super::channels::{Channels, Receiver};
 use super::fanout::{self, FanoutError, Notifier};
+use super::node::LocalNode;
 use super::registry::{Registration, Registry};
-use crate::state::Settings;
+use crate::settings::Settings;
 use crate::store::{Store, now_ms};
 
 /// Per-project fan-out of events and progress to live subscribers, on this node
 /// and (with PostgreSQL) on every node sharing the database.
 pub struct Hub {
-    inner: Arc<HubInner>,
+    /// What the cross-node listener shares with the hub.
+    inner: Arc<LocalNode>,
+    subscribers: Arc<AtomicUsize>,
+    /// Tells the other nodes (PostgreSQL only).
+    notifier: Option<Arc<Notifier>>,
     // Stops the cross-node listener when the hub goes away.
     _stop: DropGuard,
-}
-
-/// The part of the hub its background tasks share.
-pub(crate) struct HubInner {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) channels: Arc<Channels>,
-    pub(crate) registry: Arc<Registry>,
-    subscribers: Arc<AtomicUsize>,
-    node_id: Uuid,
-    notifier: Option<Notifier>,
 }
 
 impl Hub {
@@ -58,15 +52,15 @@ impl Hub {
     fn build(store: Arc<dyn Store>, settings: &Settings, pool: Option<sqlx::PgPool>) -> (Hub, CancellationToken) {
         let node_id = Uuid::new_v4();
         let stop = CancellationToken::new();
-        let inner = Arc::new(HubInner {
+        let inner = Arc::new(LocalNode {
             store,
             channels: Channels::new(settings.subscriber_buffer),
             registry: Arc::new(Registry::default()),
-            subscribers: Arc::new(AtomicUsize::new(0)),
             node_id,
-            notifier: pool.map(|pool| Notifier::new(pool, node_id)),
         });
-        (Hub { inner, _stop: stop.clone().drop_guard() }, stop)
+        let notifier = pool.map(|pool| Arc::new(Notifier::new(pool, node_id)));
+        let subscribers = Arc::new(AtomicUsize::new(0));
+        (Hub { inner, subscribers, notifier, _stop: stop.clone().drop_guard() }, stop)
     }
 
     /// Called by the API after a batch committed on this node, with its events in
@@ -84,27 +78,23 @@ impl Hub {
         // Taken right after the commit, for the push-lag metric.
         let committed_ms = now_ms();
         self.inner.channels.publish(&*self.inner.store, project_id, events, committed_ms).await;
-        if self.inner.notifier.is_some() {
-            let inner = Arc::clone(&self.inner);
-            tokio::spawn(async move {
-                if let Some(notifier) = &inner.notifier {
-                    notifier.events(project_id, last_seq).await;
-                }
-            });
+        if let Some(notifier) = &self.notifier {
+            let notifier = Arc::clone(notifier);
+            tokio::spawn(async move { notifier.events(project_id, last_seq).await });
         }
     }
 
     /// Called by the API after a member was revoked: their sockets lose the project at once.
     pub async fn revoked(&self, project_id: Uuid, user_id: Uuid) {
         self.inner.registry.revoke(user_id, project_id);
-        if let Some(notifier) = &self.inner.notifier {
+        if let Some(notifier) = &self.notifier {
             notifier.revocation(project_id, user_id).await;
         }
     }
 
     /// Number of live subscriptions on this node, for `/metrics`.
     pub fn subscriber_count(&self) -> usize {
-        self.inner.subscribers.load(Ordering::Relaxed)
+        self.subscribers.load(Ordering::Relaxed)
     }
 
     /// This node's id in cross-node notifications (new on every start).
@@ -125,33 +115,24 @@ impl Hub {
     /// caller read. The guard counts the subscription while it lives.
     pub(crate) fn subscribe(&self, project: Uuid, known_seq: i64) -> (Receiver, SubscriberGuard) {
         let rx = self.inner.channels.subscribe(project, known_seq);
-        (rx, SubscriberGuard::new(Arc::clone(&self.inner.subscribers)))
+        (rx, SubscriberGuard::new(Arc::clone(&self.subscribers)))
     }
 
     /// A member reported progress: tell the owner's sockets, here and on other nodes.
     pub(crate) async fn member_progress(&self, project_id: Uuid, owner: Uuid, message: &ServerMessage) {
         self.inner.deliver_to_user(owner, message);
-        if let Some(notifier) = &self.inner.notifier {
+        if let Some(notifier) = &self.notifier {
             notifier.progress(project_id, owner, message).await;
         }
     }
 }
 
-impl HubInner {
-    pub(crate) fn node_id(&self) -> Uuid {
-        self.node_id
-    }
-
-    /// Sends `message` to every socket `user` has on this node.
-    pub(crate) fn deliver_to_user(&self, user: Uuid, message: &ServerMessage) {
-        if !self.registry.is_connected(user) {
-            return;
-        }
-        match serde_json::to_string(message) {
-            Ok(text) => self.registry.send_to_user(user, &Utf8Bytes::from(text)),
-            Err(e) => tracing::error!(error = %e, "could not serialize a push message"),
-        }
-    }
+/// What one socket's connection needs from the server (taken from the
+/// handlers' state by the `/api/ws` handler, so push need not know it).
+pub(crate) struct SocketDeps {
+    pub hub: Arc<Hub>,
+    pub settings: Arc<Settings>,
+    pub shutdown: CancellationToken,
 }
 
 /// Counts one live subscription (and keeps the gauge current) while it lives.

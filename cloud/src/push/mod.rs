@@ -9,18 +9,19 @@
 //! - [`throttle`]: per-socket limits on what a client sends;
 //! - [`registry`]: each user's sockets, for revocations and progress;
 //! - [`fanout`]: relaying between nodes with PostgreSQL `LISTEN/NOTIFY`;
-//! - [`ws`]: the `GET /api/ws` upgrade handler.
+//! - [`node`]: what this node holds (store, channels, registry), which the hub and fanout share;
 
 mod channels;
-mod connection;
+pub(crate) mod connection;
 mod fanout;
 mod hub;
+mod node;
 mod registry;
 mod session;
 mod subscription;
 mod throttle;
-pub mod ws;
 
 pub use fanout::FanoutError;
 pub use hub::Hub;
+pub(crate) use hub::SocketDeps;
 pub use session::MAX_PROGRESS_FILES;

@@ -16,22 +16,11 @@ pub mod status;
 use anyhow::{Context as _, anyhow, bail};
 use uuid::Uuid;
 
-use crate::cli::GlobalArgs;
-use crate::config::{Flags, Settings};
+use crate::config::Settings;
 use crate::manifest::{Manifest, ProjectRow};
 use crate::syncthing::types::FolderConfig;
 use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
 use crate::uplink::api::{ApiError, CloudClient};
-
-/// The settings for this invocation: flags, environment, file, defaults.
-pub fn settings(global: &GlobalArgs) -> anyhow::Result<Settings> {
-    let flags = Flags {
-        config: global.config.clone(),
-        state_dir: global.state_dir.clone(),
-        syncthing: global.syncthing_overrides(),
-    };
-    Ok(Settings::from_process(&flags)?)
-}
 
 /// A client for the cloud the user logged in to.
 pub fn cloud(settings: &Settings) -> anyhow::Result<CloudClient> {

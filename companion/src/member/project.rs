@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloud_protocol::retry::Backoff;
 use cloud_protocol::{ClientMessage, Event, MAX_EVENTS_PAGE};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +22,7 @@ use crate::uplink::api::CloudClient;
 use crate::uplink::subscription::LinkHandle;
 
 /// How long to wait before trying again after the cloud or the manifest failed us.
-const RETRY: Duration = Duration::from_secs(5);
+const RETRY: Backoff = Backoff::fixed(Duration::from_secs(5));
 /// How often unreported badges are looked for even without news (retries).
 const REPORT_EVERY: Duration = Duration::from_millis(500);
 
@@ -112,8 +113,8 @@ impl ProjectTask {
                     return ProjectOutcome::Revoked;
                 }
                 Err(Trouble::Retry(why)) => {
-                    tracing::warn!(project = %id, %why, "will pull and subscribe again in {RETRY:?}");
-                    retry_at = Some(tokio::time::Instant::now() + RETRY);
+                    tracing::warn!(project = %id, %why, "will pull and subscribe again in {:?}", RETRY.base_delay(0));
+                    retry_at = Some(tokio::time::Instant::now() + RETRY.base_delay(0));
                 }
             }
         }

@@ -35,8 +35,9 @@ use crate::db::Db;
 use crate::ignore::{IgnoreRules, is_conflict_copy};
 use crate::manifest::ProjectRow;
 use crate::scan::{ProgressMode, ScanOptions, scan_folder};
-use crate::syncthing::{Backoff, Client, StreamItem};
+use crate::syncthing::{Client, StreamItem};
 use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfig};
+use cloud_protocol::retry::Backoff;
 
 pub use sources::paths_from_event;
 

@@ -20,12 +20,12 @@ use std::path::Path;
 use cloud_protocol::{Change, Op};
 use rayon::prelude::*;
 use uuid::Uuid;
-use walkdir::WalkDir;
 
 use crate::beneath;
 use crate::hash::{FileStamp, HashError, hash_file};
-use crate::ignore::{IgnoreRules, is_internal, is_temporary};
+use crate::ignore::IgnoreRules;
 use crate::manifest::{LocalFile, Manifest, ManifestError, OutboxBatch};
+use crate::walk::{self, Entry, Walker};
 use crate::watch::HeldPaths;
 
 /// What one pass did.
@@ -215,32 +215,23 @@ fn is_file_inside(root: &Path, rel: &str) -> bool {
 }
 
 /// Regular files below `dir` that Syncthing would sync: symlinks are not
-/// followed, not even `dir` itself if it turned into one meanwhile.
+/// followed, not even `dir` itself if it turned into one meanwhile. What
+/// cannot be read is logged and left out; the files recorded below it are
+/// not taken for deleted (see [`is_file_inside`]).
 fn walk_dir(root: &Path, dir: &str, rules: &IgnoreRules, held: &HeldPaths) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let prune = !rules.has_negations();
-    let mut entries =
-        WalkDir::new(root.join(dir)).follow_links(false).follow_root_links(false).min_depth(1).into_iter();
-    while let Some(Ok(entry)) = entries.next() {
-        let Some(rel) = entry.path().strip_prefix(root).ok().and_then(relative) else { continue };
-        let is_dir = entry.file_type().is_dir();
-        let skip = is_internal(&rel) || is_temporary(&rel) || rules.verdict(&rel).is_ignored();
-        if skip && is_dir && (prune || is_internal(&rel)) {
-            entries.skip_current_dir();
-        }
-        if skip || !entry.file_type().is_file() || held.contains(&rel) {
-            continue;
-        }
-        if cloud_protocol::validate_path(&rel).is_ok() {
-            out.insert(rel);
+    for entry in walk::collect(&Walker { rules: Some(rules), stat_files: false }, root, dir) {
+        match entry {
+            Entry::File { rel, .. } if !held.contains(&rel) && cloud_protocol::validate_path(&rel).is_ok() => {
+                out.insert(rel);
+            }
+            Entry::Unreadable { rel, error } => {
+                tracing::warn!(path = rel, %error, "cannot read; what is below it is left as it was")
+            }
+            _ => {}
         }
     }
     out
-}
-
-fn relative(rel: &Path) -> Option<String> {
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    Some(parts?.join("/"))
 }
 
 type Touched = Vec<(String, FileStamp, String)>;
@@ -338,6 +329,47 @@ mod tests {
         let got: Vec<(Op, &str)> = second.queued.iter().map(|c| (c.op, c.path.as_str())).collect();
         assert_eq!(got, [(Op::Delete, "d/a.txt")]);
         assert_eq!(second.hashed, 0);
+    }
+
+    /// An unreadable directory in the middle of a changed one: the walk
+    /// reports it and goes on, so every readable new file is queued, and
+    /// what is recorded below the unreadable one is not taken for deleted.
+    #[test]
+    fn an_unreadable_directory_does_not_stop_the_walk() {
+        use crate::walk::tests::{Locked, without_dac_override};
+        let base = tempfile::tempdir().unwrap();
+        let root = base.path().join("folder");
+        for i in 0..5 {
+            std::fs::create_dir_all(root.join(format!("d/locked{i}"))).unwrap();
+            std::fs::write(root.join(format!("d/locked{i}/kept.txt")), b"kept").unwrap();
+        }
+        let mut m = Manifest::open_in(&base.path().join("state")).unwrap();
+        let project = Uuid::new_v4();
+        m.insert_project(&ProjectRow::new(project, "http://c", "p", "f", &root, Role::Owner)).unwrap();
+        let (rules, held) = (IgnoreRules::default(), HeldPaths::default());
+        let d = BTreeSet::from(["d".to_owned()]);
+        assert_eq!(resolve_paths(&mut m, project, &root, &rules, &held, &d).unwrap().queued.len(), 5);
+
+        // New files and directories all around the locked ones (the order
+        // the directory lists them in is the filesystem's).
+        let mut want = Vec::new();
+        for i in 0..20 {
+            std::fs::create_dir_all(root.join(format!("d/sub{i:02}"))).unwrap();
+            for rel in [format!("d/f{i:02}.txt"), format!("d/sub{i:02}/g.txt")] {
+                std::fs::write(root.join(&rel), rel.as_bytes()).unwrap();
+                want.push((Op::Create, rel));
+            }
+        }
+        want.sort_by(|a, b| a.1.cmp(&b.1));
+        let locks: Vec<Locked> = (0..5).map(|i| Locked::new(root.join(format!("d/locked{i}")))).collect();
+        let second = without_dac_override(|| {
+            assert!(std::fs::read_dir(root.join("d/locked0")).is_err(), "d/locked0 is still readable");
+            resolve_paths(&mut m, project, &root, &rules, &held, &d).unwrap()
+        });
+        drop(locks);
+        let mut got: Vec<(Op, String)> = second.queued.iter().map(|c| (c.op, c.path.clone())).collect();
+        got.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(got, want);
     }
 
     /// Syncthing dates a synced directory as the peer had it, maybe ahead of

@@ -2,71 +2,33 @@
 //!
 //! The names found end up in badge messages ("a conflicting copy exists:
 //! …"), which travel to the owner, so the walk must not wander
-//! through a symlinked directory into the rest of the invitee's disk. Each
-//! directory is opened relative to its parent's handle with `O_NOFOLLOW |
-//! O_DIRECTORY`: a symlink is refused even if it replaced a real directory
-//! between being listed and being opened (a walk by path names would
-//! follow it then).
+//! through a symlinked directory into the rest of the invitee's disk: the
+//! folder walker ([`crate::walk`]) opens each directory under its parent's
+//! handle with `O_NOFOLLOW`, so a symlink is refused even if it replaced a
+//! real directory between being listed and being opened.
 
-use std::os::fd::OwnedFd;
 use std::path::Path;
-use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
-
-use crate::ignore::{is_conflict_copy, is_internal};
-
-/// How a directory is opened: for reading its entries, never through a symlink.
-const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+use crate::ignore::is_conflict_copy;
+use crate::walk::{self, Entry, Walker};
 
 /// Every `.sync-conflict-` file under `root`, relative, `/`-separated,
 /// sorted. Syncthing's own directories are skipped; so is whatever cannot
 /// be read, and anything that is not a real directory or regular file.
 pub(super) fn list_conflict_copies(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    // The root itself may be a symlink: the user chose the folder's place.
-    let Ok(root_fd) = rustix::fs::open(root, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty()) else {
-        return found;
-    };
-    // Directories still to read: their parent's handle (shared, so the
-    // open handles stay about as many as the tree is deep), name and path.
-    let mut pending: Vec<(Arc<OwnedFd>, String, String)> = Vec::new();
-    read_dir(&Arc::new(root_fd), "", &mut pending, &mut found);
-    while let Some((parent, name, rel)) = pending.pop() {
-        let Ok(fd) = rustix::fs::openat(&*parent, name.as_str(), DIR_FLAGS, Mode::empty()) else { continue };
-        drop(parent);
-        read_dir(&Arc::new(fd), &rel, &mut pending, &mut found);
-    }
+    let mut found: Vec<String> = walk::collect(&Walker::default(), root, "")
+        .into_iter()
+        .filter_map(|entry| match entry {
+            Entry::File { rel, .. } if is_conflict_copy(&rel).is_some() => Some(rel),
+            Entry::Unreadable { rel, error } => {
+                tracing::debug!(path = rel, %error, "cannot look for conflict copies here");
+                None
+            }
+            _ => None,
+        })
+        .collect();
     found.sort();
     found
-}
-
-/// Reads one directory: conflict copies go to `found`, subdirectories to `pending`.
-fn read_dir(
-    dir: &Arc<OwnedFd>,
-    prefix: &str,
-    pending: &mut Vec<(Arc<OwnedFd>, String, String)>,
-    found: &mut Vec<String>,
-) {
-    let Ok(entries) = Dir::read_from(&**dir) else { return };
-    for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().to_str() else { continue };
-        if name == "." || name == ".." {
-            continue;
-        }
-        let rel = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
-        let kind = match entry.file_type() {
-            // Some filesystems do not say in the listing: ask, about the entry itself.
-            FileType::Unknown => rustix::fs::statat(&**dir, name, AtFlags::SYMLINK_NOFOLLOW)
-                .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode)),
-            kind => kind,
-        };
-        match kind {
-            FileType::Directory if !is_internal(&rel) => pending.push((dir.clone(), name.to_owned(), rel)),
-            FileType::RegularFile if is_conflict_copy(&rel).is_some() => found.push(rel),
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]

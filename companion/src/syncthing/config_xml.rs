@@ -4,7 +4,7 @@
 //! Only what the companion needs is read; every other element is ignored, so
 //! older and newer config versions parse as long as these parts keep their shape.
 
-use super::discovery::DiscoveryError;
+use super::error::DiscoveryError;
 use super::types::FolderType;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

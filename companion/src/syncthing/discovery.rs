@@ -11,36 +11,8 @@
 //! Each candidate carries the reason it is tried, which `doctor` prints.
 
 use super::config_xml::{self, LocalConfig};
+pub use super::error::DiscoveryError;
 use std::path::{Path, PathBuf};
-
-/// Why the local Syncthing could not be found or read.
-#[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
-    #[error(
-        "no Syncthing config.xml found (looked for {}); pass --syncthing-home DIR, or --syncthing-url and --syncthing-api-key",
-        list(.searched)
-    )]
-    NotFound { searched: Vec<PathBuf> },
-    #[error("cannot read {}: {source}", .path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a valid Syncthing config.xml: {reason}", .path.display())]
-    Malformed { path: PathBuf, reason: String },
-    #[error("{} has no <gui><apikey>; pass --syncthing-api-key", .path.display())]
-    NoApiKey { path: PathBuf },
-    #[error("the GUI and REST API are disabled in {}; enable the GUI or pass --syncthing-url", .path.display())]
-    GuiDisabled { path: PathBuf },
-    #[error("cannot use the GUI address in {}: {reason}; pass --syncthing-url", .path.display())]
-    GuiAddress { path: PathBuf, reason: String },
-}
-
-fn list(paths: &[PathBuf]) -> String {
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    shown.join(", ")
-}
 
 /// The environment values the search depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

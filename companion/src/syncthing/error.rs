@@ -1,4 +1,7 @@
-//! Errors of the REST client, and how Syncthing's plain-text errors map to them.
+//! Errors of the REST client, and how Syncthing's plain-text errors map to
+//! them; and why the local Syncthing could not be found or its `config.xml`
+//! read (shared by discovery and the `config.xml` reader, so neither imports
+//! the other).
 //!
 //! Syncthing answers errors with `text/plain` bodies such as `CSRF Error` or
 //! `no such folder` (docs/syncthing.md §2). [`classify`] turns a status and body into a
@@ -6,6 +9,7 @@
 //! Versions differ in how they say the same thing; each row below names the
 //! version (and, for 2.x, the source file) it comes from.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Something went wrong talking to Syncthing's REST API.
@@ -141,6 +145,35 @@ pub(crate) fn ignores_error(folder: &str, error: &str) -> ClientError {
 
 fn rejected(url: &str, status: u16, text: &str) -> ClientError {
     ClientError::ApiKeyRejected { url: url.to_owned(), status, body: text.to_owned() }
+}
+
+/// Why the local Syncthing could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(
+        "no Syncthing config.xml found (looked for {}); pass --syncthing-home DIR, or --syncthing-url and --syncthing-api-key",
+        list(.searched)
+    )]
+    NotFound { searched: Vec<PathBuf> },
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid Syncthing config.xml: {reason}", .path.display())]
+    Malformed { path: PathBuf, reason: String },
+    #[error("{} has no <gui><apikey>; pass --syncthing-api-key", .path.display())]
+    NoApiKey { path: PathBuf },
+    #[error("the GUI and REST API are disabled in {}; enable the GUI or pass --syncthing-url", .path.display())]
+    GuiDisabled { path: PathBuf },
+    #[error("cannot use the GUI address in {}: {reason}; pass --syncthing-url", .path.display())]
+    GuiAddress { path: PathBuf, reason: String },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 #[cfg(test)]

@@ -15,10 +15,12 @@ pub mod types;
 
 #[cfg(test)]
 pub(crate) mod stand_in;
+#[cfg(test)]
+mod v2_tests;
 
 pub use client::{Client, Page};
 pub use config_xml::{DeviceInfo, FolderInfo, GuiSettings, LocalConfig};
 pub use discovery::{DiscoveryError, Endpoint, Overrides, SearchEnv};
 pub use error::ClientError;
 pub use event::{Event, EventKind};
-pub use stream::{Backoff, Cursor, EventStream, Origin, StreamConfig, StreamItem, Subscription};
+pub use stream::{Cursor, EventStream, Origin, StreamConfig, StreamItem, Subscription};

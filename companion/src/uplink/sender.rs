@@ -29,8 +29,8 @@ use uuid::Uuid;
 
 use crate::db::Db;
 use crate::manifest::{ManifestError, OutboxBatch, ProjectStatus, QuarantinedBatch};
-use crate::syncthing::Backoff;
 use crate::uplink::api::{ApiError, CloudClient};
+use cloud_protocol::retry::Backoff;
 
 /// Tuning of the [`Sender`].
 #[derive(Debug, Clone, PartialEq)]

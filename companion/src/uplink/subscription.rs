@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::api::CloudClient;
-use crate::syncthing::Backoff;
+use cloud_protocol::retry::Backoff;
 
 /// The largest message (and frame) we accept from the cloud: what a
 /// well-behaved cloud can send, so a malicious or compromised one cannot

@@ -7,8 +7,9 @@ mod doctor_and_rest;
 mod events;
 mod resilience;
 
+use cloud_protocol::retry::Backoff;
 use companion::syncthing::event::{ChangeAction, EventKind};
-use companion::syncthing::{Backoff, Client, EventStream, StreamConfig, StreamItem};
+use companion::syncthing::{Client, EventStream, StreamConfig, StreamItem};
 use std::time::Duration;
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType, Node};
 use tokio::time::Instant;

@@ -5,10 +5,9 @@
 //! Consumers reconcile from REST on `Missed` (events were lost) and on
 //! `Restarted` (a new process; its ids started again at 1).
 
-mod backoff;
 mod subscription;
 
-pub use backoff::Backoff;
+pub use cloud_protocol::retry::Backoff;
 pub use subscription::{Cursor, Origin, Subscription};
 
 use crate::syncthing::client::Client;

@@ -137,7 +137,3 @@ where
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
-
-#[cfg(test)]
-#[path = "v2_tests.rs"]
-mod v2_tests;

@@ -1,6 +1,8 @@
 //! `GET /api/ws`: authenticates the upgrade (the `AuthUser` extractor answers
 //! 401 before any upgrade), refuses browser origins that are not allowed (403),
-//! then hands the socket to [`connection`](super::connection).
+//! then hands the socket to [`connection`](crate::push::connection).
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
@@ -8,9 +10,10 @@ use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
 use axum::response::Response;
 
-use super::connection;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::push::SocketDeps;
+use crate::push::connection;
 use crate::state::AppState;
 
 /// How much one read from the socket takes in. tungstenite zeroes this much of
@@ -36,7 +39,7 @@ pub async fn ws_handler(
         .max_message_size(max_message)
         .max_frame_size(max_message)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
-        .on_upgrade(move |socket| connection::serve(socket, state, user)))
+        .on_upgrade(move |socket| connection::serve(socket, socket_deps(&state), user)))
 }
 
 /// A browser always sends `Origin`: it must be one of `allowed`. Other clients
@@ -49,6 +52,11 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
     } else {
         Err(ApiError::Forbidden(format!("origin {origin:?} may not open the WebSocket")))
     }
+}
+
+/// The part of the handlers' state a socket's connection uses.
+fn socket_deps(state: &AppState) -> SocketDeps {
+    SocketDeps { hub: Arc::clone(&state.hub), settings: Arc::clone(&state.settings), shutdown: state.shutdown.clone() }
 }
 
 #[cfg(test)]

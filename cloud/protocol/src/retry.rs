@@ -1,4 +1,8 @@
-//! The retry schedule of the event stream: exponential, capped, with jitter.
+//! The one retry schedule of the workspace: exponential, capped, with
+//! jitter. Every place that waits before trying again uses it, the cloud and
+//! the companion alike (the companion's Syncthing event stream, cloud link,
+//! outbox sender and failed passes; the cloud's cross-node listener and
+//! accept loop), each with its own values.
 //!
 //! Pure arithmetic (the random draw is a parameter) so the schedule can be
 //! tested exactly; [`Backoff::next_delay`] adds the random draw.
@@ -24,6 +28,11 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The same pause before every attempt.
+    pub const fn fixed(delay: Duration) -> Self {
+        Backoff { initial: delay, max: delay, factor: 1.0, jitter: 0.0 }
+    }
+
     /// The delay before attempt `attempt` without jitter.
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let max = self.max.as_secs_f64();
@@ -74,6 +83,12 @@ mod tests {
             let d = b.next_delay(n);
             assert!(d <= b.base_delay(n) && d >= b.base_delay(n) / 2, "{n}: {d:?}");
         }
+    }
+
+    #[test]
+    fn fixed_waits_the_same_every_time() {
+        let b = Backoff::fixed(ms(50));
+        assert!((0..10).map(|n| b.next_delay(n)).all(|d| d == ms(50)));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! (syncthing/syncthing at v2.1.3) named beside it, and checks that the
 //! companion reads it the way it reads 1.19's.
 
-use super::*;
-use crate::syncthing::event::{Event, EventKind};
+use super::event::{Event, EventKind};
+use super::types::*;
 use serde_json::json;
 
 #[test]
