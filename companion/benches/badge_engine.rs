@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use companion::hash::FileStamp;
-use companion::progress::{Action, Engine, Expected, HashOutcome};
+use companion::invitee::badge::{Action, Engine, Expected, HashOutcome};
 use companion::syncthing::event::{
     DownloadProgressData, Event, EventKind, ItemFinishedData, ItemStartedData, LocalIndexUpdatedData, PullerProgress,
 };

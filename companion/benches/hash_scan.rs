@@ -22,7 +22,7 @@ use cloud_protocol::Role;
 use companion::hash::hash_file;
 use companion::ignore::IgnoreRules;
 use companion::manifest::{Manifest, ProjectRow};
-use companion::scan::{ProgressMode, ScanOptions, scan_folder};
+use companion::owner::scan::{ProgressMode, ScanOptions, scan_folder};
 use syncthing_fixtures::write_noise;
 
 const MIB: u64 = 1024 * 1024;

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{MANIFEST_FILE, Manifest, ManifestError};
+use crate::manifest::{Manifest, ManifestError};
+use crate::state_dir::MANIFEST_FILE;
 use crate::syncthing::Overrides;
 
 /// Directory name under the XDG base directories.

@@ -6,7 +6,7 @@
 //! - per owned project, the owner pipeline (`owner::run_project`);
 //! - per project this machine is a member of, whatever the invitee side
 //!   registers with [`Daemon::on_member_project`];
-//! - the outbox sender (`uplink::sender`);
+//! - the outbox sender (`owner::sender`);
 //! - extra services such as the dashboard, registered with
 //!   [`Daemon::with_service`].
 //!
@@ -27,14 +27,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::cloud_client::api::{ApiError, CloudClient};
 use crate::config::{ConfigError, Settings};
-use crate::db::Db;
+use crate::manifest::db::Db;
 use crate::manifest::{ManifestError, ProjectRow, ProjectStatus};
+use crate::owner::sender::{Sender, SenderConfig};
+use crate::owner::watch::WatchConfig;
 use crate::owner::{self, OwnerDeps};
 use crate::syncthing::{Client, ClientError, DiscoveryError, EventStream, SearchEnv, StreamConfig, StreamItem};
-use crate::uplink::api::{ApiError, CloudClient};
-use crate::uplink::sender::{Sender, SenderConfig};
-use crate::watch::WatchConfig;
 
 /// How often the manifest is checked for projects added meanwhile.
 pub const PROJECT_POLL: Duration = Duration::from_secs(2);

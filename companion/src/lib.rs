@@ -1,27 +1,37 @@
 //! The companion: runs next to a Syncthing node.
 //!
-//! A library first; `main.rs` only calls [`cli::main`].
+//! A library first; `main.rs` only calls [`cli::main`]. The modules follow
+//! the product, owner → cloud → invitee (docs/architecture.md):
+//!
+//! - [`owner`]: the owner's machine. `watch` and Syncthing's events give
+//!   changed paths, `scan` catches up after a restart, `resolve` hashes and
+//!   queues them in the outbox, and `sender` is where owner changes leave for
+//!   the cloud. `members` is the owner's view of what each member has.
+//! - [`invitee`]: a member's machine. It subscribes to a project's events,
+//!   applies them, and runs the badge engine ([`invitee::badge`]; the badge
+//!   rule is in `invitee/badge/rule.rs`), reporting badges back.
+//! - Shared by both roles: [`cloud_client`] (HTTP client and the one
+//!   WebSocket), [`syncthing`], [`manifest`] (the local SQLite state and its
+//!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
+//!   [`ui`] (dashboard and what `status` shows), [`daemon`] (plugs both sides
+//!   in the same way), [`cli`] + [`commands`], and small helpers (`hash`,
+//!   `walk`, `ignore`, `beneath`, `presence`, `config`, `state_dir`, `doctor`).
 
 pub mod beneath;
 pub mod cli;
+pub mod cloud_client;
 pub mod commands;
 pub mod config;
-pub mod conflict;
 pub mod daemon;
-pub mod db;
 pub mod doctor;
 pub mod hash;
 pub mod ignore;
+pub mod invitee;
+pub mod live;
 pub mod manifest;
-pub mod member;
 pub mod owner;
 pub mod presence;
-pub mod progress;
-pub mod scan;
 pub mod state_dir;
-pub mod status;
 pub mod syncthing;
 pub mod ui;
-pub mod uplink;
 mod walk;
-pub mod watch;

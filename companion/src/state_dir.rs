@@ -12,7 +12,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use crate::manifest::MANIFEST_FILE;
+/// File name of the manifest inside a state directory.
+pub const MANIFEST_FILE: &str = "manifest.db";
 
 /// Mode of the state directory.
 pub const DIR_MODE: u32 = 0o700;

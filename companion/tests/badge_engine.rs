@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
 use companion::hash::FileStamp;
-use companion::progress::{Action, Engine, Expected, HashOutcome, HereRules, Prior, Verified};
+use companion::invitee::badge::{Action, Engine, Expected, HashOutcome, HereRules, Prior, Verified};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::{DbFile, DbStatus, Need};
 use serde_json::{Value, json};

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use cloud_protocol::FileState;
 use companion::hash::FileStamp;
-use companion::progress::{Action, Engine, Expected, HashOutcome};
+use companion::invitee::badge::{Action, Engine, Expected, HashOutcome};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::{DbFile, DbStatus, Need};
 use proptest::prelude::*;

@@ -103,7 +103,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
-    let url = until("the dashboard URL", || companion::status::dashboard_url(&s.member.state_dir())).await;
+    let url = until("the dashboard URL", || companion::ui::status::dashboard_url(&s.member.state_dir())).await;
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("?key="), "{url}");
     // status prints it too.
     assert!(s.member.ok(&["status"]).contains(&url));
@@ -195,7 +195,8 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert!(s.member.ok(&["status"]).contains("invoice\\u{202e}fdp.exe"), "status escapes it too");
 
     // The owner's dashboard shows bob's progress, names as text there too.
-    let owner_url = until("the owner's dashboard URL", || companion::status::dashboard_url(&s.owner.state_dir())).await;
+    let owner_url =
+        until("the owner's dashboard URL", || companion::ui::status::dashboard_url(&s.owner.state_dir())).await;
     c.goto(&owner_url).await.unwrap();
     let script = "return [...document.querySelectorAll('table.member-files tr.file')].map(tr => \
                   [tr.dataset.path, tr.dataset.state, Number(tr.dataset.percent)]);";
@@ -250,9 +251,8 @@ async fn two_dashboards_in_one_browser_both_keep_working() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut urls = Vec::new();
     for _ in 0..2 {
-        let db = companion::db::Db::open_in(state.path()).unwrap();
-        let dashboard =
-            companion::ui::Dashboard::bind("127.0.0.1:0", db, companion::progress::Live::new()).await.unwrap();
+        let db = companion::manifest::db::Db::open_in(state.path()).unwrap();
+        let dashboard = companion::ui::Dashboard::bind("127.0.0.1:0", db, companion::live::Live::new()).await.unwrap();
         urls.push(dashboard.url());
         tokio::spawn(dashboard.serve(shutdown.clone()));
     }

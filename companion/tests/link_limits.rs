@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cloud_protocol::retry::Backoff;
 use cloud_protocol::{Change, Event, Op, ServerMessage};
-use companion::uplink::api::CloudClient;
-use companion::uplink::subscription::{self, LinkConfig, LinkEvent};
+use companion::cloud_client::api::CloudClient;
+use companion::cloud_client::socket::{self, LinkConfig, LinkEvent};
 use futures_util::SinkExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -88,7 +88,7 @@ async fn an_oversize_message_is_refused_and_the_link_lives_on() {
         ..LinkConfig::default()
     };
     let stop = CancellationToken::new();
-    let (_link, mut events) = subscription::spawn(&cloud, config, stop.clone());
+    let (_link, mut events) = socket::spawn(&cloud, config, stop.clone());
 
     assert_eq!(next(&mut events).await, LinkEvent::Connected);
     match next(&mut events).await {

@@ -7,9 +7,8 @@ use std::process::Command;
 
 use cloud_protocol::{Change, FileProgress, FileState, InvalidChange, Op, Role};
 use companion::hash::{FileStamp, hash_bytes};
-use companion::manifest::{
-    MANIFEST_FILE, Manifest, ManifestError, OutboxCount, ProjectRow, ProjectStatus, SCHEMA_VERSION,
-};
+use companion::manifest::{Manifest, ManifestError, OutboxCount, ProjectRow, ProjectStatus, SCHEMA_VERSION};
+use companion::state_dir::MANIFEST_FILE;
 use uuid::Uuid;
 
 fn project(manifest: &mut Manifest, role: Role) -> Uuid {

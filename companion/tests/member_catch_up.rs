@@ -125,7 +125,7 @@ async fn badges_outlive_a_manifest_locked_mid_pull() {
     syncthing_fixtures::write_noise(&s.a("slow.bin"), 24 << 20, 3).unwrap();
     s.wait_badge("slow.bin", "syncing", |b| b.state == FileState::Syncing).await;
 
-    let manifest = s.member.state_dir().join(companion::manifest::MANIFEST_FILE);
+    let manifest = s.member.state_dir().join(companion::state_dir::MANIFEST_FILE);
     let lock = rusqlite::Connection::open(manifest).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     until("the invitee failing to save badges", || s.member.log().contains("could not save badges").then_some(()))

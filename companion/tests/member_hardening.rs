@@ -12,7 +12,7 @@ use crate::member_support;
 use std::time::{Duration, Instant};
 
 use cloud_protocol::{Change, FileState, Op, ProgressReport, UpdateFilesRequest};
-use companion::uplink::api::CloudClient;
+use companion::cloud_client::api::CloudClient;
 use member_support::*;
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use cloud_protocol::{ClientMessage, FileState};
-use companion::status::StatusReport;
+use companion::ui::status::StatusReport;
 use member_support::*;
 use syncthing_fixtures::write_noise;
 
@@ -91,7 +91,7 @@ async fn reports_lost_with_a_dead_socket_reach_the_owner_after_the_reconnect() {
 }
 
 /// `status --json` of the owner: bob's member view.
-fn bob_view(s: &Setup) -> Option<companion::status::MemberView> {
+fn bob_view(s: &Setup) -> Option<companion::ui::status::MemberView> {
     let out = s.owner.ok(&["status", "--json"]);
     let report: StatusReport = serde_json::from_str(&out).expect("status --json");
     report.projects.into_iter().find(|p| p.project_id == s.project)?.members.into_iter().find(|m| m.user_id == s.bob)

@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use cloud_protocol::{FileProgress, FileState, FilesSnapshot, RemoteFile, ReportedFile, Role};
+use companion::live::{FolderLive, folder_key};
 use companion::manifest::{Manifest, ProjectRow};
-use companion::progress::{FolderLive, folder_key};
 use uuid::Uuid;
 
 const HASH: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";

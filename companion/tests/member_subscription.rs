@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cloud_protocol::{Change, FileProgress, FileState, Op, Role, ServerMessage, UpdateFilesRequest};
-use companion::db::Db;
+use companion::cloud_client::api::CloudClient;
+use companion::cloud_client::socket::{self, LinkConfig, LinkEvent};
+use companion::invitee::{ProjectOutcome, ProjectTask, Routed};
+use companion::live::Live;
+use companion::manifest::db::Db;
 use companion::manifest::{Manifest, ProjectRow, ProjectStatus};
-use companion::member::{ProjectOutcome, ProjectTask, Routed};
-use companion::progress::Live;
-use companion::uplink::api::CloudClient;
-use companion::uplink::subscription::{self, LinkConfig, LinkEvent};
 use owner_support::{DEADLINE, TestCloud};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -73,7 +73,7 @@ async fn ordered_gap_free_reported_and_revocable() {
 
     // The link, and a router that can be told to lose live events.
     let stop = CancellationToken::new();
-    let (link, mut link_events) = subscription::spawn(&bob, LinkConfig::default(), stop.clone());
+    let (link, mut link_events) = socket::spawn(&bob, LinkConfig::default(), stop.clone());
     let (inbox_tx, inbox) = mpsc::channel(64);
     let deaf = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicUsize::new(0));

@@ -12,7 +12,11 @@ use owner_support::*;
 use uuid::Uuid;
 
 /// Polls the cloud for new events; returns `(path, seen_at)` of each.
-async fn poll_new(api: &companion::uplink::api::CloudClient, project: Uuid, since: &mut i64) -> Vec<(String, Instant)> {
+async fn poll_new(
+    api: &companion::cloud_client::api::CloudClient,
+    project: Uuid,
+    since: &mut i64,
+) -> Vec<(String, Instant)> {
     let page = api.events(project, *since, None).await.expect("events");
     let now = Instant::now();
     *since = page.next_seq;

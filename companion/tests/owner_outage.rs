@@ -16,7 +16,12 @@ use uuid::Uuid;
 
 /// The cloud's snapshot equals the folder: every file with its hash, every
 /// other path deleted.
-async fn assert_cloud_matches(api: &companion::uplink::api::CloudClient, project: Uuid, root: &Path, files: &[&str]) {
+async fn assert_cloud_matches(
+    api: &companion::cloud_client::api::CloudClient,
+    project: Uuid,
+    root: &Path,
+    files: &[&str],
+) {
     let snapshot = api.files(project).await.expect("snapshot");
     let live: BTreeMap<&str, &str> =
         snapshot.files.iter().filter(|f| f.deleted_at.is_none()).map(|f| (f.path.as_str(), f.hash.as_str())).collect();
@@ -170,7 +175,7 @@ async fn a_locked_manifest_delays_a_change_but_does_not_drop_it() {
     let Running { cloud, token, root, companion, project, _cluster } =
         running_on(pair(&["proj"], 3600).await, "f1.txt", b"before the lock").await;
 
-    let lock = rusqlite::Connection::open(companion.state_dir().join(companion::manifest::MANIFEST_FILE)).unwrap();
+    let lock = rusqlite::Connection::open(companion.state_dir().join(companion::state_dir::MANIFEST_FILE)).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     std::fs::write(root.join("during-lock.txt"), b"written while the manifest was locked").unwrap();
     until("the companion failing to record the change", || {

@@ -7,9 +7,9 @@ use crate::owner_support;
 use std::sync::Arc;
 
 use cloud_protocol::{Change, Op, Role, UpdateFilesRequest};
-use companion::db::Db;
+use companion::manifest::db::Db;
 use companion::manifest::{Manifest, ProjectRow};
-use companion::uplink::sender::{Outcome, Sender, SenderConfig};
+use companion::owner::sender::{Outcome, Sender, SenderConfig};
 use owner_support::*;
 use tokio::sync::Notify;
 

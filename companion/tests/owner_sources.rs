@@ -8,11 +8,11 @@ use crate::owner_support;
 use std::sync::Arc;
 
 use cloud_protocol::{Op, Role};
-use companion::db::Db;
+use companion::manifest::db::Db;
 use companion::manifest::{Manifest, ProjectRow};
+use companion::owner::watch::WatchConfig;
 use companion::owner::{OwnerDeps, run_project};
 use companion::syncthing::{Client, Event, EventStream, StreamConfig, StreamItem};
-use companion::watch::WatchConfig;
 use owner_support::*;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;

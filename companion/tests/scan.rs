@@ -8,7 +8,7 @@ use cloud_protocol::{Change, Op, Role};
 use companion::hash::hash_bytes;
 use companion::ignore::{IgnoreRules, is_conflict_copy};
 use companion::manifest::{Manifest, ProjectRow};
-use companion::scan::{ProgressMode, ScanError, ScanOptions, ScanReport, scan_folder};
+use companion::owner::scan::{ProgressMode, ScanError, ScanOptions, ScanReport, scan_folder};
 use uuid::Uuid;
 
 struct Fixture {

@@ -1,8 +1,8 @@
 //! `companion login --cloud URL --token TOKEN`: checks the token with
 //! `GET /api/me`, then saves URL and token in the config file (mode 0600).
 
+use crate::cloud_client::api::CloudClient;
 use crate::config::Settings;
-use crate::uplink::api::CloudClient;
 
 use super::cloud_error;
 

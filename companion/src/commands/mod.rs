@@ -16,11 +16,11 @@ pub mod status;
 use anyhow::{Context as _, anyhow, bail};
 use uuid::Uuid;
 
+use crate::cloud_client::api::{ApiError, CloudClient};
 use crate::config::Settings;
 use crate::manifest::{Manifest, ProjectRow};
 use crate::syncthing::types::FolderConfig;
 use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
-use crate::uplink::api::{ApiError, CloudClient};
 
 /// A client for the cloud the user logged in to.
 pub fn cloud(settings: &Settings) -> anyhow::Result<CloudClient> {
@@ -91,7 +91,7 @@ pub fn quarantine_report(settings: &Settings) -> Vec<String> {
         "Quarantined: {} batch(es) the cloud refused; they are kept aside and the rest keeps flowing:",
         quarantined.len()
     )];
-    lines.extend(crate::uplink::sender::quarantine_lines(&quarantined).into_iter().map(|l| format!("  {l}")));
+    lines.extend(crate::owner::sender::quarantine_lines(&quarantined).into_iter().map(|l| format!("  {l}")));
     lines
 }
 

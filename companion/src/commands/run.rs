@@ -21,8 +21,8 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
 /// The daemon for these settings, with every part this build has: the
 /// owner side, the invitee side (cloud link, member tasks) and the dashboard.
 pub fn daemon(settings: Settings) -> Daemon {
-    let live = crate::progress::Live::new();
-    let daemon = crate::member::MemberSide::new(live.clone()).plug(Daemon::new(settings));
+    let live = crate::live::Live::new();
+    let daemon = crate::invitee::MemberSide::new(live.clone()).plug(Daemon::new(settings));
     daemon.with_service("dashboard", move |ctx| Box::pin(crate::ui::Dashboard::service(ctx, live)))
 }
 

@@ -7,7 +7,7 @@ use cloud_protocol::Role;
 use crate::config::Settings;
 use crate::manifest::ProjectStatus;
 use crate::owner::load_rules;
-use crate::scan::{ScanOptions, scan_folder};
+use crate::owner::scan::{ScanOptions, scan_folder};
 
 use super::{find_project, syncthing};
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use cloud_protocol::{FileState, Role};
 
 use crate::config::Settings;
-use crate::status::{MemberView, ProjectStatusView, StatusReport, dashboard_url, gather};
+use crate::ui::status::{MemberView, ProjectStatusView, StatusReport, dashboard_url, gather};
 
 /// How often `--watch` redraws.
 const WATCH_EVERY: Duration = Duration::from_secs(1);

@@ -20,6 +20,7 @@
 //! start-up scan and the cloud's own sequence recover.
 
 mod badges;
+pub mod db;
 mod files;
 mod members;
 mod outbox;
@@ -45,8 +46,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode};
 use uuid::Uuid;
 
-/// File name of the manifest inside a state directory.
-pub const MANIFEST_FILE: &str = "manifest.db";
+use crate::state_dir::MANIFEST_FILE;
 
 /// How long a write waits for another process (say `companion status`)
 /// holding the database before it fails.

@@ -20,8 +20,12 @@
 //! the delete alone: a file gone from a directory changed less than a second
 //! ago is left to the watcher, and a recheck.
 
+pub(crate) mod members;
 pub mod resolve;
+pub mod scan;
+pub mod sender;
 mod sources;
+pub mod watch;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -31,14 +35,15 @@ use cloud_protocol::Op;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::Db;
 use crate::ignore::{IgnoreRules, is_conflict_copy};
 use crate::manifest::ProjectRow;
-use crate::scan::{ProgressMode, ScanOptions, scan_folder};
+use crate::manifest::db::Db;
+use crate::owner::scan::{ProgressMode, ScanOptions, scan_folder};
+use crate::owner::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfig};
 use crate::syncthing::{Client, StreamItem};
-use crate::watch::{FolderWatcher, HeldPaths, SharedRules, WatchBatch, WatchConfig};
 use cloud_protocol::retry::Backoff;
 
+pub use members::refresh_member_progress;
 pub use sources::paths_from_event;
 
 /// A file changed (its ctime) less than this long ago (ms) may still have
@@ -72,7 +77,7 @@ pub enum OwnerError {
     #[error(transparent)]
     Manifest(#[from] crate::manifest::ManifestError),
     #[error(transparent)]
-    Scan(#[from] crate::scan::ScanError),
+    Scan(#[from] crate::owner::scan::ScanError),
 }
 
 /// Runs the pipeline of `project` until `shutdown`.

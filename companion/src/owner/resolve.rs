@@ -25,8 +25,8 @@ use crate::beneath;
 use crate::hash::{FileStamp, HashError, hash_file};
 use crate::ignore::IgnoreRules;
 use crate::manifest::{LocalFile, Manifest, ManifestError, OutboxBatch};
+use crate::owner::watch::HeldPaths;
 use crate::walk::{self, Entry, Walker};
-use crate::watch::HeldPaths;
 
 /// What one pass did.
 #[derive(Debug, Default)]

@@ -8,6 +8,7 @@
 
 mod auth;
 mod routes;
+pub mod status;
 
 pub use auth::Secret;
 
@@ -20,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::DEFAULT_DASHBOARD_LISTEN;
 use crate::daemon::Context;
-use crate::db::Db;
-use crate::progress::Live;
-use crate::status::DASHBOARD_URL_FILE;
+use crate::live::Live;
+use crate::manifest::db::Db;
+use crate::ui::status::DASHBOARD_URL_FILE;
 
 /// Why the dashboard could not start.
 #[derive(Debug, thiserror::Error)]

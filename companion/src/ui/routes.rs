@@ -17,9 +17,9 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::auth::{Secret, host_allowed};
-use crate::db::Db;
-use crate::progress::{Live, LiveUpdate};
-use crate::status::gather;
+use crate::live::{Live, LiveUpdate};
+use crate::manifest::db::Db;
+use crate::ui::status::gather;
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");

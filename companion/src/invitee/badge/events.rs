@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use super::engine::Engine;
-use super::file::Pull;
 use super::model::Action;
+use super::rule::Pull;
 use crate::ignore::is_conflict_copy;
 use crate::syncthing::event::{ChangeAction, ChangeDetectedData, Event, EventKind, PullerProgress};
 use crate::syncthing::types::FolderState;

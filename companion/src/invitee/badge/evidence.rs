@@ -25,8 +25,8 @@
 use std::sync::Arc;
 
 use super::engine::Engine;
-use super::file::{Hashing, Pull, Tracked, db_verdict};
 use super::model::{Action, DiskFact, HashOutcome, Verified};
+use super::rule::{Hashing, Pull, Tracked, db_verdict};
 use crate::syncthing::types::DbFile;
 
 impl Engine {

@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use cloud_protocol::FileProgress;
 
-use super::file::{Pull, Tracked};
 use super::here::HereRules;
 use super::model::{Action, DiskFact, Expected, Prior, Verified};
 use super::rate::Rate;
+use super::rule::{Pull, Tracked};
 use crate::syncthing::types::{DbStatus, FolderState, Need};
 
 /// The badge engine of one folder. See the module docs.

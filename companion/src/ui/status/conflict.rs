@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::ignore::is_conflict_copy;
-use crate::status::{FileView, MemberFileView};
+use crate::ui::status::{FileView, MemberFileView};
 
 /// For a file of a conflict family (an original with copies, or a copy),
 /// which of the owner's versions a member holds.

@@ -25,9 +25,9 @@ use cloud_protocol::{ClientMessage, FileProgress, MAX_PROGRESS_ERROR_BYTES};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::cloud_client::socket::LinkHandle;
 use crate::manifest::BadgeRow;
-use crate::uplink::subscription::LinkHandle;
+use crate::manifest::db::Db;
 
 /// Files per `progress` message: the cloud's limit.
 const BATCH: usize = 1000;

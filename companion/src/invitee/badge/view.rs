@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use cloud_protocol::{FileProgress, FileState};
 
 use super::engine::Engine;
-use super::file::Pull;
-use super::model::{DiskFact, FolderProgress, StateCounts, Verified, round_percent};
+use super::model::{DiskFact, Verified, round_percent};
+use super::rule::Pull;
+use crate::live::{FolderProgress, StateCounts};
 
 impl Engine {
     /// One path's badge, if the cloud announced it.

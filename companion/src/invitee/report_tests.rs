@@ -8,9 +8,9 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{ACK_TIMEOUT, MAX_IN_FLIGHT, Reporter};
-use crate::db::Db;
+use crate::cloud_client::socket::detached;
+use crate::manifest::db::Db;
 use crate::manifest::{Manifest, ProjectRow};
-use crate::uplink::subscription::detached;
 
 const LONG: Duration = Duration::from_secs(3600);
 

@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::Routed;
 use super::report::Reporter;
-use crate::db::Db;
+use crate::cloud_client::api::CloudClient;
+use crate::cloud_client::socket::LinkHandle;
+use crate::live::{Live, LiveUpdate};
+use crate::manifest::db::Db;
 use crate::manifest::{ManifestError, ProjectRow, ProjectStatus, RemoteFileRow};
-use crate::progress::{Live, LiveUpdate};
-use crate::uplink::api::CloudClient;
-use crate::uplink::subscription::LinkHandle;
 
 /// How long to wait before trying again after the cloud or the manifest failed us.
 const RETRY: Backoff = Backoff::fixed(Duration::from_secs(5));

@@ -22,10 +22,10 @@ use uuid::Uuid;
 
 use super::engine::Engine;
 use super::exec::{Answer, execute};
-use super::live::{FolderLive, Live, LiveUpdate, folder_key};
 use super::model::{Expected, Prior};
 use super::{here, redact};
-use crate::db::Db;
+use crate::live::{FolderLive, Live, LiveUpdate, folder_key};
+use crate::manifest::db::Db;
 use crate::manifest::{ManifestError, RemoteFileRow};
 use crate::syncthing::{Client, StreamItem};
 

@@ -9,6 +9,8 @@
 //!   hash that differs while Syncthing says "in sync".
 //! - `driver` runs an engine against the live Syncthing (event stream +
 //!   REST) and the disk, and persists its badges in the manifest.
+//! - `rule` holds the badge rule itself (`Tracked::judge`), `evidence` the
+//!   facts it weighs.
 
 mod copies;
 mod driver;
@@ -16,17 +18,15 @@ mod engine;
 mod events;
 mod evidence;
 mod exec;
-mod file;
 mod here;
-mod live;
 mod model;
 mod rate;
 mod redact;
+mod rule;
 mod view;
 
 pub use driver::{Driver, DriverDeps, DriverError};
 pub use engine::Engine;
 pub use here::HereRules;
-pub use live::{FolderLive, Live, LiveUpdate, folder_key};
-pub use model::{Action, DiskFact, Expected, FolderProgress, HashOutcome, Prior, StateCounts, Verified, round_percent};
+pub use model::{Action, DiskFact, Expected, HashOutcome, Prior, Verified, round_percent};
 pub use rate::Rate;

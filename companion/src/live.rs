@@ -1,20 +1,65 @@
-//! Live badge news inside the daemon: drivers and the member tasks publish
-//! [`LiveUpdate`]s, the dashboard forwards them to browsers. A broadcast
-//! channel: a slow reader lags and reloads the whole state, it never blocks
-//! a driver.
+//! Live badge news inside the daemon: the invitee's badge drivers and the
+//! owner's view of members publish [`LiveUpdate`]s, the dashboard forwards
+//! them to browsers. A broadcast channel: a slow reader lags and reloads the
+//! whole state, it never blocks a driver. The folder summary a driver
+//! publishes ([`FolderProgress`], [`StateCounts`]) is defined here so that
+//! both roles can use the channel without depending on each other.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use cloud_protocol::{FileProgress, ReportedFile};
+use cloud_protocol::{FileProgress, FileState, ReportedFile};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::model::{FolderProgress, StateCounts};
-
 /// Updates buffered per reader before it lags.
 const CAPACITY: usize = 4096;
+
+/// How many files are in each state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StateCounts {
+    pub synced: usize,
+    pub syncing: usize,
+    pub pending: usize,
+    pub conflict: usize,
+    pub error: usize,
+    pub deleted: usize,
+    /// Announced paths this machine does not sync (`ignored here`).
+    #[serde(default)]
+    pub ignored: usize,
+}
+
+impl StateCounts {
+    pub fn add(&mut self, state: FileState) {
+        match state {
+            FileState::Synced => self.synced += 1,
+            FileState::Syncing => self.syncing += 1,
+            FileState::Pending => self.pending += 1,
+            FileState::Conflict => self.conflict += 1,
+            FileState::Error => self.error += 1,
+            FileState::Deleted => self.deleted += 1,
+            FileState::IgnoredHere => self.ignored += 1,
+        }
+    }
+}
+
+/// The folder as a whole: byte-weighted percent and the measured rate.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FolderProgress {
+    /// 0..=100, weighted by each live (not deleted, not ignored here) file's size.
+    pub percent: f64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    /// Bytes per second over the last few seconds of pulling, when measured.
+    pub rate_bps: Option<f64>,
+    /// Time left at that rate, when there is one and something is left.
+    pub eta: Option<Duration>,
+    pub counts: StateCounts,
+    /// Syncthing's folder error, if the folder is stopped by one.
+    pub folder_error: Option<String>,
+}
 
 /// A folder's summary as shown live (and stored for `companion status`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

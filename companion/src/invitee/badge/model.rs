@@ -1,9 +1,8 @@
 //! The badge engine's vocabulary: what it is told (the cloud's expectation,
 //! disk facts), what it asks for ([`Action`]), and what it reports
-//! (per-file [`FileProgress`] and the byte-weighted [`FolderProgress`]).
+//! (per-file [`FileProgress`] and the byte-weighted [`crate::live::FolderProgress`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cloud_protocol::FileState;
 
@@ -72,7 +71,7 @@ pub enum HashOutcome {
 /// Work the engine wants done; the driver does it and feeds the answer back.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Hash the file (answer: [`crate::progress::Engine::hashed`]). With
+    /// Hash the file (answer: [`crate::invitee::badge::Engine::hashed`]). With
     /// `known`, an unchanged size+mtime (+inode, when known) skips the read:
     /// used when rebuilding after a restart and when a path is announced
     /// again; after a pull or a local change we always read.
@@ -109,50 +108,6 @@ pub struct Prior {
     pub stamp: Option<FileStamp>,
     /// Its inode then, when known.
     pub inode: Option<u64>,
-}
-
-/// How many files are in each state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-pub struct StateCounts {
-    pub synced: usize,
-    pub syncing: usize,
-    pub pending: usize,
-    pub conflict: usize,
-    pub error: usize,
-    pub deleted: usize,
-    /// Announced paths this machine does not sync (`ignored here`).
-    #[serde(default)]
-    pub ignored: usize,
-}
-
-impl StateCounts {
-    pub fn add(&mut self, state: FileState) {
-        match state {
-            FileState::Synced => self.synced += 1,
-            FileState::Syncing => self.syncing += 1,
-            FileState::Pending => self.pending += 1,
-            FileState::Conflict => self.conflict += 1,
-            FileState::Error => self.error += 1,
-            FileState::Deleted => self.deleted += 1,
-            FileState::IgnoredHere => self.ignored += 1,
-        }
-    }
-}
-
-/// The folder as a whole: byte-weighted percent and the measured rate.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FolderProgress {
-    /// 0..=100, weighted by each live (not deleted, not ignored here) file's size.
-    pub percent: f64,
-    pub bytes_total: u64,
-    pub bytes_done: u64,
-    /// Bytes per second over the last few seconds of pulling, when measured.
-    pub rate_bps: Option<f64>,
-    /// Time left at that rate, when there is one and something is left.
-    pub eta: Option<Duration>,
-    pub counts: StateCounts,
-    /// Syncthing's folder error, if the folder is stopped by one.
-    pub folder_error: Option<String>,
 }
 
 /// Badge percentages are kept to 0.1 so that a changed estimate below

@@ -1,18 +1,18 @@
-//! The invitee side inside the daemon, plus the owner's view of members.
+//! The invitee side inside the daemon. Its socket service also hands the
+//! owner's `member_progress` to `owner::members`.
 //!
 //! [`MemberSide::plug`] adds two things to a [`Daemon`]:
 //! - a service holding the one WebSocket to the cloud
-//!   ([`crate::uplink::subscription`]), routing each project's messages to
+//!   ([`crate::cloud_client::socket`]), routing each project's messages to
 //!   its task and recording `member_progress` for the projects we own;
 //! - per project we are a member of, a task ([`project`]) that subscribes
 //!   with the stored cursor, applies events in order, runs the badge
 //!   [`Driver`] and reports badge changes back ([`report`]).
 
-mod owner;
+pub mod badge;
 mod project;
 mod report;
 
-pub use owner::refresh_member_progress;
 pub use project::{ProjectOutcome, ProjectTask};
 
 use std::collections::HashMap;
@@ -22,10 +22,12 @@ use cloud_protocol::{Event, ServerMessage};
 use tokio::sync::{Notify, OnceCell, mpsc};
 use uuid::Uuid;
 
+use crate::cloud_client::socket::{self, LinkConfig, LinkEvent, LinkHandle};
 use crate::daemon::{Context, Daemon};
+use crate::live::Live;
 use crate::manifest::ProjectRow;
-use crate::progress::{Driver, DriverDeps, Live};
-use crate::uplink::subscription::{self, LinkConfig, LinkEvent, LinkHandle};
+use crate::owner::refresh_member_progress;
+use badge::{Driver, DriverDeps};
 
 /// A message for one project's task.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,7 +94,7 @@ impl Shared {
     async fn link(self: &Arc<Self>, ctx: &Context) -> LinkHandle {
         self.link
             .get_or_init(|| async {
-                let (handle, events) = subscription::spawn(&ctx.cloud, self.config.clone(), ctx.shutdown.clone());
+                let (handle, events) = socket::spawn(&ctx.cloud, self.config.clone(), ctx.shutdown.clone());
                 tokio::spawn(Arc::clone(self).route(ctx.clone(), events));
                 handle
             })
@@ -126,7 +128,7 @@ impl Shared {
         }
     }
 
-    async fn message(&self, db: &crate::db::Db, message: ServerMessage) {
+    async fn message(&self, db: &crate::manifest::db::Db, message: ServerMessage) {
         match message {
             ServerMessage::Events { project_id, events, .. } => self.send(project_id, Routed::Events(events)).await,
             ServerMessage::Resync { project_id } => self.send(project_id, Routed::Resync).await,
@@ -138,7 +140,7 @@ impl Shared {
                 tracing::warn!(%code, %message, "the cloud reported an error")
             }
             ServerMessage::MemberProgress { project_id, user_id, name, files } => {
-                owner::heard(db, &self.live, project_id, user_id, name, files).await
+                crate::owner::members::heard(db, &self.live, project_id, user_id, name, files).await
             }
         }
     }

@@ -5,14 +5,14 @@
 use cloud_protocol::{ReportedFile, Role};
 use uuid::Uuid;
 
-use crate::db::Db;
-use crate::progress::{Live, LiveUpdate};
-use crate::uplink::api::CloudClient;
+use crate::cloud_client::api::CloudClient;
+use crate::live::{Live, LiveUpdate};
+use crate::manifest::db::Db;
 
 /// Records a member's report that just came live through the cloud: what
 /// it says, and that the member was heard from now (an empty report is only
 /// that). Tells the dashboard when there is something new to draw.
-pub(super) async fn heard(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
+pub(crate) async fn heard(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
     let stored_name = name.clone();
     let was_online = db
         .call(move |m| {

@@ -27,9 +27,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::Db;
+use crate::cloud_client::api::{ApiError, CloudClient};
+use crate::manifest::db::Db;
 use crate::manifest::{ManifestError, OutboxBatch, ProjectStatus, QuarantinedBatch};
-use crate::uplink::api::{ApiError, CloudClient};
 use cloud_protocol::retry::Backoff;
 
 /// Tuning of the [`Sender`].

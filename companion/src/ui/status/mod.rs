@@ -3,6 +3,8 @@
 //! percent and measured ETA, and (owner) each member's last reports. The
 //! serialized form of [`StatusReport`] is the `status --json` shape of docs/badges.md.
 
+pub mod conflict;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -12,9 +14,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::conflict::{ConflictVersion, member_versions, relate};
+use crate::invitee::badge::round_percent;
+use crate::live::{FolderLive, folder_key};
 use crate::manifest::{Manifest, ManifestError, ProjectRow, ProjectStatus};
-use crate::progress::{FolderLive, folder_key, round_percent};
+use conflict::{ConflictVersion, member_versions, relate};
 
 /// File in the state directory holding the dashboard's URL (with its secret).
 pub const DASHBOARD_URL_FILE: &str = "dashboard.url";
