@@ -13,24 +13,24 @@
 //! - Shared by both roles: [`cloud_client`] (HTTP client and the one
 //!   WebSocket), [`syncthing`], [`manifest`] (the local SQLite state and its
 //!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
-//!   [`ui`] (dashboard and what `status` shows), [`daemon`] (plugs both sides
-//!   in the same way), [`cli`] + [`commands`], and small helpers (`hash`,
+//!   [`ui`] (dashboard and what `status` shows), `daemon` (plugs both sides
+//!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
 //!   `walk`, `ignore`, `beneath`, `presence`, `config`, `state_dir`, `doctor`).
 
 pub mod beneath;
 pub mod cli;
 pub mod cloud_client;
-pub mod commands;
-pub mod config;
-pub mod daemon;
-pub mod doctor;
+pub(crate) mod commands;
+pub(crate) mod config;
+pub(crate) mod daemon;
+pub(crate) mod doctor;
 pub mod hash;
 pub mod ignore;
 pub mod invitee;
 pub mod live;
 pub mod manifest;
 pub mod owner;
-pub mod presence;
+pub(crate) mod presence;
 pub mod state_dir;
 pub mod syncthing;
 pub mod ui;

@@ -3,7 +3,7 @@
 //! percent and measured ETA, and (owner) each member's last reports. The
 //! serialized form of [`StatusReport`] is the `status --json` shape of docs/badges.md.
 
-pub mod conflict;
+pub(crate) mod conflict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
