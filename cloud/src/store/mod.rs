@@ -29,21 +29,26 @@ pub use paging::{ProgressCursor, ProgressQuery};
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteDurability, SqliteStore};
 
-/// A user account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A user account. Read straight from its row: ids are stored as text, so they are
+/// parsed on the way in and a row that does not parse is a decode error.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
+    #[sqlx(try_from = "String")]
     pub id: Uuid,
     pub name: String,
 }
 
-/// A project row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A project row, read straight from the database like [`User`].
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProjectRow {
+    #[sqlx(try_from = "String")]
     pub id: Uuid,
     pub name: String,
     pub folder_id: String,
+    #[sqlx(try_from = "String")]
     pub owner_id: Uuid,
     pub last_seq: i64,
+    #[sqlx(rename = "created_at")]
     pub created_at_ms: i64,
 }
 

@@ -185,22 +185,10 @@ mod tests {
         assert!(matches!(file_rounds(&[bad], 1), Err(StoreError::Corrupt(_))));
     }
 
+    /// The rest of the quota (distinct new paths, the refusal's figures) is told by
+    /// the store story's `path_quota` on both backends.
     #[test]
-    fn quota_counts_distinct_new_paths() {
-        let changes = [up("a", H1, 1), up("a", H2, 2), Change::delete("b"), up("c", H1, 3)];
-        let rounds = file_rounds(&changes, 1).unwrap();
-        assert_eq!(upserted_paths(&rounds), vec!["a", "c"]);
-        assert!(check_quota(8, 2, 10).is_ok());
-        assert!(matches!(check_quota(9, 2, 10), Err(StoreError::QuotaExceeded { would: 11, max: 10 })));
-        assert!(check_quota(i64::MAX, usize::MAX, u64::MAX).is_ok(), "saturates, never wraps");
-    }
-
-    #[test]
-    fn events_carry_dense_seqs() {
-        let changes = [up("a", H1, 1), Change::delete("a")];
-        let events = events_of(&changes, 7, 0);
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![7, 8]);
-        assert_eq!(events[1].change, changes[1]);
-        assert_eq!(events[0].created_at, "1970-01-01T00:00:00.000Z");
+    fn quota_saturates_never_wraps() {
+        assert!(check_quota(i64::MAX, usize::MAX, u64::MAX).is_ok());
     }
 }

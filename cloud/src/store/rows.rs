@@ -1,17 +1,15 @@
 //! Rows as both backends read them, and their conversion to the wire types.
 //!
 //! The two schemas use the same column names and the same representations (UUIDs as
-//! text, times as integer milliseconds), so one set of `FromRow` structs serves both;
-//! anything the database hands back that does not parse is reported as
-//! [`StoreError::Corrupt`] rather than trusted.
+//! text, times as integer milliseconds), so one set of `FromRow` structs serves both.
+//! Nothing the database hands back is trusted: a UUID column that does not parse
+//! fails the row's decoding (`#[sqlx(try_from)]`), any other field that does not is
+//! reported as [`StoreError::Corrupt`].
 
-use cloud_protocol::{
-    Change, Event, FileProgress, FileState, Member, MemberStatus, Op, RemoteFile, ReportedFile, Role,
-    UpdateFilesResponse,
-};
+use cloud_protocol::{Change, Event, FileProgress, Member, RemoteFile, ReportedFile, Role, UpdateFilesResponse};
 use uuid::Uuid;
 
-use super::{Access, AppendOutcome, ProjectRow, StoreError, StoreResult, User, rfc3339};
+use super::{Access, AppendOutcome, ProjectRow, StoreError, StoreResult, rfc3339};
 
 /// Parses a UUID read back from a text column.
 pub(crate) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
@@ -30,87 +28,43 @@ pub(crate) fn size_from_db(size: i64) -> u64 {
     size as u64
 }
 
-fn parse_member_status(text: &str) -> StoreResult<MemberStatus> {
-    match text {
-        "invited" => Ok(MemberStatus::Invited),
-        "accepted" => Ok(MemberStatus::Accepted),
-        "revoked" => Ok(MemberStatus::Revoked),
-        other => Err(StoreError::Corrupt(format!("unknown member status {other:?}"))),
-    }
-}
-
-fn parse_op(text: &str) -> StoreResult<Op> {
-    match text {
-        "create" => Ok(Op::Create),
-        "update" => Ok(Op::Update),
-        "delete" => Ok(Op::Delete),
-        other => Err(StoreError::Corrupt(format!("unknown op {other:?}"))),
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
-    pub id: String,
-    pub name: String,
-}
-
-impl UserRow {
-    pub fn into_user(self) -> StoreResult<User> {
-        Ok(User { id: parse_uuid(&self.id)?, name: self.name })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct ProjectDbRow {
-    pub id: String,
-    pub name: String,
-    pub folder_id: String,
-    pub owner_id: String,
-    pub last_seq: i64,
-    pub created_at: i64,
-}
-
-impl ProjectDbRow {
-    pub fn into_project(self) -> StoreResult<ProjectRow> {
-        Ok(ProjectRow {
-            id: parse_uuid(&self.id)?,
-            name: self.name,
-            folder_id: self.folder_id,
-            owner_id: parse_uuid(&self.owner_id)?,
-            last_seq: self.last_seq,
-            created_at_ms: self.created_at,
-        })
-    }
+/// Parses a wire enum (`Op`, `MemberStatus`, `FileState`) stored as its wire name, so
+/// the database holds exactly the names the protocol speaks.
+fn wire<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> StoreResult<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text))
+        .map_err(|_| StoreError::Corrupt(format!("unknown {what} {text:?}")))
 }
 
 /// A project and, if any, the caller's membership status in it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct AccessRow {
     #[sqlx(flatten)]
-    pub project: ProjectDbRow,
+    pub project: ProjectRow,
     pub member_status: Option<String>,
 }
 
 impl AccessRow {
     /// The caller's access: owners own, accepted members read; invited and revoked
     /// members, like strangers, get nothing.
-    pub fn into_access(self, user: Uuid) -> StoreResult<Option<Access>> {
-        let project = self.project.into_project()?;
-        let role = if project.owner_id == user {
+    pub fn into_access(self, user: Uuid) -> Option<Access> {
+        let role = if self.project.owner_id == user {
             Role::Owner
         } else if self.member_status.as_deref() == Some("accepted") {
             Role::Member
         } else {
-            return Ok(None);
+            return None;
         };
-        Ok(Some(Access { project, role }))
+        Some(Access { project: self.project, role })
     }
 }
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct MemberRow {
-    pub project_id: String,
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub project_id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub user_id: Uuid,
     pub name: String,
     pub status: String,
     pub joined_at: i64,
@@ -119,10 +73,10 @@ pub(crate) struct MemberRow {
 impl MemberRow {
     pub fn into_member(self) -> StoreResult<Member> {
         Ok(Member {
-            project_id: parse_uuid(&self.project_id)?,
-            user_id: parse_uuid(&self.user_id)?,
+            project_id: self.project_id,
+            user_id: self.user_id,
             name: self.name,
-            status: parse_member_status(&self.status)?,
+            status: wire(&self.status, "member status")?,
             joined_at: rfc3339(self.joined_at),
         })
     }
@@ -143,7 +97,7 @@ impl EventRow {
     pub fn into_event(self) -> StoreResult<Event> {
         let change = Change {
             path: self.path,
-            op: parse_op(&self.op)?,
+            op: wire(&self.op, "op")?,
             hash: self.hash,
             size: self.size.map(size_from_db),
             mtime: self.mtime,
@@ -204,7 +158,8 @@ impl BatchRow {
 /// One member's report on one file, joined with the member's name.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ProgressRow {
-    pub user_id: String,
+    #[sqlx(try_from = "String")]
+    pub user_id: Uuid,
     pub name: String,
     pub path: String,
     pub state: String,
@@ -216,8 +171,7 @@ pub(crate) struct ProgressRow {
 
 impl ProgressRow {
     pub fn into_reported(self) -> StoreResult<(Uuid, String, ReportedFile)> {
-        let state = FileState::parse(&self.state)
-            .ok_or_else(|| StoreError::Corrupt(format!("unknown file state {:?}", self.state)))?;
+        let state = wire(&self.state, "file state")?;
         let file = ReportedFile {
             progress: FileProgress {
                 path: self.path,
@@ -228,7 +182,7 @@ impl ProgressRow {
             },
             reported_at: rfc3339(self.reported_at),
         };
-        Ok((parse_uuid(&self.user_id)?, self.name, file))
+        Ok((self.user_id, self.name, file))
     }
 }
 

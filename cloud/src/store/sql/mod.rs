@@ -21,8 +21,7 @@ use super::Here;
 use crate::store::backend::{Backend, Stamp, Tx};
 use crate::store::paging::{page, sql_limit};
 use crate::store::rows::{
-    AccessRow, EventRow, MemberRow, ProgressRow, UserRow, as_reported, latest_per_path, not_found_on_foreign_key,
-    unique_or,
+    AccessRow, EventRow, MemberRow, ProgressRow, as_reported, latest_per_path, not_found_on_foreign_key, unique_or,
 };
 use crate::store::{
     Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreError, StoreResult, User,
@@ -69,8 +68,7 @@ impl Store for Here {
 
     async fn user_by_token(&self, token_hash: [u8; 32]) -> StoreResult<Option<User>> {
         let sql = "SELECT u.id, u.name FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
-        let row: Option<UserRow> = sqlx::query_as(sql).bind(&token_hash[..]).fetch_optional(self.reader()).await?;
-        row.map(UserRow::into_user).transpose()
+        Ok(sqlx::query_as(sql).bind(&token_hash[..]).fetch_optional(self.reader()).await?)
     }
 
     async fn create_project(&self, owner: Uuid, name: &str, folder_id: &str, now_ms: i64) -> StoreResult<ProjectRow> {
@@ -89,18 +87,14 @@ impl Store for Here {
         let sql = sqlx::AssertSqlSafe(format!("{ACCESS_SELECT} WHERE p.id = $2"));
         let query = sqlx::query_as(sql).bind(user.to_string()).bind(project.to_string());
         let row: Option<AccessRow> = query.fetch_optional(self.reader()).await?;
-        Ok(row.map(|r| r.into_access(user)).transpose()?.flatten())
+        Ok(row.and_then(|r| r.into_access(user)))
     }
 
     async fn list_projects(&self, user: Uuid) -> StoreResult<Vec<Access>> {
         let sql = format!("{ACCESS_SELECT} WHERE p.owner_id = $1 OR m.status = 'accepted' ORDER BY p.created_at, p.id");
         let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.to_string());
         let rows: Vec<AccessRow> = query.fetch_all(self.reader()).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.extend(row.into_access(user)?);
-        }
-        Ok(out)
+        Ok(rows.into_iter().filter_map(|r| r.into_access(user)).collect())
     }
 
     async fn create_invite(&self, invite: NewInvite, now_ms: i64) -> StoreResult<()> {

@@ -9,7 +9,7 @@
 //! are: they may be shared on purpose (`/var/lib`).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -42,16 +42,11 @@ pub(super) async fn prepare(path: &Path) -> io::Result<()> {
 
 /// Sets 0600 on the database and on its `-wal` and `-shm` files if present.
 pub(super) async fn tighten(path: &Path) -> io::Result<()> {
-    let files: Vec<PathBuf> = ["", "-wal", "-shm"]
-        .iter()
-        .map(|suffix| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        })
-        .collect();
+    let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
-        for file in files {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
             #[cfg(unix)]
             match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(FILE_MODE)) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
