@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::poll::eventually;
 
 /// Which side's edit Syncthing keeps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +60,7 @@ async fn collide_and_check(winner: Winner) {
     // Each Syncthing has indexed its own edit before they meet again: the
     // owner's companion announced the owner's edit (it learns of it from
     // Syncthing's scan too), and the invitee's badge says it was edited here.
-    until("the owner's edit announced to the invitee", || {
+    eventually("the owner's edit announced to the invitee", DEADLINE, || {
         let row = s.member.manifest().remote_file(s.project, "doc.txt").ok()??;
         (row.hash == owner_edit).then_some(())
     })
@@ -78,7 +79,7 @@ async fn collide_and_check(winner: Winner) {
         Winner::Invitee => (&invitee_edit, &owner_edit),
     };
     // Syncthing made the copy (on the losing side) and synced it both ways.
-    let copy = until("a conflict copy on both sides", || {
+    let copy = eventually("a conflict copy on both sides", DEADLINE, || {
         let on_a = conflict_copies(&s.a(""));
         let on_b = conflict_copies(&s.b(""));
         (on_a.len() == 1 && on_a == on_b).then(|| on_a[0].clone())
@@ -90,7 +91,7 @@ async fn collide_and_check(winner: Winner) {
     assert_eq!(&blake3_of(&s.b(&copy)), lost, "the copy holds the losing edit");
     assert_eq!(blake3_of(&s.a(&copy)), blake3_of(&s.b(&copy)));
     // The owner announced what its disk now holds: the kept edit and the copy.
-    until("the owner's announcements of both paths", || {
+    eventually("the owner's announcements of both paths", DEADLINE, || {
         let m = s.member.manifest();
         let doc = m.remote_file(s.project, "doc.txt").ok()??;
         let c = m.remote_file(s.project, &copy).ok()??;

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloud::config::{Config, Database};
 use cloud::server::{self, ServerError};
@@ -281,22 +281,6 @@ pub fn hash(n: u64) -> String {
 /// A valid create of `path`.
 pub fn create(path: &str, n: u64) -> Change {
     Change::upsert(Op::Create, path, hash(n), n, 1_732_850_000_000 + n as i64)
-}
-
-/// Polls `check` until it returns `Some`, failing after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Who calls, in an access test.

@@ -13,6 +13,7 @@ use cloud::state::{AppState, Settings};
 use cloud_protocol::{Change, Event, Op};
 use companion::cloud_client::api::CloudClient;
 use companion::manifest::Manifest;
+use syncthing_fixtures::poll::eventually_async;
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType, Node};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -41,18 +42,9 @@ impl TestCloud {
     pub async fn up(&mut self) {
         let settings = Settings { rate_limit_per_s: 0, ..Settings::default() };
         let config = Config { listen: self.addr, database: Database::in_dir(self.dir.path()), settings };
-        let deadline = Instant::now() + DEADLINE;
         // The old socket may linger for a moment after a stop.
-        let server = loop {
-            match cloud::server::build(config.clone()).await {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("cloud not up yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("cloud server starts: {e}"),
-            }
-        };
+        let server =
+            eventually_async("the cloud server starts", DEADLINE, || cloud::server::build(config.clone())).await;
         self.addr = server.local_addr();
         self.state = Some(server.state().clone());
         self.task = Some(tokio::spawn(async move {
@@ -276,15 +268,11 @@ pub async fn wait_events(
     what: &str,
     done: impl Fn(&[Event]) -> bool,
 ) -> Vec<Event> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async(what, DEADLINE, || async {
         let events = all_events(client, project).await;
-        if done(&events) {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}; events: {}", show(&events));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if done(&events) { Ok(events) } else { Err(show(&events)) }
+    })
+    .await
 }
 
 /// Waits until the log has at least `n` events.
@@ -323,16 +311,4 @@ pub fn assert_upsert(change: &Change, op: Op, path: &str, file: &Path) {
     assert_eq!((change.op, change.path.as_str()), (op, path), "{change:?}");
     assert_eq!(change.hash.as_deref(), Some(blake3_of(file).as_str()), "hash of {path}");
     assert_eq!(change.size, Some(std::fs::metadata(file).unwrap().len()), "size of {path}");
-}
-
-/// Polls `probe` until it gives `Some`, or panics after `DEADLINE`.
-pub async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
