@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use cloud_protocol::FileState;
 use member_support::*;
 use serde_json::Value;
-use syncthing_fixtures::poll::eventually;
+use syncthing_fixtures::poll::{eventually, eventually_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
@@ -145,16 +145,13 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
 async fn wait_indexed(s: &Setup, node: usize, name: &str, size: usize) {
     let n = s.cluster.node(node);
     let me: String = n.device_id.chars().take(7).collect();
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
+    eventually_async(&format!("node {node} to index its edit of {name}"), DEADLINE, || async {
         let file = n.get_json(&format!("/rest/db/file?folder={FOLDER}&file={name}")).await.unwrap_or_default();
         let local = &file["local"];
-        if local["size"].as_u64() == Some(size as u64) && local["modifiedBy"].as_str() == Some(me.as_str()) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "node {node} never indexed its edit of {name}: {file}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let indexed = local["size"].as_u64() == Some(size as u64) && local["modifiedBy"].as_str() == Some(me.as_str());
+        if indexed { Ok(()) } else { Err(file) }
+    })
+    .await
 }
 
 /// Waits until neither Syncthing lists the other as connected.
