@@ -11,7 +11,7 @@ use cloud::store::{AppendOutcome, BatchInput, now_ms};
 use cloud_protocol::{Change, FileProgress, FileState, ServerMessage};
 use push_support::connect;
 use sqlx::{Connection, PgConnection};
-use support::server::{Cast, DEADLINE, TestCloud, Who, create};
+use support::server::{Cast, Clients, DEADLINE, TestCloud, Who, create};
 use syncthing_fixtures::poll::eventually_async;
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cloud::state::Settings;
 use cloud_protocol::ServerMessage;
 use push_support::{Read, connect, connect_small_window};
-use support::server::{DEADLINE, TestCloud, create};
+use support::server::{Clients, DEADLINE, TestCloud, create};
 use syncthing_fixtures::poll::eventually_async;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

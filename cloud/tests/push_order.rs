@@ -11,7 +11,7 @@ use std::time::Instant;
 use cloud::state::Settings;
 use cloud_protocol::Change;
 use push_support::connect;
-use support::server::{Client, DEADLINE, TestCloud, create};
+use support::server::{Client, Clients, DEADLINE, TestCloud, create};
 use syncthing_fixtures::poll::eventually_async;
 use tokio::sync::watch;
 use uuid::Uuid;

@@ -21,7 +21,7 @@ fn main() {
 }
 
 async fn measure() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;

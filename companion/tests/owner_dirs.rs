@@ -15,7 +15,7 @@ use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_and_removed_directories() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;

@@ -26,7 +26,7 @@ async fn poll_new(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_hears_before_syncthing_indexes() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;

@@ -22,7 +22,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_dir_and_manifest_are_private() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let cluster = pair(&["proj"], 10).await;
     let mut companion = Companion::new(cluster.node(0));
@@ -60,7 +60,7 @@ async fn state_dir_and_manifest_are_private() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_secret_stays_out_of_the_log() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let cluster = pair(&["proj"], 10).await;
     let mut companion = Companion::new(cluster.node(0));

@@ -58,7 +58,7 @@ async fn running_with(first: &str, content: &[u8]) -> Running {
 }
 
 async fn running_on(cluster: syncthing_fixtures::Cluster, first: &str, content: &[u8]) -> Running {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let root = cluster.node(0).folder_path("proj");
     let mut companion = Companion::new(cluster.node(0));

@@ -16,7 +16,7 @@ use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, alice_token) = cloud.add_user("alice").await;
     let (_, bob_token) = cloud.add_user("bob").await;
     let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));

@@ -16,7 +16,7 @@ const SIZE: u64 = 64 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncating_a_file_while_it_is_hashed_does_not_kill_the_companion() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;

@@ -48,7 +48,7 @@ pub struct Knobs {
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
 pub async fn setup(knobs: Knobs) -> Setup {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, alice_token) = cloud.add_user("alice").await;
     let (bob, bob_token) = cloud.add_user("bob").await;
     let mut builder = ClusterBuilder::new()
