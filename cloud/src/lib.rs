@@ -14,3 +14,5 @@ pub mod server;
 mod settings;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;

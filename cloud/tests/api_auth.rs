@@ -10,7 +10,7 @@ use crate::support;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::server::{Cast, TestCloud, Who, create};
+use support::server::{Cast, Clients, TestCloud, Who, create};
 use uuid::Uuid;
 
 /// What a call should give.

@@ -6,7 +6,7 @@ use crate::support;
 use cloud_protocol::{Change, MAX_PATH_BYTES, Op};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::server::{Client, TestCloud, create, expect_error, hash};
+use support::server::{Client, Clients, TestCloud, create, expect_error, hash};
 use uuid::Uuid;
 
 /// A server, an owner and a project with one batch already in its log.

@@ -9,7 +9,7 @@ use crate::support;
 use cloud::state::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::server::{DEADLINE, TestCloud, create, expect_error, ok};
+use support::server::{Clients, DEADLINE, TestCloud, create, expect_error, ok};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;

@@ -7,7 +7,7 @@ use crate::support;
 
 use cloud_protocol::{Change, MemberStatus, Op, Role};
 use reqwest::StatusCode;
-use support::server::{TestCloud, create, expect_error, hash};
+use support::server::{Clients, TestCloud, create, expect_error, hash};
 use uuid::Uuid;
 
 #[tokio::test]

@@ -28,7 +28,8 @@ use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use support::process::Served;
-use support::server::{Client, DEADLINE, create, eventually, ok};
+use support::server::{Client, DEADLINE, create, ok};
+use syncthing_fixtures::poll::eventually_async;
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -213,8 +214,10 @@ async fn crash_story(db: Vec<String>, backend: &str) {
                 tokio::spawn(write_until_dead(client, project, round, w, Arc::clone(&acks)))
             })
             .collect();
-        eventually("acknowledged batches", || async { (acks.load(Ordering::SeqCst) >= kill_after).then_some(()) })
-            .await;
+        eventually_async("acknowledged batches", DEADLINE, || async {
+            (acks.load(Ordering::SeqCst) >= kill_after).then_some(())
+        })
+        .await;
         kill_hard(served).await;
         let killed_at = started.elapsed();
         for writer in writers {

@@ -16,6 +16,7 @@ use rand::RngExt;
 use reqwest::StatusCode;
 use support::process::{Served, add_user, cloud_command, serve};
 use support::server::{Client, DEADLINE, TestCloud};
+use syncthing_fixtures::poll::eventually_async;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
@@ -203,7 +204,7 @@ async fn invite_codes_stay_out_of_the_request_log() {
     let project = owner.create_project("Shots", "f").await.id;
     let invite = owner.invite(project, None).await;
     Client::new(&served.url, Some(member)).accept(&invite.code).await;
-    let log = support::server::eventually("the accept in the request log", || async {
+    let log = eventually_async("the accept in the request log", DEADLINE, || async {
         let log = served.log_text();
         log.lines().any(|l| l.contains("finished processing request") && l.contains("/accept")).then_some(log)
     })

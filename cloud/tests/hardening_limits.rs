@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cloud_protocol::UpdateFilesRequest;
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
-use support::server::{Client, TestCloud, create, expect_error};
+use support::server::{Client, Clients, TestCloud, create, expect_error};
 use uuid::Uuid;
 
 /// A request from `ip` (through the trusted proxy header) with `token`.

@@ -12,7 +12,8 @@ use cloud::state::Settings;
 use cloud_protocol::{FileProgress, FileState, MAX_PROGRESS_ERROR_BYTES, ProgressReport, ServerMessage};
 use push_support::{Read, connect};
 use reqwest::StatusCode;
-use support::server::{Cast, TestCloud, Who, create, eventually, expect_error, ok};
+use support::server::{Cast, DEADLINE, TestCloud, Who, create, expect_error, ok};
+use syncthing_fixtures::poll::eventually_async;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -118,7 +119,7 @@ async fn a_fast_sender_is_slowed_and_nothing_is_lost() {
     }
     // The last report still arrives, once the socket's quota allows it.
     let owner = cast.client(&cloud, Who::Owner);
-    eventually("the last report stored", || async {
+    eventually_async("the last report stored", DEADLINE, || async {
         let report = owner.progress(cast.project).await;
         let last = report.members.iter().flat_map(|m| &m.files).find(|f| f.progress.path == "clip.mov");
         last.is_some_and(|f| f.progress.percent == 29.0).then_some(())
@@ -136,7 +137,7 @@ async fn the_progress_report_comes_in_pages() {
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
     member.progress(cast.project, paths.iter().map(|p| file(p, 100.0)).collect()).await;
     let owner = cast.client(&cloud, Who::Owner);
-    eventually("25 rows stored", || async {
+    eventually_async("25 rows stored", DEADLINE, || async {
         let report = owner.progress(cast.project).await;
         (report.members.iter().map(|m| m.files.len()).sum::<usize>() == 25).then_some(())
     })

@@ -11,7 +11,8 @@ use cloud::store::{AppendOutcome, BatchInput, now_ms};
 use cloud_protocol::{Change, FileProgress, FileState, ServerMessage};
 use push_support::connect;
 use sqlx::{Connection, PgConnection};
-use support::server::{Cast, TestCloud, Who, create, eventually};
+use support::server::{Cast, Clients, DEADLINE, TestCloud, Who, create};
+use syncthing_fixtures::poll::eventually_async;
 use uuid::Uuid;
 
 async fn two_nodes() -> (TestCloud, TestCloud) {
@@ -78,7 +79,10 @@ async fn a_revocation_through_one_node_cuts_the_socket_on_the_other() {
 
     owner.revoke(cast.project, cast.member.0).await;
     assert_eq!(member_on_b.expect_error("access_revoked").await, Some(cast.project));
-    eventually("B dropped the subscription", || async { (b.state().hub.subscriber_count() == 0).then_some(()) }).await;
+    eventually_async("B dropped the subscription", DEADLINE, || async {
+        (b.state().hub.subscriber_count() == 0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

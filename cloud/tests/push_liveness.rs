@@ -11,7 +11,8 @@ use std::time::Duration;
 use cloud::state::Settings;
 use cloud_protocol::ServerMessage;
 use push_support::{Read, connect, connect_small_window};
-use support::server::{TestCloud, create, eventually};
+use support::server::{Clients, DEADLINE, TestCloud, create};
+use syncthing_fixtures::poll::eventually_async;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use uuid::Uuid;
@@ -37,7 +38,10 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     let mut fast = connect(&cloud.ws_url(), &token).await;
     slow.subscribe(project, 0).await;
     fast.subscribe(project, 0).await;
-    eventually("both subscriptions", || async { (cloud.state().hub.subscriber_count() == 2).then_some(()) }).await;
+    eventually_async("both subscriptions", DEADLINE, || async {
+        (cloud.state().hub.subscriber_count() == 2).then_some(())
+    })
+    .await;
 
     // The fast one reads along; the slow one reads nothing until the end.
     let fast_reader = tokio::spawn(async move { fast.events_until(project, 0, TOTAL).await.len() });
@@ -66,7 +70,7 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     }
     eprintln!("the slow client got {last} of {TOTAL} events before resync");
     assert!(last < TOTAL / 2, "the server held {last} events for a client that did not read");
-    eventually("the lagging subscription ended", || async {
+    eventually_async("the lagging subscription ended", DEADLINE, || async {
         (cloud.state().hub.subscriber_count() == 0).then_some(())
     })
     .await;
@@ -89,7 +93,10 @@ async fn a_silent_peer_is_dropped_and_one_answering_pings_is_kept() {
     let mut lively = connect(&cloud.ws_url(), &token).await;
     silent.subscribe(project, 0).await;
     lively.subscribe(project, 0).await;
-    eventually("both subscriptions", || async { (cloud.state().hub.subscriber_count() == 2).then_some(()) }).await;
+    eventually_async("both subscriptions", DEADLINE, || async {
+        (cloud.state().hub.subscriber_count() == 2).then_some(())
+    })
+    .await;
 
     // Only `lively` reads (and so answers pings), for well past the idle timeout.
     match lively.read_until(Instant::now() + idle * 4).await {
@@ -97,7 +104,7 @@ async fn a_silent_peer_is_dropped_and_one_answering_pings_is_kept() {
         Read::Message(m) => panic!("nothing was written, yet got {m:?}"),
         Read::Closed(frame) => panic!("a client answering pings was dropped: {frame:?}"),
     }
-    eventually("the silent peer's subscription gone", || async {
+    eventually_async("the silent peer's subscription gone", DEADLINE, || async {
         (cloud.state().hub.subscriber_count() == 1).then_some(())
     })
     .await;
@@ -119,7 +126,8 @@ async fn shutdown_closes_every_socket_with_going_away() {
     let mut idle = connect(&cloud.ws_url(), &token).await;
     let mut subscribed = connect(&cloud.ws_url(), &token).await;
     subscribed.subscribe(project, 0).await;
-    eventually("subscription", || async { (cloud.state().hub.subscriber_count() == 1).then_some(()) }).await;
+    eventually_async("subscription", DEADLINE, || async { (cloud.state().hub.subscriber_count() == 1).then_some(()) })
+        .await;
 
     let stopping = tokio::spawn(cloud.shutdown());
     for ws in [&mut idle, &mut subscribed] {

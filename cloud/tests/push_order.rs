@@ -11,7 +11,8 @@ use std::time::Instant;
 use cloud::state::Settings;
 use cloud_protocol::Change;
 use push_support::connect;
-use support::server::{Client, TestCloud, create};
+use support::server::{Client, Clients, DEADLINE, TestCloud, create};
+use syncthing_fixtures::poll::eventually_async;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -42,7 +43,7 @@ async fn eight_concurrent_writers_and_a_subscriber_see_one_dense_order() {
     let mut subscriber = connect(&cloud.ws_url(), &token).await;
     subscriber.subscribe(project, 0).await;
     // The subscription is live once the hub counts it.
-    support::server::eventually("subscription", || async { (cloud.state().hub.subscriber_count() == 1).then_some(()) })
+    eventually_async("subscription", DEADLINE, || async { (cloud.state().hub.subscriber_count() == 1).then_some(()) })
         .await;
 
     let started = Instant::now();

@@ -7,7 +7,8 @@ use crate::support;
 use cloud::state::Settings;
 use cloud_protocol::{FileProgress, FileState, ServerMessage};
 use push_support::{connect, try_connect};
-use support::server::{Cast, TestCloud, Who, create, eventually};
+use support::server::{Cast, DEADLINE, TestCloud, Who, create};
+use syncthing_fixtures::poll::eventually_async;
 use uuid::Uuid;
 
 /// `n` creates numbered from `first`, in one batch.
@@ -109,7 +110,10 @@ async fn resubscribing_replaces_the_subscription_and_unsubscribe_stops_it() {
     // A request answered after the write proves nothing else was queued for us.
     ws.send_text("{}").await;
     ws.expect_error("bad_message").await;
-    eventually("no subscription left", || async { (cloud.state().hub.subscriber_count() == 0).then_some(()) }).await;
+    eventually_async("no subscription left", DEADLINE, || async {
+        (cloud.state().hub.subscriber_count() == 0).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod owner_support;
 use std::time::{Duration, Instant};
 
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 
 const WRITES: usize = 100;
 
@@ -20,7 +21,7 @@ fn main() {
 }
 
 async fn measure() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;
@@ -28,7 +29,7 @@ async fn measure() {
     let mut companion = Companion::new(cluster.node(0));
     let project = companion.login_and_share(&cloud, &token, "proj");
     companion.start();
-    until("the companion is watching", || companion.log().contains("watching").then_some(())).await;
+    eventually("the companion is watching", DEADLINE, || companion.log().contains("watching").then_some(())).await;
     std::fs::create_dir_all(root.join("lat")).unwrap();
 
     let mut latencies = Vec::with_capacity(WRITES);

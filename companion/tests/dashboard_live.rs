@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder};
 use member_support::*;
 use serde_json::{Value, json};
+use syncthing_fixtures::poll::{eventually, eventually_async};
 
 const EVIL: &str = "<img src=x onerror=alert(1)>.txt";
 /// With U+202E (right-to-left override) after "invoice", this name reads as
@@ -31,12 +32,8 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn chromedriver() -> Driver {
-    let port = free_port();
+    let port = syncthing_fixtures::ports::free_port().expect("a free port");
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -44,7 +41,8 @@ async fn chromedriver() -> Driver {
         .spawn()
         .expect("chromedriver runs (apt-get install chromium chromium-driver)");
     let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
-    until("chromedriver answers", || std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())).await;
+    eventually("chromedriver answers", DEADLINE, || std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()))
+        .await;
     driver
 }
 
@@ -67,17 +65,11 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let caps = json!({"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": args}});
     let Value::Object(caps) = caps else { unreachable!() };
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&driver.url).await {
-            Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                eprintln!("chromium not up yet: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("headless chromium starts: {e}"),
-        }
-    }
+    eventually_async("headless chromium starts", DEADLINE, || {
+        let (connector, caps) = (connector.clone(), caps.clone());
+        async move { ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await }
+    })
+    .await
 }
 
 /// `[path, state, percent]` of every file row on the page.
@@ -97,13 +89,26 @@ async fn state_of(c: &Client, path: &str) -> Option<(String, f64)> {
     rows(c).await.into_iter().find(|(p, _, _)| p == path).map(|(_, s, pct)| (s, pct))
 }
 
+/// Waits until the page shows a row for `path` whose state passes `ok`.
+async fn wait_row(c: &Client, what: &str, path: &str, ok: impl Fn(&str) -> bool) {
+    eventually_async(what, DEADLINE, || async {
+        let rows = rows(c).await;
+        match rows.iter().find(|(p, _, _)| p == path) {
+            Some((_, st, _)) if ok(st) => Ok(()),
+            _ => Err(format!("{rows:?}")),
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_updates_live_and_shows_names_as_text() {
     // 2 MiB/s: 12 MiB take about 6 s, with a progress tick every second.
     let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
     std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
     s.wait_synced("hello.txt").await;
-    let url = until("the dashboard URL", || companion::ui::status::dashboard_url(&s.member.state_dir())).await;
+    let url =
+        eventually("the dashboard URL", DEADLINE, || companion::ui::status::dashboard_url(&s.member.state_dir())).await;
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("?key="), "{url}");
     // status prints it too.
     assert!(s.member.ok(&["status"]).contains(&url));
@@ -120,11 +125,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert!(body.contains("open the dashboard URL"), "{body}");
 
     c.goto(&url).await.unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    while state_of(&c, "hello.txt").await.map(|(st, _)| st) != Some("synced".into()) {
-        assert!(Instant::now() < deadline, "hello.txt ✓ on the page: {:?}", rows(&c).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_row(&c, "hello.txt ✓ on the page", "hello.txt", |st| st == "synced").await;
     let current: String = serde_json::from_value(c.execute("return location.href;", vec![]).await.unwrap()).unwrap();
     assert!(!current.contains("key="), "the secret left the address bar: {current}");
     c.execute("window.__notReloaded = true;", vec![]).await.unwrap();
@@ -162,11 +163,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert_eq!(still, json!(true), "the page was not reloaded");
 
     // The nasty name is text: no <img> anywhere, no alert, the cell says it as is.
-    let deadline = Instant::now() + DEADLINE;
-    while state_of(&c, EVIL).await.is_none() {
-        assert!(Instant::now() < deadline, "the evil file on the page: {:?}", rows(&c).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_row(&c, "the evil file on the page", EVIL, |_| true).await;
     let shown: Value = c
         .execute(
             "const tr = [...document.querySelectorAll('tr.file')].find(r => r.dataset.path === arguments[0]); \
@@ -178,11 +175,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert_eq!(shown, json!([EVIL, 0]));
     assert!(c.get_alert_text().await.is_err(), "no alert may open");
     // Invisible format characters are shown, escaped, as `companion status` does.
-    let deadline = Instant::now() + DEADLINE;
-    while state_of(&c, BIDI).await.is_none() {
-        assert!(Instant::now() < deadline, "the bidi file on the page: {:?}", rows(&c).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_row(&c, "the bidi file on the page", BIDI, |_| true).await;
     let shown: Value = c
         .execute(
             "const tr = [...document.querySelectorAll('tr.file')].find(r => r.dataset.path === arguments[0]); \
@@ -195,22 +188,20 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     assert!(s.member.ok(&["status"]).contains("invoice\\u{202e}fdp.exe"), "status escapes it too");
 
     // The owner's dashboard shows bob's progress, names as text there too.
-    let owner_url =
-        until("the owner's dashboard URL", || companion::ui::status::dashboard_url(&s.owner.state_dir())).await;
+    let owner_url = eventually("the owner's dashboard URL", DEADLINE, || {
+        companion::ui::status::dashboard_url(&s.owner.state_dir())
+    })
+    .await;
     c.goto(&owner_url).await.unwrap();
     let script = "return [...document.querySelectorAll('table.member-files tr.file')].map(tr => \
                   [tr.dataset.path, tr.dataset.state, Number(tr.dataset.percent)]);";
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("bob's rows on the owner's page", DEADLINE, || async {
         let v = c.execute(script, vec![]).await.unwrap();
         let member_rows: Vec<(String, String, f64)> = serde_json::from_value(v).unwrap_or_default();
         let synced = |name: &str| member_rows.iter().any(|(p, st, _)| p == name && st == "synced");
-        if synced("movie.bin") && synced(EVIL) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bob's rows on the owner's page: {member_rows:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if synced("movie.bin") && synced(EVIL) { Ok(()) } else { Err(format!("{member_rows:?}")) }
+    })
+    .await;
     let headings: String = serde_json::from_value(
         c.execute("return [...document.querySelectorAll('h3.member')].map(h => h.textContent).join('|');", vec![])
             .await
@@ -224,11 +215,7 @@ async fn the_dashboard_updates_live_and_shows_names_as_text() {
     // Back to the invitee's page in the same browser: opening the owner's
     // dashboard did not log it out (each port has its own cookie).
     c.goto(&bare).await.unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    while state_of(&c, "hello.txt").await.map(|(st, _)| st) != Some("synced".into()) {
-        assert!(Instant::now() < deadline, "the invitee's page after visiting the owner's: {:?}", rows(&c).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_row(&c, "the invitee's page after visiting the owner's", "hello.txt", |st| st == "synced").await;
     c.close().await.unwrap();
 }
 

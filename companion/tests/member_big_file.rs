@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::poll::eventually;
 use syncthing_fixtures::write_noise;
 
 const MIB: u64 = 1 << 20;
@@ -74,25 +75,21 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
         |st| st == FileState::Synced,
     );
     // While it pulls, `status --json` shows an ETA from the measured rate.
-    let eta = async {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let out = s.member.ok(&["status", "--json"]);
-            let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-            let p = &json["projects"][0];
-            let big = p["files"].as_array().unwrap().iter().find(|f| f["path"] == "big.bin").cloned();
-            if let Some(big) = big
-                && big["state"] == "syncing"
-                && big["eta_s"].as_u64().is_some()
-                && p["eta_s"].as_u64().is_some()
-                && p["rate_bps"].as_f64().is_some_and(|r| r > 1e6)
-            {
-                return (big["eta_s"].as_u64().unwrap(), p["rate_bps"].as_f64().unwrap());
-            }
-            assert!(Instant::now() < deadline, "no ETA while syncing: {out}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    let eta = eventually("an ETA while syncing", Duration::from_secs(120), || {
+        let out = s.member.ok(&["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let p = &json["projects"][0];
+        let big = p["files"].as_array().unwrap().iter().find(|f| f["path"] == "big.bin").cloned();
+        if let Some(big) = big
+            && big["state"] == "syncing"
+            && big["eta_s"].as_u64().is_some()
+            && p["eta_s"].as_u64().is_some()
+            && p["rate_bps"].as_f64().is_some_and(|r| r > 1e6)
+        {
+            return Ok((big["eta_s"].as_u64().unwrap(), p["rate_bps"].as_f64().unwrap()));
         }
-    };
+        Err(out)
+    });
     let (member, owner, (eta, rate)) = tokio::join!(member, owner, eta);
     // Early in the pull the window is short and holds the start-up: loose bounds.
     assert!(eta <= 60, "about 10 s at 10 MiB/s, not {eta} s");

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use cloud_protocol::{Change, FileState, Op, UpdateFilesRequest};
 use companion::manifest::ProjectStatus;
 use member_support::*;
+use syncthing_fixtures::poll::eventually;
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,8 +94,10 @@ async fn a_revoked_member_stops_and_says_so() {
     s.wait_owner_view("offline-report.txt", "bob's pending", |r| r.progress.state == FileState::Pending).await;
 
     alice.revoke_member(s.project, s.bob).await.expect("revoke");
-    until("the project marked revoked", || (s.member_project_status() == Some(ProjectStatus::Revoked)).then_some(()))
-        .await;
+    eventually("the project marked revoked", DEADLINE, || {
+        (s.member_project_status() == Some(ProjectStatus::Revoked)).then_some(())
+    })
+    .await;
     assert!(s.member.log().contains("revoked"), "{}", s.member.log());
     let json: serde_json::Value = serde_json::from_str(&s.member.ok(&["status", "--json"])).unwrap();
     assert_eq!(json["projects"][0]["status"], "revoked");
@@ -128,8 +131,10 @@ async fn badges_outlive_a_manifest_locked_mid_pull() {
     let manifest = s.member.state_dir().join(companion::state_dir::MANIFEST_FILE);
     let lock = rusqlite::Connection::open(manifest).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    until("the invitee failing to save badges", || s.member.log().contains("could not save badges").then_some(()))
-        .await;
+    eventually("the invitee failing to save badges", DEADLINE, || {
+        s.member.log().contains("could not save badges").then_some(())
+    })
+    .await;
     lock.execute_batch("COMMIT").unwrap();
     drop(lock);
 

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 use cloud_protocol::FileState;
 use member_support::*;
 use serde_json::Value;
+use syncthing_fixtures::poll::{eventually, eventually_async};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
@@ -64,7 +65,7 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
 
     // Bob's edit reaches the owner as the copy: by his last report, bob
     // has the copy's version of bob-loses.txt, not the owner's.
-    let (copy, seen) = until("the owner seeing bob's edit as the copy's version", || {
+    let (copy, seen) = eventually("the owner seeing bob's edit as the copy's version", DEADLINE, || {
         let report = companion::ui::status::gather(&s.owner.manifest(), None).ok()?;
         let project = report.projects.into_iter().next()?;
         let copy = project.files.iter().find(|f| f.path.starts_with("bob-loses.sync-conflict-"))?.path.clone();
@@ -83,9 +84,10 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
     let mut copies = Vec::new();
     for (original, winner, loser) in cases {
         let stem = original.trim_end_matches(".txt").to_owned() + ".sync-conflict-";
-        let copy =
-            until("the conflict copy on bob's disk", || copies_at(&s.b("")).into_iter().find(|c| c.starts_with(&stem)))
-                .await;
+        let copy = eventually("the conflict copy on bob's disk", DEADLINE, || {
+            copies_at(&s.b("")).into_iter().find(|c| c.starts_with(&stem))
+        })
+        .await;
         assert!(s.a(&copy).exists() || wait_file(&s.a(&copy)).await, "the copy reaches the owner");
         // The copy: a file with its own true badge.
         let c = s.wait_synced(&copy).await;
@@ -143,21 +145,18 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
 async fn wait_indexed(s: &Setup, node: usize, name: &str, size: usize) {
     let n = s.cluster.node(node);
     let me: String = n.device_id.chars().take(7).collect();
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
+    eventually_async(&format!("node {node} to index its edit of {name}"), DEADLINE, || async {
         let file = n.get_json(&format!("/rest/db/file?folder={FOLDER}&file={name}")).await.unwrap_or_default();
         let local = &file["local"];
-        if local["size"].as_u64() == Some(size as u64) && local["modifiedBy"].as_str() == Some(me.as_str()) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "node {node} never indexed its edit of {name}: {file}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let indexed = local["size"].as_u64() == Some(size as u64) && local["modifiedBy"].as_str() == Some(me.as_str());
+        if indexed { Ok(()) } else { Err(file) }
+    })
+    .await
 }
 
 /// Waits until neither Syncthing lists the other as connected.
 async fn wait_file(path: &Path) -> bool {
-    until("the file", || path.exists().then_some(())).await;
+    eventually("the file", DEADLINE, || path.exists().then_some(())).await;
     true
 }
 

@@ -16,10 +16,11 @@
 use crate::member_support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::poll::{eventually, eventually_async};
 
 /// Which side's edit Syncthing keeps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +60,7 @@ async fn collide_and_check(winner: Winner) {
     // Each Syncthing has indexed its own edit before they meet again: the
     // owner's companion announced the owner's edit (it learns of it from
     // Syncthing's scan too), and the invitee's badge says it was edited here.
-    until("the owner's edit announced to the invitee", || {
+    eventually("the owner's edit announced to the invitee", DEADLINE, || {
         let row = s.member.manifest().remote_file(s.project, "doc.txt").ok()??;
         (row.hash == owner_edit).then_some(())
     })
@@ -78,7 +79,7 @@ async fn collide_and_check(winner: Winner) {
         Winner::Invitee => (&invitee_edit, &owner_edit),
     };
     // Syncthing made the copy (on the losing side) and synced it both ways.
-    let copy = until("a conflict copy on both sides", || {
+    let copy = eventually("a conflict copy on both sides", DEADLINE, || {
         let on_a = conflict_copies(&s.a(""));
         let on_b = conflict_copies(&s.b(""));
         (on_a.len() == 1 && on_a == on_b).then(|| on_a[0].clone())
@@ -90,7 +91,7 @@ async fn collide_and_check(winner: Winner) {
     assert_eq!(&blake3_of(&s.b(&copy)), lost, "the copy holds the losing edit");
     assert_eq!(blake3_of(&s.a(&copy)), blake3_of(&s.b(&copy)));
     // The owner announced what its disk now holds: the kept edit and the copy.
-    until("the owner's announcements of both paths", || {
+    eventually("the owner's announcements of both paths", DEADLINE, || {
         let m = s.member.manifest();
         let doc = m.remote_file(s.project, "doc.txt").ok()??;
         let c = m.remote_file(s.project, &copy).ok()??;
@@ -100,20 +101,12 @@ async fn collide_and_check(winner: Winner) {
 
     // What the user checks: matching bytes read ✓ (the copy) or ⚠ for the
     // copy's existence (the original), never the false "in sync" conflict.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    let what = format!("{winner:?} wins: truthful badges after both Syncthings went idle");
+    eventually(&what, DEADLINE, || {
         let problems = untruthful_badges(&s);
-        if problems.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{winner:?} wins: badges still wrong {DEADLINE:?} after both Syncthings went idle:\n{}\n--- invitee log ---\n{}",
-            problems.join("\n"),
-            s.member.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    })
+    .await;
     let c = s.badge(&copy).expect("the copy's badge");
     assert_eq!((c.state, c.local_hash.as_deref(), c.error), (FileState::Synced, Some(lost.as_str()), None));
     let d = s.badge("doc.txt").expect("the original's badge");
@@ -183,28 +176,20 @@ async fn wait_scanned(s: &Setup, i: usize) {
     let path: PathBuf = node.folder_path(FOLDER).join("doc.txt");
     let size = std::fs::metadata(&path).unwrap().len();
     node.post(&format!("/rest/db/scan?folder={FOLDER}&sub=doc.txt")).await.unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async(&format!("node {i} to index its edit"), DEADLINE, || async {
         let file = node.get_json(&format!("/rest/db/file?folder={FOLDER}&file=doc.txt")).await.unwrap_or_default();
         let status = db_status(s, i).await;
-        if file["local"]["size"].as_u64() == Some(size) && status["state"] == "idle" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "node {i} did not index its edit within {DEADLINE:?}: {file}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if file["local"]["size"].as_u64() == Some(size) && status["state"] == "idle" { Ok(()) } else { Err(file) }
+    })
+    .await
 }
 
 /// Waits until both Syncthings are idle and need nothing.
 async fn wait_idle(s: &Setup) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("the pair idle", DEADLINE, || async {
         let (a, b) = (db_status(s, 0).await, db_status(s, 1).await);
         let idle = |st: &serde_json::Value| st["state"] == "idle" && st["needTotalItems"].as_u64() == Some(0);
-        if idle(&a) && idle(&b) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the pair not idle within {DEADLINE:?}:\nA {a}\nB {b}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if idle(&a) && idle(&b) { Ok(()) } else { Err(format!("\nA {a}\nB {b}")) }
+    })
+    .await
 }

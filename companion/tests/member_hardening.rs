@@ -9,11 +9,10 @@
 
 use crate::member_support;
 
-use std::time::{Duration, Instant};
-
 use cloud_protocol::{Change, FileState, Op, ProgressReport, UpdateFilesRequest};
 use companion::cloud_client::api::CloudClient;
 use member_support::*;
+use syncthing_fixtures::poll::eventually_async;
 use uuid::Uuid;
 
 const NOT_REGULAR: &str = "not a regular file inside the folder";
@@ -65,22 +64,17 @@ async fn symlinks_inside_the_folder_are_never_followed() {
         assert_eq!((b.error.as_deref(), b.local_hash.as_deref()), (Some(NOT_REGULAR), None), "{path}: {b:?}");
     }
     // What the owner sees: the error, never the secret's hash nor a ✓.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("bob's error badges at the owner", DEADLINE, || async {
         let (text, report) = progress(&alice, s.project).await;
         assert!(!text.contains(&secret_hex), "the outside file's hash reached the owner: {text}");
         let rows: Vec<_> = ["link/id_rsa", "key"].iter().filter_map(|p| reported(&report, s.bob, p)).collect();
         assert!(rows.iter().all(|r| r.state != FileState::Synced), "{text}");
         let home = s.b("").to_string_lossy().trim_end_matches('/').to_owned();
         assert!(!text.contains(&home), "an absolute path of bob's reached the owner: {text}");
-        if rows.len() == 2
-            && rows.iter().all(|r| r.state == FileState::Error && r.error.as_deref() == Some(NOT_REGULAR))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bob's error badges at the owner: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let errors = rows.iter().all(|r| r.state == FileState::Error && r.error.as_deref() == Some(NOT_REGULAR));
+        if rows.len() == 2 && errors { Ok(()) } else { Err(text) }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,11 +91,10 @@ async fn paths_ignored_here_are_neither_read_nor_reported() {
     let mine = b"bob's own notes\n";
     std::fs::write(s.b("private/x"), mine).unwrap();
     let st = companion::syncthing::Client::new(&s.cluster.node(1).api_url, &s.cluster.node(1).api_key).unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    while !st.db_ignores(FOLDER).await.is_ok_and(|i| i.ignore.iter().any(|l| l == "private")) {
-        assert!(Instant::now() < deadline, "B's Syncthing never read .stignore");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_async("B's Syncthing to read .stignore", DEADLINE, || async {
+        st.db_ignores(FOLDER).await.is_ok_and(|i| i.ignore.iter().any(|l| l == "private")).then_some(())
+    })
+    .await;
     // The owner announces exactly bob's bytes: were they read, ✓ and their hash.
     let alice = s.cloud.client(&s.alice_token);
     announce(&alice, s.project, &["private/x"], mine).await;
@@ -128,17 +121,18 @@ async fn paths_ignored_here_are_neither_read_nor_reported() {
     // The owner learns that bob does not sync them, and nothing more: no
     // hash, no ✓. (b.txt, reported after them, shows the reports are through.)
     let ignored = ["private/x", ".stignore", ".stfolder/x", "sub/.syncthing.y.tmp"];
-    let deadline = Instant::now() + DEADLINE;
-    let (text, report) = loop {
-        let (text, report) = progress(&alice, s.project).await;
-        let all_ignored =
-            ignored.iter().all(|p| reported(&report, s.bob, p).is_some_and(|f| f.state == FileState::IgnoredHere));
-        if all_ignored && reported(&report, s.bob, "b.txt").is_some_and(|f| f.state == FileState::Synced) {
-            break (text, report);
-        }
-        assert!(Instant::now() < deadline, "b.txt ✓ and the ignored paths 'ignored_here' at the owner: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (text, report) =
+        eventually_async("b.txt ✓ and the ignored paths 'ignored_here' at the owner", DEADLINE, || async {
+            let (text, report) = progress(&alice, s.project).await;
+            let all_ignored =
+                ignored.iter().all(|p| reported(&report, s.bob, p).is_some_and(|f| f.state == FileState::IgnoredHere));
+            if all_ignored && reported(&report, s.bob, "b.txt").is_some_and(|f| f.state == FileState::Synced) {
+                Ok((text, report))
+            } else {
+                Err(text)
+            }
+        })
+        .await;
     for path in ignored {
         let row = reported(&report, s.bob, path).unwrap();
         assert!(row.local_hash.is_none() && row.error.is_none() && row.percent == 0.0, "{path}: {text}");

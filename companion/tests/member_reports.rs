@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use cloud_protocol::{ClientMessage, FileState};
 use companion::ui::status::StatusReport;
 use member_support::*;
+use syncthing_fixtures::poll::eventually;
 use syncthing_fixtures::write_noise;
 
 /// How long after its reconnect a member's final state may take to reach the owner.
@@ -51,7 +52,7 @@ async fn reports_lost_with_a_dead_socket_reach_the_owner_after_the_reconnect() {
         s.wait_synced(name).await;
     }
     // Every ✓ went into the dead socket: the cloud never saw them.
-    let swallowed = until("each file's ✓ sent into the dead socket", || {
+    let swallowed = eventually("each file's ✓ sent into the dead socket", DEADLINE, || {
         let sent = synced_paths(&proxy.swallowed());
         names.iter().all(|n| sent.contains(n)).then_some(sent)
     })
@@ -59,7 +60,7 @@ async fn reports_lost_with_a_dead_socket_reach_the_owner_after_the_reconnect() {
     assert!(names.iter().all(|n| s.owner_view(n).is_none_or(|r| r.progress.state != FileState::Synced)));
 
     proxy.cut();
-    until("the member reconnects", || (proxy.websockets() > before).then_some(())).await;
+    eventually("the member reconnects", DEADLINE, || (proxy.websockets() > before).then_some(())).await;
     let reconnected = Instant::now();
     loop {
         let done = names.iter().all(|n| s.owner_view(n).is_some_and(|r| r.progress.state == FileState::Synced));
@@ -76,7 +77,7 @@ async fn reports_lost_with_a_dead_socket_reach_the_owner_after_the_reconnect() {
 
     // Counted: every badge the member has is stored in the cloud as it is
     // on the member, and acknowledged (marked reported) on the member.
-    let badges = until("every badge acknowledged", || {
+    let badges = eventually("every badge acknowledged", DEADLINE, || {
         let badges = s.member.manifest().badges(s.project).ok()?;
         badges.iter().all(|b| b.reported).then_some(badges)
     })
@@ -103,7 +104,7 @@ async fn the_owner_sees_how_old_a_report_is_and_when_the_member_is_offline() {
     std::fs::write(s.a("hello.txt"), b"hi\n").unwrap();
     s.wait_synced("hello.txt").await;
     s.wait_owner_view("hello.txt", "synced", |r| r.progress.state == FileState::Synced).await;
-    let online = until("bob online, as of just now", || bob_view(&s).filter(|m| m.online)).await;
+    let online = eventually("bob online, as of just now", DEADLINE, || bob_view(&s).filter(|m| m.online)).await;
     assert!(online.as_of.is_some() && online.as_of_age_s.is_some(), "{online:?}");
     assert_eq!(online.offline_after_s, 2, "three heartbeats of 500 ms, rounded up to whole seconds");
     let text = s.owner.ok(&["status"]);
@@ -111,7 +112,7 @@ async fn the_owner_sees_how_old_a_report_is_and_when_the_member_is_offline() {
 
     // Bob's companion stops: nothing is heard from him, and the owner says so.
     s.member.stop();
-    let offline = until("bob offline", || bob_view(&s).filter(|m| !m.online)).await;
+    let offline = eventually("bob offline", DEADLINE, || bob_view(&s).filter(|m| !m.online)).await;
     assert!(offline.as_of_age_s.is_some_and(|age| age >= 1), "{offline:?}");
     let text = s.owner.ok(&["status"]);
     assert!(text.contains("(offline, as of "), "{text}");
@@ -119,5 +120,5 @@ async fn the_owner_sees_how_old_a_report_is_and_when_the_member_is_offline() {
     assert_eq!(offline.files.iter().find(|f| f.path == "hello.txt").map(|f| f.state), Some(FileState::Synced));
 
     s.member.start();
-    until("bob online again", || bob_view(&s).filter(|m| m.online)).await;
+    eventually("bob online again", DEADLINE, || bob_view(&s).filter(|m| m.online)).await;
 }

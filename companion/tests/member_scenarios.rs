@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_modify_delete_rename() {
@@ -117,7 +118,7 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
         })
         .await;
     assert_eq!(b.local_hash, None);
-    until("the invitee hearing of the owner's delete of kept.txt", || {
+    eventually("the invitee hearing of the owner's delete of kept.txt", DEADLINE, || {
         s.member.manifest().remote_file(s.project, "kept.txt").ok()??.deleted.then_some(())
     })
     .await;
@@ -140,9 +141,10 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
             [("kept.txt", "kept.sync-conflict-", &kept_b), ("back.txt", "back.sync-conflict-", &back_a)]
         {
             s.wait_badge(path, "deleted", |b| b.state == FileState::Deleted).await;
-            let copy =
-                until("the conflict copy on B", || conflict_copies(&s.b("")).into_iter().find(|c| c.starts_with(stem)))
-                    .await;
+            let copy = eventually("the conflict copy on B", DEADLINE, || {
+                conflict_copies(&s.b("")).into_iter().find(|c| c.starts_with(stem))
+            })
+            .await;
             let b = s.wait_synced(&copy).await;
             assert_eq!(b.local_hash.as_deref(), Some(edit.as_str()), "{copy} holds the losing edit");
             assert!(!s.b(path).exists());

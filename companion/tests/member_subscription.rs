@@ -8,7 +8,6 @@ use crate::owner_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use cloud_protocol::{Change, FileProgress, FileState, Op, Role, ServerMessage, UpdateFilesRequest};
 use companion::cloud_client::api::CloudClient;
@@ -17,7 +16,8 @@ use companion::invitee::{ProjectOutcome, ProjectTask, Routed};
 use companion::live::Live;
 use companion::manifest::db::Db;
 use companion::manifest::{Manifest, ProjectRow, ProjectStatus};
-use owner_support::{DEADLINE, TestCloud};
+use owner_support::{ClientOf, DEADLINE, start_cloud};
+use syncthing_fixtures::poll::{eventually, eventually_async};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -31,29 +31,22 @@ async fn post(alice: &CloudClient, project: Uuid, paths: &[&str]) -> i64 {
 }
 
 async fn wait_cursor(db: &Db, project: Uuid, want: i64) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async(&format!("the cursor at {want}"), DEADLINE, || async {
         let cursor = db.call(move |m| m.project(project)).await.unwrap().unwrap().last_seq;
-        if cursor == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "cursor {cursor}, want {want}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if cursor == want { Ok(()) } else { Err(format!("cursor {cursor}")) }
+    })
+    .await
 }
 
 /// Waits until the router has dropped `n` live events in all.
 async fn wait_dropped(dropped: &AtomicUsize, n: usize) {
-    let deadline = Instant::now() + DEADLINE;
-    while dropped.load(Ordering::SeqCst) < n {
-        assert!(Instant::now() < deadline, "live events not delivered");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(&format!("{n} live events delivered"), DEADLINE, || (dropped.load(Ordering::SeqCst) >= n).then_some(()))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_gap_free_reported_and_revocable() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, alice_token) = cloud.add_user("alice").await;
     let (bob_id, bob_token) = cloud.add_user("bob").await;
     let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
@@ -138,26 +131,20 @@ async fn ordered_gap_free_reported_and_revocable() {
         FileProgress { path: "c".into(), state: FileState::Syncing, percent: 42.0, local_hash: None, error: None };
     db.call(move |m| m.save_badges(id, &[(badge, None)])).await.unwrap();
     saved.notify_one();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("the progress reported", DEADLINE, || async {
         let report = alice.progress(id).await.unwrap();
         let bob_files =
             report.members.iter().find(|m| m.user_id == bob_id).map(|m| m.files.clone()).unwrap_or_default();
-        if bob_files.iter().any(|f| f.progress.path == "c" && f.progress.percent == 42.0) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "progress not reported: {report:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let reported = bob_files.iter().any(|f| f.progress.path == "c" && f.progress.percent == 42.0);
+        if reported { Ok(()) } else { Err(format!("{report:?}")) }
+    })
+    .await;
     // Marked reported once the cloud acknowledged it (just after storing it).
-    loop {
+    eventually_async("the badge marked reported", DEADLINE, || async {
         let unreported = db.call(move |m| m.unreported_badges(id, 10)).await.unwrap();
-        if unreported.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "not marked reported: {unreported:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if unreported.is_empty() { Ok(()) } else { Err(format!("{unreported:?}")) }
+    })
+    .await;
 
     // A cursor past the cloud's last event (say the cloud was restored from
     // an older backup): the cloud refuses it, the task reloads the snapshot.

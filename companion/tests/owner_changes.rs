@@ -14,7 +14,7 @@ use owner_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_change_reaches_the_cloud_once() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 1).await;

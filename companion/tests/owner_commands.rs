@@ -12,7 +12,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_login_share_invite_scan_run() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let (_, bob_token) = cloud.add_user("bob").await;
     let cluster = pair(&["proj"], 1).await;

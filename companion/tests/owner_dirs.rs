@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::Op;
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_and_removed_directories() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;
@@ -65,7 +66,10 @@ async fn renamed_and_removed_directories() {
     std::fs::write(root.join(copy), b"the losing edit").unwrap();
     let events = wait_count(&api, project, 10).await;
     assert_upsert(&events[9].change, Op::Create, copy, &root.join(copy));
-    until("the conflict in the log", || companion.log().contains("Syncthing conflict copy").then_some(())).await;
+    eventually("the conflict in the log", DEADLINE, || {
+        companion.log().contains("Syncthing conflict copy").then_some(())
+    })
+    .await;
     assert_quiet(&api, project, 10, Duration::from_secs(2)).await;
     companion.stop();
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use companion::syncthing::{Client, EventKind, EventStream, StreamConfig, StreamItem};
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 use uuid::Uuid;
 
 /// Polls the cloud for new events; returns `(path, seen_at)` of each.
@@ -25,7 +26,7 @@ async fn poll_new(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_hears_before_syncthing_indexes() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;
@@ -37,7 +38,7 @@ async fn the_cloud_hears_before_syncthing_indexes() {
     // Our own view of Syncthing's events, connected before the writes.
     let mut stream = EventStream::spawn(Client::new(&node.api_url, &node.api_key).unwrap(), StreamConfig::default());
     until_connected(&mut stream).await;
-    until("the companion is watching", || companion.log().contains("watching").then_some(())).await;
+    eventually("the companion is watching", DEADLINE, || companion.log().contains("watching").then_some(())).await;
 
     let names = ["one.txt", "two.txt", "three.txt"];
     let mut written = HashMap::new();

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
@@ -21,7 +22,7 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_dir_and_manifest_are_private() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let cluster = pair(&["proj"], 10).await;
     let mut companion = Companion::new(cluster.node(0));
@@ -39,25 +40,27 @@ async fn state_dir_and_manifest_are_private() {
     set_mode(&state.join("manifest.db"), 0o644);
     companion.start();
     let url_file = state.join("dashboard.url");
-    until("dashboard.url", || url_file.exists().then_some(())).await;
+    eventually("dashboard.url", DEADLINE, || url_file.exists().then_some(())).await;
     assert_eq!(mode(&state), 0o700, "state dir tightened at start");
     for name in ["manifest.db", "manifest.db-wal", "manifest.db-shm", "dashboard.url"] {
         assert_eq!(mode(&state.join(name)), 0o600, "{name}");
     }
-    until("the tightening said once in the log", || companion.log().contains("permissions tightened").then_some(()))
-        .await;
+    eventually("the tightening said once in the log", DEADLINE, || {
+        companion.log().contains("permissions tightened").then_some(())
+    })
+    .await;
     companion.stop();
 
     // Already private: nothing to say the second time.
     companion.start();
-    until("dashboard.url", || url_file.exists().then_some(())).await;
+    eventually("dashboard.url", DEADLINE, || url_file.exists().then_some(())).await;
     companion.stop();
     assert!(!companion.log().contains("permissions tightened"), "{}", companion.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_secret_stays_out_of_the_log() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let cluster = pair(&["proj"], 10).await;
     let mut companion = Companion::new(cluster.node(0));
@@ -65,18 +68,25 @@ async fn the_dashboard_secret_stays_out_of_the_log() {
     // stderr goes to a file: not a terminal, as under systemd.
     companion.start();
     let url_file = companion.state_dir().join("dashboard.url");
-    let url = until("dashboard.url", || std::fs::read_to_string(&url_file).ok().filter(|u| u.contains("?key="))).await;
+    let url = eventually("dashboard.url", DEADLINE, || {
+        std::fs::read_to_string(&url_file).ok().filter(|u| u.contains("?key="))
+    })
+    .await;
     let url = url.trim().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_eq!(mode(&url_file), 0o600);
     let key = url.split("?key=").nth(1).unwrap().to_owned();
     assert_eq!(key.len(), 64, "{url}");
     // Once the daemon has said something about its dashboard: not the secret.
-    until("the dashboard in the log", || companion.log().to_lowercase().contains("dashboard").then_some(())).await;
+    eventually("the dashboard in the log", DEADLINE, || {
+        companion.log().to_lowercase().contains("dashboard").then_some(())
+    })
+    .await;
     let log = companion.log();
     assert!(!log.contains(&key), "the dashboard secret is in the log:\n{log}");
     // The log says where the URL is, and `status` shows it.
-    until("the log names dashboard.url", || companion.log().contains("dashboard.url").then_some(())).await;
+    eventually("the log names dashboard.url", DEADLINE, || companion.log().contains("dashboard.url").then_some(()))
+        .await;
     assert!(companion.ok(&["status"]).contains(&url));
     companion.stop();
     let log = companion.log();

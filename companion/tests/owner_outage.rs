@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use cloud_protocol::{Event, Op};
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 use uuid::Uuid;
 
 /// The cloud's snapshot equals the folder: every file with its hash, every
@@ -57,7 +58,7 @@ async fn running_with(first: &str, content: &[u8]) -> Running {
 }
 
 async fn running_on(cluster: syncthing_fixtures::Cluster, first: &str, content: &[u8]) -> Running {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let root = cluster.node(0).folder_path("proj");
     let mut companion = Companion::new(cluster.node(0));
@@ -69,7 +70,7 @@ async fn running_on(cluster: syncthing_fixtures::Cluster, first: &str, content: 
 }
 
 async fn wait_pending(companion: &Companion, min_attempts: u32) {
-    until("changes waiting in the outbox", || {
+    eventually("changes waiting in the outbox", DEADLINE, || {
         let m = companion.manifest();
         let projects = m.projects().ok()?;
         let batch = m.next_batch(projects.first()?.project_id).ok()??;
@@ -178,7 +179,7 @@ async fn a_locked_manifest_delays_a_change_but_does_not_drop_it() {
     let lock = rusqlite::Connection::open(companion.state_dir().join(companion::state_dir::MANIFEST_FILE)).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     std::fs::write(root.join("during-lock.txt"), b"written while the manifest was locked").unwrap();
-    until("the companion failing to record the change", || {
+    eventually("the companion failing to record the change", DEADLINE, || {
         companion.log().contains("cannot record changes").then_some(())
     })
     .await;

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use cloud_protocol::Op;
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, alice_token) = cloud.add_user("alice").await;
     let (_, bob_token) = cloud.add_user("bob").await;
     let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
@@ -33,7 +34,7 @@ async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
     let second = companion.login_and_share(&cloud, &bob_token, "other");
     companion.start();
     std::fs::write(proj.join("refused.txt"), b"bob may not send this").unwrap();
-    let reason = until("the refused batch in quarantine", || {
+    let reason = eventually("the refused batch in quarantine", DEADLINE, || {
         let q = companion.manifest().quarantined(Some(first)).ok()?;
         q.iter().find(|q| q.batch.changes.iter().any(|c| c.path == "refused.txt")).map(|q| q.reason.clone())
     })
@@ -47,7 +48,7 @@ async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
     // ... the refused project's queue is not stuck behind the refused batch:
     // the next change is tried (and refused) on its own.
     std::fs::write(proj.join("later.txt"), b"also refused").unwrap();
-    until("the later batch tried and quarantined too", || {
+    eventually("the later batch tried and quarantined too", DEADLINE, || {
         let q = companion.manifest().quarantined(Some(first)).ok()?;
         q.iter().any(|q| q.batch.changes.iter().any(|c| c.path == "later.txt")).then_some(())
     })

@@ -17,7 +17,7 @@ const HASH: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a9
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_refusals_and_lost_answers() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let (_, bob_token) = cloud.add_user("bob").await;
     let api = cloud.client(&token);

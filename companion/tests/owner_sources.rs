@@ -14,6 +14,7 @@ use companion::owner::watch::WatchConfig;
 use companion::owner::{OwnerDeps, run_project};
 use companion::syncthing::{Client, Event, EventStream, StreamConfig, StreamItem};
 use owner_support::*;
+use syncthing_fixtures::poll::eventually;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -46,7 +47,7 @@ async fn syncthing_events_and_reconciles_alone_catch_changes() {
     // Only Syncthing can tell: its LocalChangeDetected names the file.
     let a = root.join("from-syncthing.txt");
     std::fs::write(&a, b"seen by Syncthing's scan").unwrap();
-    until("the change queued from Syncthing's event", || {
+    eventually("the change queued from Syncthing's event", DEADLINE, || {
         queued(&state_dir, project, "from-syncthing.txt", &a).then_some(())
     })
     .await;
@@ -58,8 +59,10 @@ async fn syncthing_events_and_reconciles_alone_catch_changes() {
     // (With a watcher a scan would leave a file this fresh to it; without
     // one the scan takes it at once.)
     tx.send(StreamItem::Missed { expected_first: 10, got_first: 20 }).unwrap();
-    until("the change queued by the reconcile", || queued(&state_dir, project, "from-reconcile.txt", &b).then_some(()))
-        .await;
+    eventually("the change queued by the reconcile", DEADLINE, || {
+        queued(&state_dir, project, "from-reconcile.txt", &b).then_some(())
+    })
+    .await;
 
     owner.stop().await;
 }
@@ -94,7 +97,10 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
     let (a, b, c, d) = (root.join("a.txt"), root.join("b.txt"), root.join("c.txt"), root.join("d.txt"));
     for (file, name) in [(&a, "a.txt"), (&c, "c.txt")] {
         std::fs::write(file, name).unwrap();
-        until(&format!("{name} queued by the watcher"), || queued(&state_dir, project, name, file).then_some(())).await;
+        eventually(&format!("{name} queued by the watcher"), DEADLINE, || {
+            queued(&state_dir, project, name, file).then_some(())
+        })
+        .await;
     }
 
     // Rename, and at once Syncthing's late report of the write to a.txt.
@@ -103,7 +109,7 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
         "type": "LocalChangeDetected", "data": {"action": "modified", "type": "file", "path": "a.txt",
         "folder": "proj", "folderID": "proj", "label": "proj", "modifiedBy": "ABC"}});
     tx.send(StreamItem::Event(Event::from_value(late).unwrap())).unwrap();
-    until("b.txt queued", || queued(&state_dir, project, "b.txt", &b).then_some(())).await;
+    eventually("b.txt queued", DEADLINE, || queued(&state_dir, project, "b.txt", &b).then_some(())).await;
 
     // Rename a file dated a minute ahead (as the flaky run's b.txt was), and
     // at once a reconcile.
@@ -111,7 +117,7 @@ async fn a_rename_is_one_batch_whatever_looks_at_the_folder_meanwhile() {
     std::fs::File::options().write(true).open(&c).unwrap().set_modified(ahead).unwrap();
     std::fs::rename(&c, &d).unwrap();
     tx.send(StreamItem::Missed { expected_first: 10, got_first: 20 }).unwrap();
-    until("d.txt queued", || queued(&state_dir, project, "d.txt", &d).then_some(())).await;
+    eventually("d.txt queued", DEADLINE, || queued(&state_dir, project, "d.txt", &d).then_some(())).await;
 
     let _state = owner.stop().await;
     let batches = drain_outbox(&state_dir, project);
@@ -135,7 +141,8 @@ async fn a_file_dated_in_the_future_goes_out_with_the_start_up_scan() {
     std::fs::File::options().write(true).open(&future).unwrap().set_modified(tomorrow).unwrap();
     let owner = Pipeline::start(node, &root, WatchConfig::default());
     let (project, state_dir) = (owner.project, owner.state.path().to_owned());
-    until("future.txt queued", || queued(&state_dir, project, "future.txt", &future).then_some(())).await;
+    eventually("future.txt queued", DEADLINE, || queued(&state_dir, project, "future.txt", &future).then_some(()))
+        .await;
     owner.stop().await;
 }
 

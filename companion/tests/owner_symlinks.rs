@@ -30,7 +30,7 @@ fn leaks<'a>(events: &'a [Event], outside_hashes: &[String]) -> Vec<&'a Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_behind_a_symlinked_directory_is_published() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;

@@ -9,13 +9,14 @@ use crate::owner_support;
 use std::time::{Duration, Instant};
 
 use owner_support::*;
+use syncthing_fixtures::poll::eventually_async;
 use syncthing_fixtures::write_noise;
 
 const SIZE: u64 = 64 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncating_a_file_while_it_is_hashed_does_not_kill_the_companion() {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, token) = cloud.add_user("alice").await;
     let api = cloud.client(&token);
     let cluster = pair(&["proj"], 10).await;
@@ -63,18 +64,18 @@ async fn truncating_a_file_while_it_is_hashed_does_not_kill_the_companion() {
     // Alive, and the final content arrives.
     write_noise(&big, SIZE, 1000).unwrap();
     let want = blake3_of(&big);
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("big.bin's final content published", DEADLINE, || {
         if let Some(status) = companion.exited() {
             panic!("companion run died while a file was truncated under it ({status}): {}", companion.log());
         }
-        let events = all_events(&api, project).await;
-        if events.iter().any(|e| e.change.path == "big.bin" && e.change.hash.as_deref() == Some(want.as_str())) {
-            break;
+        async {
+            let events = all_events(&api, project).await;
+            let published =
+                events.iter().any(|e| e.change.path == "big.bin" && e.change.hash.as_deref() == Some(want.as_str()));
+            if published { Ok(()) } else { Err(show(&events)) }
         }
-        assert!(Instant::now() < deadline, "big.bin's final content was not published: {}", show(&events));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert!(companion.exited().is_none(), "companion run is still alive");
     companion.stop();
 }

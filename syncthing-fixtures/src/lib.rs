@@ -20,7 +20,9 @@
 //!
 //! [`recorded`] and [`recorded_json`] give the real REST/event captures
 //! from a 1.19.2 pair for parser tests; [`noise`] and [`write_noise`] make
-//! incompressible file content.
+//! incompressible file content. [`poll`] and [`ports`] are the test kit
+//! every test crate of the workspace shares: waiting for a condition with a
+//! deadline, and free loopback ports.
 
 mod binary;
 mod builder;
@@ -29,6 +31,8 @@ mod config;
 mod error;
 mod node;
 mod noise;
+pub mod poll;
+pub mod ports;
 mod ready;
 mod recorded;
 mod rest;
@@ -40,6 +44,5 @@ pub use cluster::{Cluster, KEEP_LOGS_ENV};
 pub use error::FixtureError;
 pub use node::Node;
 pub use noise::{noise, write_noise};
-pub use ready::wait_until;
 pub use recorded::{recorded, recorded_json, recorded_names, try_recorded_json};
 pub use version::{SyncthingVersion, syncthing_version, syncthing_version_of};

@@ -1,9 +1,7 @@
-//! Polling with deadlines: cluster readiness, and [`wait_until`] for any
-//! condition a test needs. Nothing here sleeps "long enough and hopes"; it
-//! re-checks a condition at a short interval until it holds or time is up,
-//! and a timeout says what was still missing.
+//! Cluster readiness, polled with a deadline: it re-checks every node at a
+//! short interval until all are ready or time is up, and a timeout says what
+//! was still missing. (Tests wait for their own conditions with [`crate::poll`].)
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,37 +9,6 @@ use serde_json::Value;
 use crate::{FixtureError, Node};
 
 const READY_POLL: Duration = Duration::from_millis(100);
-const WAIT_POLL: Duration = Duration::from_millis(50);
-
-/// Calls `probe` every 50 ms until it returns `Some`, or fails with
-/// [`FixtureError::Timeout`] naming `what` after `timeout`.
-///
-/// ```no_run
-/// # async fn demo(path: std::path::PathBuf) -> Result<(), syncthing_fixtures::FixtureError> {
-/// use std::time::Duration;
-/// let bytes = syncthing_fixtures::wait_until("hello.txt on B", Duration::from_secs(20), || {
-///     let path = path.clone();
-///     async move { std::fs::read(&path).ok() }
-/// })
-/// .await?;
-/// # Ok(()) }
-/// ```
-pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> Result<T, FixtureError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            return Err(FixtureError::Timeout { what: what.to_string(), after: timeout });
-        }
-        tokio::time::sleep(WAIT_POLL).await;
-    }
-}
 
 /// See [`Cluster::wait_ready`](crate::Cluster::wait_ready).
 pub(crate) async fn wait_cluster_ready(nodes: &[Node], budget: Duration) -> Result<(), FixtureError> {
@@ -111,20 +78,5 @@ mod tests {
         let connected: Vec<bool> = ids.iter().map(|id| is_connected(&c, id)).collect();
         assert!(connected.contains(&true) && connected.contains(&false), "{connected:?}");
         assert!(!is_connected(&c, "UNKNOWN"));
-    }
-
-    #[tokio::test]
-    async fn wait_until_times_out_with_the_condition_name() {
-        let err = wait_until("never", Duration::from_millis(120), || async { None::<()> }).await.unwrap_err();
-        assert!(err.to_string().contains("never"), "{err}");
-        let mut n = 0;
-        let got = wait_until("third try", Duration::from_secs(5), || {
-            n += 1;
-            let v = n;
-            async move { (v >= 3).then_some(v) }
-        })
-        .await
-        .unwrap();
-        assert_eq!(got, 3);
     }
 }

@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use syncthing_fixtures::{Cluster, FixtureError, FolderType, KEEP_LOGS_ENV, Node, wait_until};
+use syncthing_fixtures::poll::{eventually, eventually_async};
+use syncthing_fixtures::{Cluster, FixtureError, FolderType, KEEP_LOGS_ENV, Node};
 
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Waits until `path` holds exactly `expected`.
-async fn wait_for_content(path: &Path, expected: &[u8]) -> Result<(), FixtureError> {
+async fn wait_for_content(path: &Path, expected: &[u8]) {
     let what = format!("{} with {} expected bytes", path.display(), expected.len());
-    wait_until(&what, SYNC_TIMEOUT, || async { std::fs::read(path).ok().filter(|got| got == expected).map(drop) }).await
+    eventually(&what, SYNC_TIMEOUT, || match std::fs::read(path) {
+        Ok(got) if got == expected => Ok(()),
+        Ok(got) => Err(format!("{} bytes, not the expected ones", got.len())),
+        Err(e) => Err(e.to_string()),
+    })
+    .await
 }
 
 /// PIDs whose parent is `pid` (from /proc/*/stat).
@@ -65,7 +71,7 @@ async fn pair_syncs_a_file_then_drop_cleans_up() {
     let content = b"hello from A\n".repeat(100);
     let written = Instant::now();
     std::fs::write(a.folder_path("proj").join("hello.txt"), &content).unwrap();
-    wait_for_content(&b.folder_path("proj").join("hello.txt"), &content).await.unwrap();
+    wait_for_content(&b.folder_path("proj").join("hello.txt"), &content).await;
     eprintln!("file on B {:?} after the write", written.elapsed());
 
     let homes: Vec<PathBuf> = cluster.nodes().iter().map(|n| n.home.clone()).collect();
@@ -95,7 +101,7 @@ async fn receive_limit_slows_a_transfer() {
     let data = syncthing_fixtures::noise(4 * 1024 * 1024, 1);
     let written = Instant::now();
     std::fs::write(cluster.node(0).folder_path("proj").join("big.bin"), &data).unwrap();
-    wait_for_content(&cluster.node(1).folder_path("proj").join("big.bin"), &data).await.unwrap();
+    wait_for_content(&cluster.node(1).folder_path("proj").join("big.bin"), &data).await;
     let elapsed = written.elapsed();
     eprintln!("4 MiB at 1024 KiB/s arrived after {elapsed:?}");
     // 1 s watcher delay + 4 MiB at 1 MiB/s (less the limiter's burst);
@@ -130,7 +136,7 @@ async fn restart_stop_and_start_nodes() {
     cluster.start_node(0).await.unwrap();
     assert!(matches!(cluster.start_node(0).await, Err(FixtureError::AlreadyRunning(_))));
     cluster.wait_ready().await.unwrap();
-    wait_for_content(&cluster.node(0).folder_path("proj").join("later.txt"), &content).await.unwrap();
+    wait_for_content(&cluster.node(0).folder_path("proj").join("later.txt"), &content).await;
     eprintln!("stop + start + sync: {:?}", t.elapsed());
 }
 
@@ -177,13 +183,12 @@ async fn folder_types_options_patches_and_pause() {
 
     // Pause B on A: A reports it paused and disconnected; resume reconnects.
     cluster.pause_device(0, 1).await.unwrap();
-    wait_until("A to show B paused and disconnected", SYNC_TIMEOUT, || async {
-        let c = a.get_json("/rest/system/connections").await.ok()?;
+    eventually_async("A to show B paused and disconnected", SYNC_TIMEOUT, || async {
+        let c = a.get_json("/rest/system/connections").await.map_err(|e| e.to_string())?;
         let entry = &c["connections"][&b.device_id];
-        (entry["paused"] == true && entry["connected"] == false).then_some(())
+        if entry["paused"] == true && entry["connected"] == false { Ok(()) } else { Err(entry.to_string()) }
     })
-    .await
-    .unwrap();
+    .await;
     let t = Instant::now();
     cluster.resume_device(0, 1).await.unwrap();
     cluster.wait_ready().await.unwrap();

@@ -7,7 +7,10 @@ use anyhow::{Context, bail};
 use tokio::process::Command;
 
 use crate::proc::Proc;
-use crate::{bins, eventually, free_port};
+use syncthing_fixtures::poll::try_eventually_async;
+use syncthing_fixtures::ports::free_port;
+
+use crate::bins;
 
 /// Where the cloud keeps its data.
 #[derive(Debug, Clone)]
@@ -66,16 +69,19 @@ impl CloudProc {
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         let ready = format!("{url}/readyz");
-        let waited = eventually("the cloud to answer /readyz", Duration::from_secs(30), || {
+        let waited = try_eventually_async("the cloud to answer /readyz", Duration::from_secs(30), || {
             let ready = ready.clone();
             let http = http.clone();
             let exited = proc.try_exit();
             async move {
                 if let Some(status) = exited {
-                    return Some(Err(status));
+                    return Ok(Err(status));
                 }
-                let ok = http.get(&ready).send().await.map(|r| r.status().is_success()).unwrap_or(false);
-                ok.then_some(Ok(()))
+                match http.get(&ready).send().await {
+                    Ok(r) if r.status().is_success() => Ok(Ok(())),
+                    Ok(r) => Err(format!("/readyz answered {}", r.status())),
+                    Err(e) => Err(e.to_string()),
+                }
             }
         })
         .await;

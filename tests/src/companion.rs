@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use tokio::process::Command;
 
 use crate::proc::Proc;
-use crate::{bins, eventually};
+use syncthing_fixtures::poll::try_eventually_async;
+
+use crate::bins;
 
 /// A companion's files, side by side with others in tests.
 #[derive(Debug, Clone)]
@@ -81,11 +83,13 @@ impl CompanionHome {
     /// The dashboard URL the running daemon wrote (waits for it).
     pub async fn dashboard_url(&self) -> anyhow::Result<String> {
         let path = self.state.join("dashboard.url");
-        eventually(&format!("{}'s dashboard URL in {}", self.name, path.display()), Duration::from_secs(30), || {
+        let what = format!("{}'s dashboard URL in {}", self.name, path.display());
+        let url = try_eventually_async(&what, Duration::from_secs(30), || {
             let text = std::fs::read_to_string(&path).ok();
             async move { text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) }
         })
-        .await
+        .await?;
+        Ok(url)
     }
 }
 

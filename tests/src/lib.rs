@@ -13,26 +13,3 @@ pub use cloud::{CloudDb, CloudProc};
 pub use companion::{CompanionHome, dashboard_status, file_entry};
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};
-
-/// Polls `probe` until it yields a value or `timeout` passes; the error names `what`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut probe: F) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = probe().await {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released; the OS does not hand it out again at once).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}

@@ -6,13 +6,15 @@
 #[path = "../../cloud/tests/support/postgres.rs"]
 mod postgres;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use e2e::{Stack, StackOptions, eventually, file_entry};
+use e2e::{Stack, StackOptions, file_entry};
 use rand::RngExt;
 use serde_json::Value;
+use syncthing_fixtures::poll::try_eventually_async;
 
 const BIG: &str = "footage/take-01.mov";
 const BIG_MIB: usize = 12;
@@ -54,7 +56,7 @@ async fn scenario(stack: &Stack) -> anyhow::Result<()> {
     // Pending, while the invitee's Syncthing has not heard of the file yet.
     let b = stack.cluster.node(1);
     let folder = &stack.options.folder;
-    eventually("the invitee to show the file as pending", LONG, || async {
+    try_eventually_async("the invitee to show the file as pending", LONG, || async {
         let status = stack.invitee.status_json().await.ok()?;
         (file_entry(&status, BIG)?["state"] == "pending").then_some(())
     })
@@ -66,22 +68,22 @@ async fn scenario(stack: &Stack) -> anyhow::Result<()> {
     );
 
     // Syncing with rising percentages, then synced with the owner's hash.
-    let mut percents = BTreeSet::new();
-    let deadline = tokio::time::Instant::now() + LONG;
-    let synced = loop {
-        let status = stack.invitee.status_json().await?;
-        if let Some(file) = file_entry(&status, BIG) {
-            match file["state"].as_str() {
-                Some("syncing") => {
-                    percents.insert(file["percent"].as_f64().unwrap_or(0.0) as u64);
-                }
-                Some("synced") => break file.clone(),
-                _ => {}
+    // Every percentage seen on the way (the probe runs once at a time).
+    let percents = RefCell::new(BTreeSet::new());
+    let synced = try_eventually_async("the file synced on the invitee", LONG, || async {
+        let status = stack.invitee.status_json().await.map_err(|e| e.to_string())?;
+        let file = file_entry(&status, BIG).ok_or_else(|| status.to_string())?;
+        match file["state"].as_str() {
+            Some("synced") => Ok(file.clone()),
+            Some("syncing") => {
+                percents.borrow_mut().insert(file["percent"].as_f64().unwrap_or(0.0) as u64);
+                Err(file.to_string())
             }
+            _ => Err(file.to_string()),
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the file was not synced within {LONG:?}: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await?;
+    let percents = percents.into_inner();
     assert!(!percents.is_empty(), "the file never showed as syncing");
     assert_eq!(synced["local_hash"], Value::from(expected.clone()), "{synced}");
     assert_eq!(synced["expected_hash"], Value::from(expected.clone()), "{synced}");
@@ -89,7 +91,7 @@ async fn scenario(stack: &Stack) -> anyhow::Result<()> {
     eprintln!("syncing percentages seen: {percents:?}");
 
     // The owner sees the member reach 100% for it.
-    eventually("the owner to see the invitee at 100%", LONG, || async {
+    try_eventually_async("the owner to see the invitee at 100%", LONG, || async {
         let status = stack.owner.status_json().await.ok()?;
         let member = status["projects"][0]["members"].as_array()?.iter().find(|m| m["name"] == "invitee")?.clone();
         let file = member["files"].as_array()?.iter().find(|f| f["path"] == BIG)?.clone();
@@ -115,12 +117,13 @@ async fn scenario(stack: &Stack) -> anyhow::Result<()> {
 
 /// Waits until the invitee shows `path` in `state`; returns its entry.
 async fn wait_state(stack: &Stack, path: &str, state: &str) -> anyhow::Result<Value> {
-    eventually(&format!("the invitee to show {path} as {state}"), LONG, || async {
+    let entry = try_eventually_async(&format!("the invitee to show {path} as {state}"), LONG, || async {
         let status = stack.invitee.status_json().await.ok()?;
         let file = file_entry(&status, path)?.clone();
         (file["state"] == state).then_some(file)
     })
-    .await
+    .await?;
+    Ok(entry)
 }
 
 /// Writes `len` random bytes to `path` and returns their wire hash.

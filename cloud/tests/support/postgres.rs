@@ -104,7 +104,8 @@ fn start_server() -> String {
     );
     let mut failures = Vec::new();
     for attempt in 0..START_ATTEMPTS {
-        let port = free_port();
+        // A race with another process for the port is retried.
+        let port = syncthing_fixtures::ports::free_port().unwrap_or_else(|e| panic!("cannot bind a port: {e}"));
         let log_path = dir.join(format!("postgres-{attempt}.log"));
         let exited = spawn_keeper(bin, &data, &dir, port, &log_path, account);
         match wait_ready(bin, port, &exited) {
@@ -226,12 +227,6 @@ fn as_account<'c>(cmd: &'c mut Command, account: Option<(u32, u32)>, dir: &Path)
         cmd.uid(uid).gid(gid);
     }
     cmd.current_dir(dir)
-}
-
-/// A port nobody listens on right now (a race with other processes is retried).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("cannot bind a port: {e}"));
-    listener.local_addr().unwrap_or_else(|e| panic!("no local address: {e}")).port()
 }
 
 /// Removes the directories of test servers whose process (the dir's name prefix) is gone.

@@ -11,7 +11,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::server::{Client, DEADLINE, eventually};
+use super::server::{Client, DEADLINE};
+use syncthing_fixtures::poll::eventually_async;
 
 /// A running `cloud serve` child and the log lines it has written.
 pub struct Served {
@@ -49,7 +50,10 @@ impl Served {
         });
         let url = format!("http://{addr}");
         let anonymous = Client::new(&url, None);
-        eventually("readyz", || async { anonymous.get("/readyz").await.status().is_success().then_some(()) }).await;
+        eventually_async("readyz", DEADLINE, || async {
+            anonymous.get("/readyz").await.status().is_success().then_some(())
+        })
+        .await;
         Served { child, url, log }
     }
 

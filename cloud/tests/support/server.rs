@@ -1,17 +1,10 @@
-//! A real cloud server for tests: in-process, bound on `127.0.0.1:0`, built by
-//! the same `cloud::server::build` as `cloud serve`, on SQLite (temp dir) or a
-//! PostgreSQL database; plus a small typed HTTP client and the cast of users an
-//! access test needs (owner, member, invited, revoked, stranger).
+//! The shared in-process test cloud (`cloud::testing`), with a small typed
+//! HTTP client for it and the cast of users an access test needs (owner,
+//! member, invited, revoked, stranger).
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cloud::config::{Config, Database};
-use cloud::server::{self, ServerError};
-use cloud::state::{AppState, Settings};
-use cloud::store::{Store, now_ms};
 use cloud_protocol::{
     Change, ErrorBody, Event, EventsPage, FilesSnapshot, Invite, Me, Member, MemberList, Op, ProgressReport, Project,
     UpdateFilesRequest, UpdateFilesResponse,
@@ -19,121 +12,28 @@ use cloud_protocol::{
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tempfile::TempDir;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// How long a test waits for anything the server does.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A running in-process cloud. Dropping it starts its shutdown.
-pub struct TestCloud {
-    addr: SocketAddr,
-    state: AppState,
-    task: Option<JoinHandle<Result<(), ServerError>>>,
-    // Kept until the server is gone: it holds the SQLite file.
-    _dir: Option<TempDir>,
+pub use cloud::testing::TestCloud;
+
+/// This crate's test [`Client`] for a [`TestCloud`].
+pub trait Clients {
+    /// A client sending `token`.
+    fn client(&self, token: &str) -> Client;
+    /// A client sending no token.
+    fn anonymous(&self) -> Client;
 }
 
-impl TestCloud {
-    /// On a fresh SQLite database in a temp dir, default settings.
-    pub async fn start_sqlite() -> TestCloud {
-        Self::start_sqlite_with(Settings::default()).await
-    }
-
-    pub async fn start_sqlite_with(settings: Settings) -> TestCloud {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let database = Database::in_dir(dir.path());
-        Self::start(database, settings, Some(dir)).await
-    }
-
-    /// On the PostgreSQL database at `url` (e.g. `support::postgres::fresh_database()`).
-    pub async fn start_postgres(url: &str) -> TestCloud {
-        Self::start_postgres_with(url, Settings::default()).await
-    }
-
-    pub async fn start_postgres_with(url: &str, settings: Settings) -> TestCloud {
-        Self::start(Database::Postgres(url.to_owned()), settings, None).await
-    }
-
-    /// On any database; `dir` is kept alive as long as the server.
-    pub async fn start(database: Database, settings: Settings, dir: Option<TempDir>) -> TestCloud {
-        let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-        let server = server::build(Config { listen, database, settings }).await.expect("cloud server starts");
-        let addr = server.local_addr();
-        let state = server.state().clone();
-        let task = tokio::spawn(server.run(std::future::pending()));
-        TestCloud { addr, state, task: Some(task), _dir: dir }
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// `ws://127.0.0.1:PORT/api/ws`
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/api/ws", self.addr)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
-    pub fn store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.state.store)
-    }
-
-    /// A new user, made through the store as `cloud user add` does: `(id, token)`.
-    pub async fn add_user(&self, name: &str) -> (Uuid, String) {
-        let token = cloud::auth::generate_token();
-        let user = self.state.store.create_user(name, cloud::auth::digest(&token), now_ms()).await.expect("add user");
-        (user.id, token)
-    }
-
-    /// A client sending `token`.
-    pub fn client(&self, token: &str) -> Client {
+impl Clients for TestCloud {
+    fn client(&self, token: &str) -> Client {
         Client::new(&self.url(), Some(token.to_owned()))
     }
 
-    /// A client sending no token.
-    pub fn anonymous(&self) -> Client {
+    fn anonymous(&self) -> Client {
         Client::new(&self.url(), None)
-    }
-
-    /// Shuts down gracefully and waits (with a deadline) until the server stopped.
-    /// What it returns keeps the database (and its temp dir) for checks made after.
-    pub async fn shutdown(mut self) -> Stopped {
-        self.state.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            let result = tokio::time::timeout(DEADLINE, task).await.expect("server stops within the deadline");
-            result.expect("server task").expect("server stops cleanly");
-        }
-        Stopped { state: self.state.clone(), _dir: self._dir.take() }
-    }
-}
-
-/// A test cloud that has stopped, with its store still usable: the temp dir
-/// holding a SQLite database lives as long as this, so a check made after the
-/// shutdown never finds the file gone (SQLite: "unable to open database file").
-pub struct Stopped {
-    state: AppState,
-    _dir: Option<TempDir>,
-}
-
-impl Stopped {
-    pub fn store(&self) -> Arc<dyn Store> {
-        Arc::clone(&self.state.store)
-    }
-}
-
-impl Drop for TestCloud {
-    fn drop(&mut self) {
-        self.state.shutdown.cancel();
     }
 }
 
@@ -281,22 +181,6 @@ pub fn hash(n: u64) -> String {
 /// A valid create of `path`.
 pub fn create(path: &str, n: u64) -> Change {
     Change::upsert(Op::Create, path, hash(n), n, 1_732_850_000_000 + n as i64)
-}
-
-/// Polls `check` until it returns `Some`, failing after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Who calls, in an access test.

@@ -69,13 +69,12 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     assert!(c.db_completion("proj", Some(&b.device_id)).await.unwrap().completion <= 100.0);
     // Once B has x.txt it has announced the folder: known on every version
     // (1.19 by a non-zero sequence, 1.20+ by remoteState "valid").
-    syncthing_fixtures::wait_until("B's completion to be known on A", STEP, || {
+    syncthing_fixtures::poll::eventually_async("B's completion to be known on A", STEP, || {
         let c = c.clone();
         let b_id = b.device_id.clone();
         async move { c.db_completion("proj", Some(&b_id)).await.ok().filter(|x| x.is_known_for_peer()) }
     })
-    .await
-    .unwrap();
+    .await;
     assert!(c.db_completion("proj", None).await.is_ok());
     assert!(c.db_need("proj", None).await.is_ok());
     assert!(c.db_remote_need("proj", &b.device_id, None).await.is_ok());
@@ -131,12 +130,11 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
         .error_for_status()
         .unwrap();
     let tls = Client::new(&https_url, &a.api_key).unwrap();
-    syncthing_fixtures::wait_until("the GUI to answer over https", STEP, || {
+    syncthing_fixtures::poll::eventually_async("the GUI to answer over https", STEP, || {
         let tls = tls.clone();
-        async move { tls.ping().await.ok() }
+        async move { tls.ping().await }
     })
-    .await
-    .unwrap();
+    .await;
     let out = doctor(&["--syncthing-home", &home]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
@@ -146,15 +144,14 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     // `403 Forbidden` from 1.26: one "API key rejected" either way.
     set_gui_password(&https_url, &a.api_key).await;
     let wrong = Client::new(&https_url, "not-the-key").unwrap();
-    let e = syncthing_fixtures::wait_until("the GUI to answer with a password set", STEP, || {
+    let e = syncthing_fixtures::poll::eventually_async("the GUI to answer with a password set", STEP, || {
         let (tls, wrong) = (tls.clone(), wrong.clone());
         async move {
             tls.ping().await.ok()?;
             wrong.system_status().await.err().filter(|e| !e.is_transient())
         }
     })
-    .await
-    .unwrap();
+    .await;
     assert!(matches!(&e, ClientError::ApiKeyRejected { .. }), "{e:?}");
     let out = doctor(&["--syncthing-home", &home, "--syncthing-api-key", "wrong"]).await;
     assert_eq!(out.status.code(), Some(1));

@@ -5,7 +5,7 @@ use super::*;
 use companion::syncthing::event::ChangeAction::{Deleted, Modified};
 use companion::syncthing::types::FolderState;
 use companion::syncthing::{Cursor, Subscription};
-use syncthing_fixtures::wait_until;
+use syncthing_fixtures::poll::eventually_async;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_operations_on_a_show_up_as_typed_events_on_both_nodes() {
@@ -101,15 +101,14 @@ async fn a_reader_that_falls_behind_is_told_what_it_missed() {
     for i in 0..700 {
         std::fs::write(burst.join(format!("f{i:03}.txt")), format!("file {i}")).unwrap();
     }
-    wait_until("B holds the 700 files and is idle", Duration::from_secs(90), || {
+    eventually_async("B holds the 700 files and is idle", Duration::from_secs(90), || {
         let client_b = client_b.clone();
         async move {
             let s = client_b.db_status("proj").await.ok()?;
             (s.local_files >= 700 && s.need_total_items == 0 && s.state == FolderState::Idle).then_some(())
         }
     })
-    .await
-    .unwrap();
+    .await;
 
     let items = sub.poll(Duration::ZERO).await.unwrap();
     let Some(StreamItem::Missed { expected_first, got_first }) = items.first() else {

@@ -7,10 +7,10 @@
 pub mod proxy;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
 use companion::manifest::{MemberFileRow, ProjectStatus};
+use syncthing_fixtures::poll::{eventually, eventually_async};
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 use uuid::Uuid;
 
@@ -48,7 +48,7 @@ pub struct Knobs {
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
 pub async fn setup(knobs: Knobs) -> Setup {
-    let cloud = TestCloud::start().await;
+    let cloud = start_cloud().await;
     let (_, alice_token) = cloud.add_user("alice").await;
     let (bob, bob_token) = cloud.add_user("bob").await;
     let mut builder = ClusterBuilder::new()
@@ -100,21 +100,14 @@ impl Setup {
         rows.into_iter().find(|r| r.user_id == self.bob && r.progress.path == path)
     }
 
-    /// Waits until the invitee's badge of `path` satisfies `done`.
+    /// Waits until the invitee's badge of `path` satisfies `done`. (On a
+    /// timeout the companions' logs are printed as they are dropped.)
     pub async fn wait_badge(&self, path: &str, what: &str, done: impl Fn(&FileProgress) -> bool) -> FileProgress {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let badge = self.badge(path);
-            if let Some(b) = badge.as_ref().filter(|b| done(b)) {
-                return b.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path}: no {what} within {DEADLINE:?}; last badge {badge:?}\n--- invitee log ---\n{}",
-                self.member.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(&format!("{path}: {what}"), DEADLINE, || match self.badge(path) {
+            Some(b) if done(&b) => Ok(b),
+            badge => Err(format!("badge {badge:?}")),
+        })
+        .await
     }
 
     /// Waits for `path` to be ✓ with the file's real hash on B.
@@ -131,19 +124,11 @@ impl Setup {
         what: &str,
         done: impl Fn(&MemberFileRow) -> bool,
     ) -> MemberFileRow {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let row = self.owner_view(path);
-            if let Some(r) = row.as_ref().filter(|r| done(r)) {
-                return r.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "owner's view of {path}: no {what} within {DEADLINE:?}; last {row:?}\n--- owner log ---\n{}",
-                self.owner.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(&format!("owner's view of {path}: {what}"), DEADLINE, || match self.owner_view(path) {
+            Some(r) if done(&r) => Ok(r),
+            row => Err(format!("{row:?}")),
+        })
+        .await
     }
 
     /// The invitee's project status in its manifest.
@@ -155,15 +140,11 @@ impl Setup {
 /// Waits until neither Syncthing lists the other as connected: the pause
 /// has taken effect, so no index of what follows crosses before the resume.
 pub async fn wait_apart(s: &Setup) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async("the pair apart after pausing", DEADLINE, || async {
         let (a, b) = (s.cluster.node(0), s.cluster.node(1));
         let ab = a.is_connected_to(&b.device_id).await.unwrap_or(true);
         let ba = b.is_connected_to(&a.device_id).await.unwrap_or(true);
-        if !ab && !ba {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the pair still connected {DEADLINE:?} after pausing");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if !ab && !ba { Ok(()) } else { Err(format!("A to B connected: {ab}, B to A connected: {ba}")) }
+    })
+    .await
 }

@@ -1,18 +1,18 @@
-//! Shared parts of the owner tests: a real cloud (in-process, restartable on
-//! the same port and database), the real `companion` binary run as a child
-//! with its own config and state dir, and polling helpers with deadlines.
+//! Shared parts of the owner tests: the workspace's in-process test cloud
+//! (`cloud::testing`, restartable on the same port and database), the real
+//! `companion` binary run as a child with its own config and state dir, and
+//! event-log probes.
 #![allow(dead_code)] // each test binary uses its own part
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use cloud::config::{Config, Database};
-use cloud::state::{AppState, Settings};
+use cloud::state::Settings;
 use cloud_protocol::{Change, Event, Op};
 use companion::cloud_client::api::CloudClient;
 use companion::manifest::Manifest;
+use syncthing_fixtures::poll::eventually_async;
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType, Node};
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -20,83 +20,23 @@ use uuid::Uuid;
 /// How long any one expected thing may take on a loaded 2-core machine.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A cloud server on a fixed port and a SQLite database in a temp dir; it can
-/// be stopped and started again with the same data.
-pub struct TestCloud {
-    dir: TempDir,
-    addr: SocketAddr,
-    state: Option<AppState>,
-    task: Option<tokio::task::JoinHandle<()>>,
+pub use cloud::testing::TestCloud;
+
+/// The shared test cloud on SQLite, without the per-client rate limit (the
+/// companions of one test all call from 127.0.0.1); restartable with
+/// `down`/`up` on the same port and database.
+pub async fn start_cloud() -> TestCloud {
+    TestCloud::start_sqlite_with(Settings { rate_limit_per_s: 0, ..Settings::default() }).await
 }
 
-impl TestCloud {
-    pub async fn start() -> TestCloud {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut cloud = TestCloud { dir, addr: "127.0.0.1:0".parse().unwrap(), state: None, task: None };
-        cloud.up().await;
-        cloud
-    }
+/// The companion's own typed client for a [`TestCloud`].
+pub trait ClientOf {
+    fn client(&self, token: &str) -> CloudClient;
+}
 
-    /// Starts serving (again) on the same address and database.
-    pub async fn up(&mut self) {
-        let settings = Settings { rate_limit_per_s: 0, ..Settings::default() };
-        let config = Config { listen: self.addr, database: Database::in_dir(self.dir.path()), settings };
-        let deadline = Instant::now() + DEADLINE;
-        // The old socket may linger for a moment after a stop.
-        let server = loop {
-            match cloud::server::build(config.clone()).await {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("cloud not up yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("cloud server starts: {e}"),
-            }
-        };
-        self.addr = server.local_addr();
-        self.state = Some(server.state().clone());
-        self.task = Some(tokio::spawn(async move {
-            server.run(std::future::pending()).await.expect("cloud server runs");
-        }));
-    }
-
-    /// Stops serving (graceful), keeping the database.
-    pub async fn down(&mut self) {
-        if let Some(state) = self.state.take() {
-            state.shutdown.cancel();
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(DEADLINE, task).await.expect("cloud stops").expect("cloud task");
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// A new user: `(id, token)`.
-    pub async fn add_user(&self, name: &str) -> (Uuid, String) {
-        let state = self.state.as_ref().expect("cloud is up");
-        let token = cloud::auth::generate_token();
-        let user =
-            state.store.create_user(name, cloud::auth::digest(&token), cloud::store::now_ms()).await.expect("add user");
-        (user.id, token)
-    }
-
-    pub fn client(&self, token: &str) -> CloudClient {
+impl ClientOf for TestCloud {
+    fn client(&self, token: &str) -> CloudClient {
         CloudClient::new(&self.url(), token).expect("client")
-    }
-}
-
-impl Drop for TestCloud {
-    fn drop(&mut self) {
-        if let Some(state) = &self.state {
-            state.shutdown.cancel();
-        }
     }
 }
 
@@ -276,15 +216,11 @@ pub async fn wait_events(
     what: &str,
     done: impl Fn(&[Event]) -> bool,
 ) -> Vec<Event> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    eventually_async(what, DEADLINE, || async {
         let events = all_events(client, project).await;
-        if done(&events) {
-            return events;
-        }
-        assert!(Instant::now() < deadline, "no {what} within {DEADLINE:?}; events: {}", show(&events));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if done(&events) { Ok(events) } else { Err(show(&events)) }
+    })
+    .await
 }
 
 /// Waits until the log has at least `n` events.
@@ -323,16 +259,4 @@ pub fn assert_upsert(change: &Change, op: Op, path: &str, file: &Path) {
     assert_eq!((change.op, change.path.as_str()), (op, path), "{change:?}");
     assert_eq!(change.hash.as_deref(), Some(blake3_of(file).as_str()), "hash of {path}");
     assert_eq!(change.size, Some(std::fs::metadata(file).unwrap().len()), "size of {path}");
-}
-
-/// Polls `probe` until it gives `Some`, or panics after `DEADLINE`.
-pub async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {DEADLINE:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
