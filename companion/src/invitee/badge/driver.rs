@@ -132,7 +132,11 @@ impl Driver {
                     Err(e) => tracing::error!(project = %self.project, error = %e, "a badge action failed"),
                 },
                 _ = flush.tick() => self.flush_or_retry().await,
-                _ = folder_tick.tick() => self.publish_folder_or_retry().await,
+                _ = folder_tick.tick() => {
+                    // The engine's only timer fact: pulls quiet for too long stall.
+                    self.engine.check_stalls(Instant::now().into_std(), time::OffsetDateTime::now_utc());
+                    self.publish_folder_or_retry().await
+                }
                 _ = ignores_tick.tick() => self.ignores_due = true,
             }
         }

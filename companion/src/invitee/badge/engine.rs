@@ -35,6 +35,9 @@ pub struct Engine {
     /// Paths whose badge changed since the last `take_changes`.
     changes: BTreeSet<String>,
     pub(super) folder_rate: Rate,
+    /// When a pull of this folder last moved (blocks in place, a pull
+    /// finished): a pull is stalled only if the whole folder is quiet.
+    pub(super) last_moved: Option<Instant>,
     /// What this machine's Syncthing does not sync: such paths are never hashed.
     pub(super) here: HereRules,
 }
@@ -54,6 +57,7 @@ impl Engine {
             touched: HashSet::new(),
             changes: BTreeSet::new(),
             folder_rate: Rate::default(),
+            last_moved: None,
             here: HereRules::default(),
         }
     }
@@ -230,12 +234,14 @@ impl Engine {
                 if !matches!(t.pull, Pull::Active { .. }) && !t.matches() {
                     t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
                     t.rate_mut().restart(now);
+                    t.pull_started(now);
                     self.touched.insert(path.clone());
                 }
             } else if !needed.contains(path.as_str()) {
                 if matches!(t.pull, Pull::Active { .. }) {
                     // It finished while we were not listening.
                     t.pull = Pull::Finished;
+                    t.pull_ended();
                     finished.push(path.clone());
                 } else if !t.fresh() || t.disk == DiskFact::Unknown {
                     to_hash.push(path.clone());
@@ -285,6 +291,7 @@ impl Engine {
             if matches!(t.pull, Pull::Active { .. }) {
                 t.pull = Pull::Idle;
                 t.rate = None;
+                t.pull_ended();
                 self.touched.insert(path.clone());
             }
         }

@@ -4,9 +4,12 @@
 
 use std::time::Instant;
 
+use time::OffsetDateTime;
+
 use super::engine::Engine;
 use super::model::Action;
 use super::rule::Pull;
+use super::stall;
 use crate::ignore::is_conflict_copy;
 use crate::syncthing::event::{ChangeAction, ChangeDetectedData, Event, EventKind, PullerProgress};
 use crate::syncthing::types::FolderState;
@@ -26,7 +29,7 @@ impl Engine {
             _ if event.folder() != Some(self.folder.as_str()) => return,
             EventKind::ItemStarted(d) if d.item_type == "file" => self.item_started(&d.item, &d.action, now),
             EventKind::ItemFinished(d) if d.item_type == "file" => {
-                self.item_finished(&d.item, &d.action, d.error.as_deref(), now)
+                self.item_finished(&d.item, &d.action, d.error.as_deref(), event.time, now)
             }
             EventKind::LocalChangeDetected(d) => self.change_detected(d, true),
             // The echo of a pull whose verification is already under way,
@@ -56,7 +59,14 @@ impl Engine {
             }
             EventKind::FolderErrors(d) => {
                 for e in &d.errors {
-                    if let Some(t) = self.files.get_mut(&e.path) {
+                    let Some(t) = self.files.get_mut(&e.path) else { continue };
+                    if stall::unreachable(&e.error) {
+                        // Not the file's fault: it waits for a peer
+                        // (docs/badges.md#stalled-pulls).
+                        if t.unreachable_since(event.time, now) {
+                            self.touch(&e.path);
+                        }
+                    } else {
                         t.item_error = Some(e.error.trim().to_owned());
                         self.touch(&e.path);
                     }
@@ -78,7 +88,17 @@ impl Engine {
         if !matches!(t.pull, Pull::Active { .. }) {
             t.rate_mut().restart(now);
         }
-        t.pull = Pull::Active { delete, done: 0, total: 0, pulled: 0 };
+        let stalled = t.stalled().is_some();
+        t.pull = match t.pull {
+            // A stalled pull taken up again holds its last real percent
+            // until Syncthing's first progress report of the new one (which
+            // counts the blocks already in its temporary file).
+            Pull::Active { delete: false, done, total, .. } if stalled && !delete => {
+                Pull::Active { delete, done, total, pulled: 0 }
+            }
+            _ => Pull::Active { delete, done: 0, total: 0, pulled: 0 },
+        };
+        t.pull_started(now);
         // Syncthing's view of the file moves: verdicts on the old one go.
         t.db_conflict = None;
         t.db_answer = None;
@@ -88,11 +108,20 @@ impl Engine {
 
     fn download_progress(&mut self, path: &str, p: &PullerProgress, now: Instant) {
         let Some(t) = self.files.get_mut(path) else { return };
-        let previous_pulled = match t.pull {
-            Pull::Active { pulled, .. } => pulled,
-            _ => 0,
+        let (previous_done, previous_pulled) = match t.pull {
+            Pull::Active { done, pulled, .. } => (done, pulled),
+            _ => (0, 0),
         };
-        t.pull = Pull::Active { delete: false, done: p.blocks_done().min(p.total), total: p.total, pulled: p.pulled };
+        let done = p.blocks_done().min(p.total);
+        let moved = done > previous_done || p.pulled > previous_pulled;
+        t.pull = Pull::Active { delete: false, done, total: p.total, pulled: p.pulled };
+        if moved || t.stall.is_none() {
+            // Blocks arrived: whatever stalled the pull is over.
+            t.pull_moved(now);
+        }
+        if moved {
+            self.last_moved = Some(now);
+        }
         // The rate counts blocks received from the network only: copies from
         // the old version are local and would make the ETA lie.
         if let (Some(e), true) = (&t.expected, p.total > 0) {
@@ -104,7 +133,14 @@ impl Engine {
         self.touch(path);
     }
 
-    fn item_finished(&mut self, path: &str, action: &str, error: Option<&str>, now: Instant) {
+    fn item_finished(
+        &mut self,
+        path: &str,
+        action: &str,
+        error: Option<&str>,
+        at: Option<OffsetDateTime>,
+        now: Instant,
+    ) {
         if let Some(original) = is_conflict_copy(path) {
             if error.is_none() {
                 self.copy_seen(path, action != "delete");
@@ -117,12 +153,20 @@ impl Engine {
         let Some(t) = self.files.get_mut(path) else { return };
         let was = t.pull;
         match error {
+            // Cut off from the peers that have it: the pull waits, at the
+            // percent it reached (docs/badges.md#stalled-pulls).
+            Some(err) if stall::unreachable(err) => {
+                t.unreachable_since(at, now);
+            }
             Some(err) => {
                 t.item_error = Some(err.trim().to_owned());
                 t.pull = Pull::Idle;
+                t.pull_ended();
             }
             None => {
                 t.item_error = None;
+                t.pull_ended();
+                self.last_moved = Some(now);
                 t.echo = true;
                 // The last progress tick may stop short of 100 % (docs/syncthing.md §6).
                 t.pull = if action == "delete" { Pull::Idle } else { Pull::Finished };

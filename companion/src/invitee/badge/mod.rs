@@ -23,6 +23,7 @@ mod model;
 mod rate;
 mod redact;
 mod rule;
+mod stall;
 mod view;
 
 pub use driver::{Driver, DriverDeps, DriverError};
@@ -30,3 +31,4 @@ pub use engine::Engine;
 pub use here::HereRules;
 pub use model::{Action, DiskFact, Expected, HashOutcome, Prior, Verified, round_percent};
 pub use rate::Rate;
+pub use stall::STALL_AFTER;

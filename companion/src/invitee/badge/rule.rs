@@ -9,6 +9,7 @@ use cloud_protocol::{FileProgress, FileState};
 
 use super::model::{DiskFact, Expected, Prior, round_percent};
 use super::rate::Rate;
+use super::stall::Stall;
 use crate::syncthing::types::DbFile;
 
 /// What Syncthing's puller is doing with the file.
@@ -100,6 +101,8 @@ pub(super) struct Tracked {
     pub prior: Option<Box<Prior>>,
     /// Pull speed of this file (bytes/s), for its ETA; only while it is pulled.
     pub rate: Option<Box<Rate>>,
+    /// Whether the pull moves, and why not when it does not (`stall`).
+    pub stall: Option<Box<Stall>>,
     /// The badge last handed out.
     pub last: Option<Badge>,
 }
@@ -204,9 +207,16 @@ impl Tracked {
         if let Some(fe) = folder_error {
             return Badge::new(FileState::Error, self.pull_percent()).because(format!("Syncthing: {fe}"));
         }
-        match self.pull {
+        // Waiting for a peer: at the percent really reached, saying why
+        // (docs/badges.md#stalled-pulls). Never ✓, never a made-up percent.
+        let stalled = self.stalled().map(|why| format!("stalled: {why}"));
+        let badge = match self.pull {
             Pull::Active { .. } | Pull::Finished => Badge::new(FileState::Syncing, self.pull_percent()),
             Pull::Idle => Badge::new(FileState::Pending, 0.0),
+        };
+        match stalled {
+            Some(why) => badge.because(why),
+            None => badge,
         }
     }
 }

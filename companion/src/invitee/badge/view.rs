@@ -44,6 +44,8 @@ impl Engine {
         let size = t.expected.as_ref()?.size;
         let left = size.saturating_sub((size as f64 * t.pull_percent() / 100.0) as u64);
         match t.pull {
+            // A stalled pull has no time left to tell.
+            Pull::Active { .. } if t.stalled().is_some() => None,
             Pull::Active { .. } => t.rate.as_ref().and_then(|r| r.eta(now, left)),
             _ => None,
         }
