@@ -18,22 +18,37 @@ async fn doctor(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Sets a GUI user and password through the API at `url` (loopback https
-/// with Syncthing's self-signed certificate). The right key keeps working;
-/// only a wrong key meets the password check.
-async fn set_gui_password(url: &str, api_key: &str) {
-    reqwest::Client::builder()
+/// PATCHes Syncthing's GUI settings at `url` (loopback https is accepted
+/// with Syncthing's self-signed certificate). A GUI change restarts
+/// Syncthing's GUI listener, and under load it can close the connection
+/// before the answer is whole (hyper's `IncompleteMessage`): the change is
+/// applied by then, and every caller polls for its effect, so only an answer
+/// that came back with an error status fails here.
+async fn patch_gui(url: &str, api_key: &str, body: serde_json::Value) {
+    let sent = reqwest::Client::builder()
         .tls_danger_accept_invalid_certs(true)
         .build()
         .unwrap()
         .patch(format!("{url}/rest/config/gui"))
         .header("X-API-Key", api_key)
-        .json(&serde_json::json!({"user": "fixture", "password": "fixture-password"}))
+        .json(&body)
         .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+        .await;
+    match sent {
+        Ok(response) => {
+            response.error_for_status().unwrap();
+        }
+        Err(e) if e.is_connect() || e.is_builder() => panic!("PATCH /rest/config/gui was not sent: {e:?}"),
+        Err(e) => {
+            eprintln!("PATCH /rest/config/gui: the GUI restarted while answering ({e}); its effect is polled for")
+        }
+    }
+}
+
+/// Sets a GUI user and password through the API at `url`. The right key
+/// keeps working; only a wrong key meets the password check.
+async fn set_gui_password(url: &str, api_key: &str) {
+    patch_gui(url, api_key, serde_json::json!({"user": "fixture", "password": "fixture-password"})).await;
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -120,15 +135,7 @@ async fn rest_calls_errors_and_doctor_against_a_live_pair() {
     // TLS: `<gui tls="true">` in config.xml means https, with Syncthing's
     // self-signed certificate (accepted for loopback only).
     let https_url = a.api_url.replace("http://", "https://");
-    reqwest::Client::new()
-        .patch(format!("{}/rest/config/gui", a.api_url))
-        .header("X-API-Key", &a.api_key)
-        .json(&serde_json::json!({"useTLS": true}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    patch_gui(&a.api_url, &a.api_key, serde_json::json!({"useTLS": true})).await;
     let tls = Client::new(&https_url, &a.api_key).unwrap();
     syncthing_fixtures::poll::eventually_async("the GUI to answer over https", STEP, || {
         let tls = tls.clone();
