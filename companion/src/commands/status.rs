@@ -51,7 +51,7 @@ pub async fn run(
 
 fn snapshot(settings: &Settings, project: Option<&str>) -> anyhow::Result<StatusReport> {
     let manifest = settings.open_manifest()?;
-    let mut report = gather(&manifest, project).context("cannot read the manifest")?;
+    let mut report = gather(&manifest, project, settings.heartbeat).context("cannot read the manifest")?;
     if let Some(key) = project
         && report.projects.is_empty()
     {

@@ -7,6 +7,7 @@ pub(crate) mod conflict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use cloud_protocol::{FileState, Role};
 use serde::{Deserialize, Serialize};
@@ -119,14 +120,15 @@ pub struct MemberFileView {
 }
 
 /// The status of every project (or those `filter` matches by id, name or
-/// folder id).
-pub fn gather(manifest: &Manifest, filter: Option<&str>) -> Result<StatusReport, ManifestError> {
+/// folder id). `heartbeat` ([`crate::config::Settings::heartbeat`]) tells
+/// which members count as online.
+pub fn gather(manifest: &Manifest, filter: Option<&str>, heartbeat: Duration) -> Result<StatusReport, ManifestError> {
     let mut projects = Vec::new();
     for p in manifest.projects()? {
         if filter.is_some_and(|f| !matches(&p, f)) {
             continue;
         }
-        projects.push(project_view(manifest, &p)?);
+        projects.push(project_view(manifest, &p, heartbeat)?);
     }
     Ok(StatusReport { projects, dashboard: None })
 }
@@ -144,7 +146,7 @@ pub fn dashboard_url(state_dir: &Path) -> Option<String> {
 }
 
 /// One project's view.
-pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatusView, ManifestError> {
+fn project_view(manifest: &Manifest, p: &ProjectRow, heartbeat: Duration) -> Result<ProjectStatusView, ManifestError> {
     let id = p.project_id;
     let folder: Option<FolderLive> =
         manifest.kv_get(&folder_key(id))?.and_then(|text| serde_json::from_str(&text).ok());
@@ -154,7 +156,7 @@ pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatus
     };
     let on_disk = folder.as_ref().map(|f| f.conflict_copies.clone()).unwrap_or_default();
     relate(&mut files, &on_disk);
-    let members = if p.role == Role::Owner { members(manifest, id, &files)? } else { Vec::new() };
+    let members = if p.role == Role::Owner { members(manifest, id, &files, heartbeat)? } else { Vec::new() };
     let weighted: Vec<(u64, f64)> = files.iter().filter(|f| counts(f.state)).map(|f| (f.size, f.percent)).collect();
     Ok(ProjectStatusView {
         project_id: id,
@@ -224,7 +226,12 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
 
 /// Owner: each member's reports, with (for conflict families) which of
 /// the owner's versions they hold.
-fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<MemberView>, ManifestError> {
+fn members(
+    manifest: &Manifest,
+    id: Uuid,
+    owner: &[FileView],
+    heartbeat: Duration,
+) -> Result<Vec<MemberView>, ManifestError> {
     let sizes: HashMap<&str, u64> = owner.iter().map(|f| (f.path.as_str(), f.size)).collect();
     let mut by_member: BTreeMap<(String, Uuid), Vec<MemberFileView>> = BTreeMap::new();
     // Heard from (and so listed) even before reporting a file.
@@ -250,7 +257,7 @@ fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<Memb
         });
     }
     let now = OffsetDateTime::now_utc();
-    let offline_after = crate::presence::offline_after();
+    let offline_after = crate::presence::offline_after(heartbeat);
     Ok(by_member
         .into_iter()
         .map(|((name, user_id), mut files)| {
