@@ -18,7 +18,8 @@ use uuid::Uuid;
 use crate::invitee::badge::round_percent;
 use crate::live::{FolderLive, folder_key};
 use crate::manifest::{Manifest, ManifestError, ProjectRow, ProjectStatus};
-use conflict::{ConflictVersion, member_versions, relate};
+pub use conflict::{ConflictLinks, ConflictVersion};
+use conflict::{member_versions, relate};
 
 /// File in the state directory holding the dashboard's URL (with its secret).
 pub const DASHBOARD_URL_FILE: &str = "dashboard.url";
@@ -66,12 +67,10 @@ pub struct FileView {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_s: Option<u64>,
-    /// This file's `.sync-conflict-` copies (announced, or on this disk).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflict_copies: Vec<String>,
-    /// For a `.sync-conflict-` copy: the path of its original.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflict_copy_of: Option<String>,
+    /// This file's `.sync-conflict-` copies (announced, or on this disk),
+    /// or the original it is a copy of.
+    #[serde(flatten)]
+    pub conflict: ConflictLinks,
 }
 
 /// One member, as the owner sees them.
@@ -107,12 +106,10 @@ pub struct MemberFileView {
     pub local_hash: Option<String>,
     pub error: Option<String>,
     pub reported_at: String,
-    /// The owner's `.sync-conflict-` copies of this file.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflict_copies: Vec<String>,
-    /// For a `.sync-conflict-` copy: the path of its original.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflict_copy_of: Option<String>,
+    /// The owner's `.sync-conflict-` copies of this file, or the original
+    /// it is a copy of.
+    #[serde(flatten)]
+    pub conflict: ConflictLinks,
     /// For a file with copies, or a copy: which of the owner's versions
     /// the member's bytes are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,8 +193,7 @@ fn member_files(manifest: &Manifest, id: Uuid, folder: Option<&FolderLive>) -> R
                 local_hash: badge.and_then(|b| b.local_hash.clone()),
                 error: badge.and_then(|b| b.error.clone()),
                 eta_s: etas.get(&r.path).copied(),
-                conflict_copies: Vec::new(),
-                conflict_copy_of: None,
+                conflict: ConflictLinks::default(),
                 path: r.path,
             }
         })
@@ -217,8 +213,7 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
             local_hash: (!f.deleted).then(|| f.hash.clone()),
             error: None,
             eta_s: None,
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
             path: f.path,
         })
         .collect())
@@ -251,8 +246,7 @@ fn members(
             local_hash: p.local_hash,
             error: p.error,
             reported_at: row.reported_at,
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
             conflict_version: None,
         });
     }
