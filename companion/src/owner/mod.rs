@@ -352,7 +352,7 @@ impl Pipeline {
 
 /// The folder's ignore patterns, from Syncthing (which resolves `#include`),
 /// else straight from `.stignore` so ignored files are not sent meanwhile.
-pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
+pub(crate) async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
     let folder = project.folder_id.as_str();
     let lines = match client.db_ignores(folder).await {
         Ok(ignores) => ignores.expanded,

@@ -22,7 +22,7 @@ pub use conflict::{ConflictLinks, ConflictVersion};
 use conflict::{member_versions, relate};
 
 /// File in the state directory holding the dashboard's URL (with its secret).
-pub const DASHBOARD_URL_FILE: &str = "dashboard.url";
+pub(crate) const DASHBOARD_URL_FILE: &str = "dashboard.url";
 
 /// `{"projects": [...]}` (plus where the dashboard is, when it runs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,7 +289,7 @@ fn counts(state: FileState) -> bool {
 }
 
 /// Byte-weighted percent; by file count when every size is 0; 100 when empty.
-pub fn weighted_percent(files: &[(u64, f64)]) -> f64 {
+pub(crate) fn weighted_percent(files: &[(u64, f64)]) -> f64 {
     let total: u64 = files.iter().map(|(s, _)| s).sum();
     if files.is_empty() {
         return 100.0;
