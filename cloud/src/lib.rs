@@ -1,14 +1,14 @@
 //! The cloud service: gives every change of a project the next sequence number,
 //! stores it (SQLite or PostgreSQL) and pushes it over WebSocket to members.
 
-pub mod accept;
-pub mod api;
+pub(crate) mod accept;
+pub(crate) mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod error;
-pub mod metrics;
-pub mod push;
+pub(crate) mod error;
+pub(crate) mod metrics;
+pub(crate) mod push;
 pub mod ratelimit;
 pub mod server;
 mod settings;

@@ -167,6 +167,8 @@ pub struct ConfigEnv {
     pub cloud_token: Option<String>,
     /// `COMPANION_DASHBOARD_LISTEN`
     pub dashboard_listen: Option<String>,
+    /// `COMPANION_HEARTBEAT_MS` (tests shorten the heartbeat with it)
+    pub heartbeat: Option<std::time::Duration>,
 }
 
 impl ConfigEnv {
@@ -180,6 +182,9 @@ impl ConfigEnv {
             cloud_url: text("COMPANION_CLOUD_URL"),
             cloud_token: text("COMPANION_CLOUD_TOKEN"),
             dashboard_listen: text("COMPANION_DASHBOARD_LISTEN"),
+            heartbeat: crate::presence::heartbeat_from_env(
+                std::env::var(crate::presence::HEARTBEAT_ENV).ok().as_deref(),
+            ),
         }
     }
 
@@ -227,6 +232,8 @@ pub struct Settings {
     /// How to find Syncthing (flags over file).
     pub syncthing: Overrides,
     pub dashboard_listen: String,
+    /// How often an idle member says it is still there ([`crate::presence`]).
+    pub heartbeat: std::time::Duration,
 }
 
 impl Settings {
@@ -257,7 +264,8 @@ impl Settings {
             .clone()
             .or_else(|| file.dashboard.listen.clone())
             .unwrap_or_else(|| DEFAULT_DASHBOARD_LISTEN.to_owned());
-        Ok(Settings { config_path, state_dir, file, cloud, syncthing, dashboard_listen })
+        let heartbeat = env.heartbeat.unwrap_or(crate::presence::HEARTBEAT);
+        Ok(Settings { config_path, state_dir, file, cloud, syncthing, dashboard_listen, heartbeat })
     }
 
     /// [`Settings::resolve`] with the process environment.

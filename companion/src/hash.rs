@@ -8,8 +8,6 @@
 //! while we hash it (`truncate`, `cp` over it, logrotate's `copytruncate`).
 //! Large files are read and hashed in parallel pieces ([`tree`]), as fast
 //! as `b3sum`'s memory map (benches/hash_scan.rs).
-//! Hashing is blocking work: async callers use [`hash_file_async`] /
-//! [`hash_if_changed_async`], which run it on tokio's blocking pool.
 //!
 //! A file can change while we read it. Each hash is taken between two
 //! `stat`s and retried when they differ, so a returned `(hash, stamp)` pair
@@ -18,7 +16,7 @@
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use crate::beneath::{self, BeneathError};
@@ -27,13 +25,13 @@ mod tree;
 
 /// Files at least this big are hashed on several threads; below it the
 /// thread hand-off costs more than it saves.
-pub const PARALLEL_THRESHOLD: u64 = 16 * 1024 * 1024;
+pub(crate) const PARALLEL_THRESHOLD: u64 = 16 * 1024 * 1024;
 
 /// How often a file that keeps changing under us is re-read before we give up.
 const STABLE_ATTEMPTS: usize = 3;
 
 /// The prefix of a hash on the wire.
-pub const HASH_PREFIX: &str = "blake3:";
+pub(crate) const HASH_PREFIX: &str = "blake3:";
 
 /// Why a file could not be hashed. Each variant names the file by its
 /// folder-relative path only: these messages travel to the owner.
@@ -49,8 +47,6 @@ pub enum HashError {
     },
     #[error("{rel} kept changing while it was hashed ({STABLE_ATTEMPTS} attempts)")]
     Unstable { rel: String },
-    #[error("hashing {rel} stopped before it finished: {detail}")]
-    Task { rel: String, detail: String },
 }
 
 impl HashError {
@@ -85,7 +81,7 @@ pub struct FileStamp {
 
 impl FileStamp {
     /// The stamp of a file's metadata.
-    pub fn from_metadata(meta: &Metadata) -> Self {
+    pub(crate) fn from_metadata(meta: &Metadata) -> Self {
         // A filesystem without mtimes gives 0: such files are hashed every
         // time, which is slow but never wrong.
         let mtime_ms = match meta.modified() {
@@ -127,17 +123,8 @@ pub struct HashedFile {
     pub stamp: FileStamp,
 }
 
-/// The outcome of [`hash_if_changed`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checked {
-    /// Size and mtime equal the known stamp: not read.
-    Unchanged(FileStamp),
-    /// Read and hashed.
-    Hashed(HashedFile),
-}
-
 /// The wire form of a BLAKE3 hash.
-pub fn wire_hash(hash: &blake3::Hash) -> String {
+pub(crate) fn wire_hash(hash: &blake3::Hash) -> String {
     format!("{HASH_PREFIX}{}", hash.to_hex())
 }
 
@@ -164,31 +151,6 @@ pub fn hash_file(root: &Path, rel: &str) -> Result<HashedFile, HashError> {
         }
     }
     Err(HashError::Unstable { rel: rel.to_owned() })
-}
-
-/// Hashes `root/rel` unless its stamp equals `known`.
-pub fn hash_if_changed(root: &Path, rel: &str, known: Option<FileStamp>) -> Result<Checked, HashError> {
-    let stamp = identity(root, rel)?.stamp;
-    if known == Some(stamp) {
-        return Ok(Checked::Unchanged(stamp));
-    }
-    hash_file(root, rel).map(Checked::Hashed)
-}
-
-/// [`hash_file`] on tokio's blocking pool, off the async runtime.
-pub async fn hash_file_async(root: PathBuf, rel: String) -> Result<HashedFile, HashError> {
-    let for_error = rel.clone();
-    tokio::task::spawn_blocking(move || hash_file(&root, &rel))
-        .await
-        .map_err(|e| HashError::Task { rel: for_error, detail: e.to_string() })?
-}
-
-/// [`hash_if_changed`] on tokio's blocking pool.
-pub async fn hash_if_changed_async(root: PathBuf, rel: String, known: Option<FileStamp>) -> Result<Checked, HashError> {
-    let for_error = rel.clone();
-    tokio::task::spawn_blocking(move || hash_if_changed(&root, &rel, known))
-        .await
-        .map_err(|e| HashError::Task { rel: for_error, detail: e.to_string() })?
 }
 
 /// What must not change while a file is hashed.
@@ -235,7 +197,7 @@ mod tests {
 
     const EMPTY: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
 
-    fn file_with(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    fn file_with(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
         let path = dir.join(name);
         File::create(&path).unwrap().write_all(bytes).unwrap();
         path
@@ -277,17 +239,6 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_stamp_skips_the_hash() {
-        let dir = tempfile::tempdir().unwrap();
-        file_with(dir.path(), "a", b"hello");
-        let root = dir.path();
-        let Checked::Hashed(first) = hash_if_changed(root, "a", None).unwrap() else { panic!("expected a hash") };
-        assert_eq!(hash_if_changed(root, "a", Some(first.stamp)).unwrap(), Checked::Unchanged(first.stamp));
-        let other = FileStamp { size: first.stamp.size + 1, ..first.stamp };
-        assert_eq!(hash_if_changed(root, "a", Some(other)).unwrap(), Checked::Hashed(first));
-    }
-
-    #[test]
     fn errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let err = hash_file(dir.path(), "missing.bin").unwrap_err();
@@ -297,17 +248,5 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         let err = hash_file(dir.path(), "sub").unwrap_err();
         assert!(err.is_not_regular(), "{err}");
-    }
-
-    #[test]
-    fn async_wrapper_runs_off_the_runtime() {
-        let dir = tempfile::tempdir().unwrap();
-        file_with(dir.path(), "a", b"abc");
-        let root = dir.path().to_path_buf();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let hashed = rt.block_on(hash_file_async(root.clone(), "a".into())).unwrap();
-        assert_eq!(hashed.hash, hash_bytes(b"abc"));
-        let checked = rt.block_on(hash_if_changed_async(root, "a".into(), Some(hashed.stamp))).unwrap();
-        assert_eq!(checked, Checked::Unchanged(hashed.stamp));
     }
 }

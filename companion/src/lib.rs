@@ -35,3 +35,5 @@ pub mod state_dir;
 pub mod syncthing;
 pub mod ui;
 mod walk;
+
+pub use presence::HEARTBEAT;

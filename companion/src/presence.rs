@@ -19,21 +19,18 @@ use std::time::Duration;
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Tests set this (milliseconds) to shorten the heartbeat, on both sides.
-const HEARTBEAT_ENV: &str = "COMPANION_HEARTBEAT_MS";
+/// It is read once, into [`crate::config::Settings::heartbeat`].
+pub const HEARTBEAT_ENV: &str = "COMPANION_HEARTBEAT_MS";
 
-/// The heartbeat in use: [`HEARTBEAT`] unless `COMPANION_HEARTBEAT_MS` says
-/// otherwise (a positive number of milliseconds; anything else is ignored).
-pub fn heartbeat() -> Duration {
-    std::env::var(HEARTBEAT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map_or(HEARTBEAT, Duration::from_millis)
+/// The heartbeat a `COMPANION_HEARTBEAT_MS` value asks for: a positive
+/// number of milliseconds; anything else is ignored (`None`).
+pub fn heartbeat_from_env(value: Option<&str>) -> Option<Duration> {
+    value.and_then(|v| v.trim().parse::<u64>().ok()).filter(|ms| *ms > 0).map(Duration::from_millis)
 }
 
 /// Heard from less recently than this, a member counts as offline.
-pub fn offline_after() -> Duration {
-    heartbeat() * 3
+pub fn offline_after(heartbeat: Duration) -> Duration {
+    heartbeat * 3
 }
 
 /// `"as of 3 min ago"`'s middle part for `age`: seconds under a minute,
@@ -51,6 +48,15 @@ pub fn age_words(age: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_positive_millisecond_count_sets_the_heartbeat() {
+        assert_eq!(heartbeat_from_env(Some(" 500 ")), Some(Duration::from_millis(500)));
+        for ignored in [None, Some(""), Some("0"), Some("-5"), Some("1s")] {
+            assert_eq!(heartbeat_from_env(ignored), None, "{ignored:?}");
+        }
+        assert_eq!(offline_after(HEARTBEAT), Duration::from_secs(90));
+    }
 
     #[test]
     fn ages_read_plainly() {

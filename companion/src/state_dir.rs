@@ -45,7 +45,7 @@ pub fn prepare(dir: &Path) -> io::Result<()> {
 
 /// Writes `text` and a newline to `path`, readable by this user only (also
 /// when an older file with looser permissions was there).
-pub fn write_private(path: &Path, text: &str) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> io::Result<()> {
     let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(FILE_MODE).open(path)?;
     file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
     file.write_all(text.as_bytes())?;

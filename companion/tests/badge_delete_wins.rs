@@ -207,7 +207,7 @@ fn status_json(engine: &Engine, announced: &[(&str, u64, &str, bool)]) -> Value 
     m.save_badges(id, &badges).unwrap();
     let live = FolderLive::default().with_conflict_copies(engine.conflict_copies_by_original());
     m.kv_set(&folder_key(id), &serde_json::to_string(&live).unwrap()).unwrap();
-    serde_json::to_value(companion::ui::status::gather(&m, None).unwrap()).unwrap()
+    serde_json::to_value(companion::ui::status::gather(&m, None, companion::HEARTBEAT).unwrap()).unwrap()
 }
 
 fn file<'a>(report: &'a Value, path: &str) -> &'a Value {

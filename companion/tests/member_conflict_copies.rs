@@ -66,7 +66,7 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
     // Bob's edit reaches the owner as the copy: by his last report, bob
     // has the copy's version of bob-loses.txt, not the owner's.
     let (copy, seen) = eventually("the owner seeing bob's edit as the copy's version", DEADLINE, || {
-        let report = companion::ui::status::gather(&s.owner.manifest(), None).ok()?;
+        let report = companion::ui::status::gather(&s.owner.manifest(), None, companion::HEARTBEAT).ok()?;
         let project = report.projects.into_iter().next()?;
         let copy = project.files.iter().find(|f| f.path.starts_with("bob-loses.sync-conflict-"))?.path.clone();
         let bob = project.members.into_iter().find(|m| m.name == "bob")?;

@@ -101,6 +101,7 @@ async fn ordered_gap_free_reported_and_revocable() {
         announce,
         saved: saved.clone(),
         project: row,
+        heartbeat: companion::HEARTBEAT,
     };
     let running = tokio::spawn(task.run(inbox, stop.clone()));
 

@@ -8,13 +8,55 @@
 //! - a member attempting an owner-only action gets `403 forbidden` (they know
 //!   the project exists already).
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use cloud_protocol::{Project, Role};
+use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{Access, rfc3339};
+
+/// The `{id}` of `/api/projects/{id}/…` routes.
+#[derive(Debug, Deserialize)]
+struct ProjectPath {
+    id: Uuid,
+}
+
+/// A call to a `/api/projects/{id}/…` route: who calls, about which
+/// project. The token is checked first (`401`), then the id (`400`), as
+/// the two extractors did one after the other.
+#[derive(Debug, Clone)]
+pub struct ProjectCall {
+    pub user: AuthUser,
+    /// The `{id}` of the path.
+    pub id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ProjectCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let ApiPath(ProjectPath { id }) = ApiPath::from_request_parts(parts, state).await?;
+        Ok(ProjectCall { user, id })
+    }
+}
+
+impl ProjectCall {
+    /// [`readable`] for this call.
+    pub async fn readable(&self, state: &AppState) -> Result<Access, ApiError> {
+        readable(state, self.id, &self.user).await
+    }
+
+    /// [`owned`] for this call.
+    pub async fn owned(&self, state: &AppState, action: &str) -> Result<Access, ApiError> {
+        owned(state, self.id, &self.user, action).await
+    }
+}
 
 /// The caller's access to `project`, or `404` if they have none.
 pub async fn readable(state: &AppState, project: Uuid, user: &AuthUser) -> Result<Access, ApiError> {

@@ -8,10 +8,8 @@ use axum::extract::State;
 use cloud_protocol::{EventsPage, MAX_EVENTS_PAGE};
 use serde::Deserialize;
 
-use super::access::readable;
-use super::extract::{ApiPath, ApiQuery};
-use super::projects::ProjectPath;
-use crate::auth::AuthUser;
+use super::access::ProjectCall;
+use super::extract::ApiQuery;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -54,14 +52,13 @@ impl EventsQuery {
 
 pub async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
+    call: ProjectCall,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let page = query.parse()?;
-    readable(&state, path.id, &user).await?;
+    call.readable(&state).await?;
     // One more than asked tells whether more exist, without a count query.
-    let mut events = state.store.events_since(path.id, page.since_seq, page.limit + 1).await?;
+    let mut events = state.store.events_since(call.id, page.since_seq, page.limit + 1).await?;
     let has_more = events.len() > page.limit as usize;
     events.truncate(page.limit as usize);
     let next_seq = events.last().map_or(page.since_seq, |e| e.seq);

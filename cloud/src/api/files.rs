@@ -7,10 +7,8 @@ use axum::extract::State;
 use cloud_protocol::{Change, FilesSnapshot, MAX_BATCH_CHANGES, UpdateFilesRequest, UpdateFilesResponse};
 use sha2::{Digest, Sha256};
 
-use super::access::{owned, readable};
-use super::extract::{ApiJson, ApiPath};
-use super::projects::ProjectPath;
-use crate::auth::AuthUser;
+use super::access::ProjectCall;
+use super::extract::ApiJson;
 use crate::error::ApiError;
 use crate::metrics;
 use crate::state::AppState;
@@ -18,18 +16,17 @@ use crate::store::{AppendOutcome, BatchInput, now_ms};
 
 pub async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
+    call: ProjectCall,
     ApiJson(req): ApiJson<UpdateFilesRequest>,
 ) -> Result<Json<UpdateFilesResponse>, ApiError> {
-    owned(&state, path.id, &user, "send changes").await?;
+    call.owned(&state, "send changes").await?;
     check_count(req.changes.len())?;
     cloud_protocol::validate_batch(&req.changes).map_err(ApiError::InvalidChanges)?;
 
     let digest = batch_digest(&req.changes)?;
     let input = BatchInput {
-        project_id: path.id,
-        actor: user.0.id,
+        project_id: call.id,
+        actor: call.user.0.id,
         batch_id: req.batch_id,
         digest,
         changes: &req.changes,
@@ -39,27 +36,23 @@ pub async fn update(
     match state.store.append_batch(input).await? {
         AppendOutcome::Applied { response, events } => {
             metrics::batch_applied(events.len());
-            tracing::debug!(project = %path.id, batch = %req.batch_id, first = response.first_seq,
+            tracing::debug!(project = %call.id, batch = %req.batch_id, first = response.first_seq,
                 last = response.last_seq, "batch applied");
             // Only now is the batch durable: members may see it.
-            state.hub.committed(path.id, events).await;
+            state.hub.committed(call.id, events).await;
             Ok(Json(response))
         }
         AppendOutcome::Replayed(response) => {
             metrics::batch_replayed();
-            tracing::debug!(project = %path.id, batch = %req.batch_id, "batch replayed");
+            tracing::debug!(project = %call.id, batch = %req.batch_id, "batch replayed");
             Ok(Json(response))
         }
     }
 }
 
-pub async fn snapshot(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
-) -> Result<Json<FilesSnapshot>, ApiError> {
-    readable(&state, path.id, &user).await?;
-    Ok(Json(state.store.files_snapshot(path.id).await?))
+pub async fn snapshot(State(state): State<AppState>, call: ProjectCall) -> Result<Json<FilesSnapshot>, ApiError> {
+    call.readable(&state).await?;
+    Ok(Json(state.store.files_snapshot(call.id).await?))
 }
 
 /// 1..=MAX_BATCH_CHANGES changes: an empty batch is a client bug (400), a big one

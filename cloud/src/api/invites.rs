@@ -14,9 +14,8 @@ use cloud_protocol::{Invite, Member};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::access::owned;
+use super::access::ProjectCall;
 use super::extract::{ApiPath, OptionalJson};
-use super::projects::ProjectPath;
 use crate::auth::{AuthUser, digest, generate_invite_code};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -38,11 +37,10 @@ pub struct CodePath {
 
 pub async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
+    call: ProjectCall,
     OptionalJson(body): OptionalJson<CreateInviteRequest>,
 ) -> Result<(StatusCode, Json<Invite>), ApiError> {
-    let access = owned(&state, path.id, &user, "invite people").await?;
+    let access = call.owned(&state, "invite people").await?;
     let invitee = body.unwrap_or_default().user_id;
     if invitee == Some(access.project.owner_id) {
         return Err(ApiError::from(StoreError::OwnerCannotJoin));
@@ -51,14 +49,14 @@ pub async fn create(
     let now = now_ms();
     let ttl_ms = i64::try_from(state.settings.invite_ttl.as_millis()).unwrap_or(i64::MAX);
     let expires_at_ms = now.saturating_add(ttl_ms);
-    let invite = NewInvite { project_id: path.id, code_hash: digest(&code), invitee, expires_at_ms };
+    let invite = NewInvite { project_id: call.id, code_hash: digest(&code), invitee, expires_at_ms };
     state.store.create_invite(invite, now).await.map_err(|e| match e {
         // An addressed invite for a user id that does not exist.
         StoreError::NotFound => ApiError::NotFound("no user with that user_id".into()),
         other => other.into(),
     })?;
-    tracing::info!(project = %path.id, addressed = invitee.is_some(), "invite created");
-    Ok((StatusCode::CREATED, Json(Invite { code, project_id: path.id, expires_at: rfc3339(expires_at_ms) })))
+    tracing::info!(project = %call.id, addressed = invitee.is_some(), "invite created");
+    Ok((StatusCode::CREATED, Json(Invite { code, project_id: call.id, expires_at: rfc3339(expires_at_ms) })))
 }
 
 pub async fn accept(

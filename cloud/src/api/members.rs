@@ -9,7 +9,7 @@ use cloud_protocol::{Member, MemberList};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::access::{owned, readable};
+use super::access::{ProjectCall, owned};
 use super::extract::ApiPath;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -22,13 +22,9 @@ pub struct MemberPath {
     pub user_id: Uuid,
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<super::projects::ProjectPath>,
-) -> Result<Json<MemberList>, ApiError> {
-    readable(&state, path.id, &user).await?;
-    Ok(Json(MemberList { members: state.store.list_members(path.id).await? }))
+pub async fn list(State(state): State<AppState>, call: ProjectCall) -> Result<Json<MemberList>, ApiError> {
+    call.readable(&state).await?;
+    Ok(Json(MemberList { members: state.store.list_members(call.id).await? }))
 }
 
 pub async fn revoke(

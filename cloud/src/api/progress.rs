@@ -12,10 +12,8 @@ use axum::extract::State;
 use cloud_protocol::{DEFAULT_PROGRESS_PAGE, MAX_PROGRESS_PAGE, ProgressReport, Role};
 use serde::Deserialize;
 
-use super::access::readable;
-use super::extract::{ApiPath, ApiQuery};
-use super::projects::ProjectPath;
-use crate::auth::AuthUser;
+use super::access::ProjectCall;
+use super::extract::ApiQuery;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{ProgressCursor, ProgressQuery};
@@ -32,8 +30,7 @@ pub struct PageQuery {
 
 pub async fn report(
     State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
+    call: ProjectCall,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ProgressReport>, ApiError> {
     let limit = match page.limit.unwrap_or(DEFAULT_PROGRESS_PAGE) {
@@ -51,7 +48,7 @@ pub async fn report(
             ApiError::bad_request("invalid_query", "cursor is not one this server handed out; start without it")
         })?),
     };
-    let access = readable(&state, path.id, &user).await?;
-    let only = (access.role == Role::Member).then_some(user.0.id);
-    Ok(Json(state.store.progress(path.id, &ProgressQuery { user: only, after, limit }).await?))
+    let access = call.readable(&state).await?;
+    let only = (access.role == Role::Member).then_some(call.user.0.id);
+    Ok(Json(state.store.progress(call.id, &ProgressQuery { user: only, after, limit }).await?))
 }

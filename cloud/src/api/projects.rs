@@ -6,11 +6,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use cloud_protocol::{CreateProjectRequest, Project, ProjectList};
-use serde::Deserialize;
-use uuid::Uuid;
 
-use super::access::{project_view, readable};
-use super::extract::{ApiJson, ApiPath};
+use super::access::{ProjectCall, project_view};
+use super::extract::ApiJson;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,12 +19,6 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// Longest folder id, in bytes. Syncthing's own ids are short (`abcde-fghij`);
 /// the bound only keeps junk out.
 pub const MAX_FOLDER_ID_BYTES: usize = 256;
-
-/// The `{id}` of `/api/projects/{id}/…` routes.
-#[derive(Debug, Deserialize)]
-pub struct ProjectPath {
-    pub id: Uuid,
-}
 
 pub async fn create(
     State(state): State<AppState>,
@@ -51,12 +43,8 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
     Ok(Json(ProjectList { projects: projects.iter().map(project_view).collect() }))
 }
 
-pub async fn get(
-    State(state): State<AppState>,
-    user: AuthUser,
-    ApiPath(path): ApiPath<ProjectPath>,
-) -> Result<Json<Project>, ApiError> {
-    let access = readable(&state, path.id, &user).await?;
+pub async fn get(State(state): State<AppState>, call: ProjectCall) -> Result<Json<Project>, ApiError> {
+    let access = call.readable(&state).await?;
     Ok(Json(project_view(&access)))
 }
 

@@ -24,4 +24,3 @@ mod throttle;
 pub use fanout::FanoutError;
 pub use hub::Hub;
 pub(crate) use hub::SocketDeps;
-pub use session::MAX_PROGRESS_FILES;

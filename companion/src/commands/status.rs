@@ -51,7 +51,7 @@ pub async fn run(
 
 fn snapshot(settings: &Settings, project: Option<&str>) -> anyhow::Result<StatusReport> {
     let manifest = settings.open_manifest()?;
-    let mut report = gather(&manifest, project).context("cannot read the manifest")?;
+    let mut report = gather(&manifest, project, settings.heartbeat).context("cannot read the manifest")?;
     if let Some(key) = project
         && report.projects.is_empty()
     {
@@ -113,7 +113,7 @@ fn project(s: &mut String, p: &ProjectStatusView) {
         if let Some(e) = &f.error {
             let _ = write!(line, "\n      {}", clean(e));
         }
-        if let Some(related) = relation(&f.conflict_copies, f.conflict_copy_of.as_deref()) {
+        if let Some(related) = relation(&f.conflict.copies, f.conflict.copy_of.as_deref()) {
             let _ = write!(line, "\n      {related}");
         }
         let _ = writeln!(s, "{line}");

@@ -17,6 +17,7 @@ pub use project::{ProjectOutcome, ProjectTask};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use cloud_protocol::{Event, ServerMessage};
 use tokio::sync::{Notify, OnceCell, mpsc};
@@ -123,12 +124,12 @@ impl Shared {
                         tracing::warn!(%reason, ?retry_in, "cloud link down; retrying");
                     }
                 }
-                LinkEvent::Message(message) => self.message(&db, message).await,
+                LinkEvent::Message(message) => self.message(&db, message, ctx.settings.heartbeat).await,
             }
         }
     }
 
-    async fn message(&self, db: &crate::manifest::db::Db, message: ServerMessage) {
+    async fn message(&self, db: &crate::manifest::db::Db, message: ServerMessage, heartbeat: Duration) {
         match message {
             ServerMessage::Events { project_id, events, .. } => self.send(project_id, Routed::Events(events)).await,
             ServerMessage::Resync { project_id } => self.send(project_id, Routed::Resync).await,
@@ -140,7 +141,7 @@ impl Shared {
                 tracing::warn!(%code, %message, "the cloud reported an error")
             }
             ServerMessage::MemberProgress { project_id, user_id, name, files } => {
-                crate::owner::members::heard(db, &self.live, project_id, user_id, name, files).await
+                crate::owner::members::heard(db, &self.live, project_id, user_id, name, files, heartbeat).await
             }
         }
     }
@@ -199,6 +200,7 @@ impl Shared {
             announce: announce_tx,
             saved,
             project,
+            heartbeat: ctx.settings.heartbeat,
         };
         let outcome = task.run(inbox, stop.clone()).await;
         self.routes.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);

@@ -47,6 +47,8 @@ pub struct ProjectTask {
     /// Notified by the driver after it saved badges.
     pub saved: Arc<Notify>,
     pub project: ProjectRow,
+    /// [`crate::config::Settings::heartbeat`]
+    pub heartbeat: Duration,
 }
 
 /// What went wrong while applying; `Revoked` ends the task.
@@ -59,7 +61,7 @@ impl ProjectTask {
     /// Runs until revoked or `shutdown`. `inbox`: this project's messages.
     pub async fn run(self, mut inbox: mpsc::Receiver<Routed>, shutdown: CancellationToken) -> ProjectOutcome {
         let id = self.project.project_id;
-        let mut reporter = Reporter::new(id);
+        let mut reporter = Reporter::with_heartbeat(id, self.heartbeat);
         let mut tick = tokio::time::interval(REPORT_EVERY);
         let mut retry_at: Option<tokio::time::Instant> = None;
         if self.link.is_connected() {

@@ -8,7 +8,7 @@
 //! Sending a badge again is harmless: the cloud keeps the latest state of
 //! each file, and a re-send reads the manifest afresh, never an old message.
 //!
-//! With nothing to report for [`crate::presence::heartbeat`], an empty
+//! With nothing to report for the heartbeat ([`crate::presence`]), an empty
 //! `progress` says "still here, nothing changed": the owner then knows how
 //! current this member's report is, and that the member is online.
 //!
@@ -63,10 +63,7 @@ pub(super) struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(project: Uuid) -> Reporter {
-        Reporter::with_heartbeat(project, crate::presence::heartbeat())
-    }
-
+    /// `heartbeat`: [`crate::config::Settings::heartbeat`].
     pub fn with_heartbeat(project: Uuid, heartbeat: Duration) -> Reporter {
         // At start there may be changes from before a restart.
         Reporter { project, dirty: true, next_seq: 1, in_flight: BTreeMap::new(), last_sent: None, heartbeat }

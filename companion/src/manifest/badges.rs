@@ -129,20 +129,8 @@ impl Manifest {
 
     fn badge_query(&self, sql: &str, project: Uuid, limit: i64) -> Result<Vec<BadgeRow>> {
         let mut stmt = self.conn.prepare(sql)?;
-        let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<RawRow> {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-                r.get(9)?,
-            ))
-        };
+        // The columns in the query's order.
+        let map = |r: &rusqlite::Row<'_>| RawRow::try_from(r);
         let rows: Vec<RawRow> = if limit >= 0 {
             stmt.query_map(params![project.to_string(), limit], map)?.collect::<rusqlite::Result<_>>()?
         } else {

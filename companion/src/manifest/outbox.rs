@@ -48,18 +48,9 @@ const COLUMNS: &str =
 
 type RawRow = (i64, String, String, String, String, u32, Option<String>, Option<String>, Option<String>);
 
+/// The columns in [`COLUMNS`] order.
 fn raw(row: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-    ))
+    RawRow::try_from(row)
 }
 
 fn decode(raw: RawRow) -> Result<(OutboxBatch, Option<String>, Option<String>)> {

@@ -2,6 +2,8 @@
 //! arrive, and on each connect the cloud's stored reports
 //! (`GET …/progress`), which cover members who reported while we were away.
 
+use std::time::Duration;
+
 use cloud_protocol::{ReportedFile, Role};
 use uuid::Uuid;
 
@@ -12,13 +14,25 @@ use crate::manifest::db::Db;
 /// Records a member's report that just came live through the cloud: what
 /// it says, and that the member was heard from now (an empty report is only
 /// that). Tells the dashboard when there is something new to draw.
-pub(crate) async fn heard(db: &Db, live: &Live, project: Uuid, user: Uuid, name: String, files: Vec<ReportedFile>) {
+/// `heartbeat`: [`crate::config::Settings::heartbeat`].
+pub(crate) async fn heard(
+    db: &Db,
+    live: &Live,
+    project: Uuid,
+    user: Uuid,
+    name: String,
+    files: Vec<ReportedFile>,
+    heartbeat: Duration,
+) {
+    let offline_after = crate::presence::offline_after(heartbeat);
     let stored_name = name.clone();
     let was_online = db
         .call(move |m| {
             let before = m.members_heard(project)?;
             m.record_member_heard(project, user, &stored_name)?;
-            Ok::<_, crate::manifest::ManifestError>(before.into_iter().any(|(u, _, at)| u == user && recent(&at)))
+            Ok::<_, crate::manifest::ManifestError>(
+                before.into_iter().any(|(u, _, at)| u == user && recent(&at, offline_after)),
+            )
         })
         .await;
     match was_online {
@@ -32,11 +46,10 @@ pub(crate) async fn heard(db: &Db, live: &Live, project: Uuid, user: Uuid, name:
     record(db, live, project, user, name, files).await;
 }
 
-/// Heard from within [`crate::presence::offline_after`] of now.
-fn recent(at: &str) -> bool {
+/// Heard from within `offline_after` of now.
+fn recent(at: &str, offline_after: Duration) -> bool {
     use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::parse(at, &Rfc3339)
-        .is_ok_and(|at| (time::OffsetDateTime::now_utc() - at) < crate::presence::offline_after())
+    time::OffsetDateTime::parse(at, &Rfc3339).is_ok_and(|at| (time::OffsetDateTime::now_utc() - at) < offline_after)
 }
 
 /// Records one member's report and tells the dashboard.

@@ -198,6 +198,15 @@ impl Work {
     }
 }
 
+/// See [`Pipeline::pass_input`].
+struct PassInput {
+    project: uuid::Uuid,
+    root: std::path::PathBuf,
+    rules: IgnoreRules,
+    held: HeldPaths,
+    watching: bool,
+}
+
 struct Pipeline {
     deps: OwnerDeps,
     project: ProjectRow,
@@ -217,8 +226,16 @@ impl Pipeline {
         delay
     }
 
-    fn rules(&self) -> IgnoreRules {
-        self.rules.read().unwrap_or_else(|p| p.into_inner()).clone()
+    /// What a pass takes to the manifest's thread: copies of the project's
+    /// id, folder, ignore rules and held paths, and whether a watcher runs.
+    fn pass_input(&self) -> PassInput {
+        PassInput {
+            project: self.project.project_id,
+            root: self.project.folder_path.clone(),
+            rules: self.rules.read().unwrap_or_else(|p| p.into_inner()).clone(),
+            held: self.held.clone(),
+            watching: self.watching,
+        }
     }
 
     /// Hashes and queues changed paths: `paths` from the watcher, `reported`
@@ -231,9 +248,7 @@ impl Pipeline {
         reported: BTreeSet<String>,
     ) -> Option<tokio::time::Instant> {
         let started = Instant::now();
-        let (project, root, rules, held) =
-            (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
-        let watching = self.watching;
+        let PassInput { project, root, rules, held, watching } = self.pass_input();
         let result = self
             .deps
             .db
@@ -275,9 +290,7 @@ impl Pipeline {
     /// the watcher because they changed too recently.
     async fn reconcile(&mut self, why: &'static str) -> Option<tokio::time::Instant> {
         let started = Instant::now();
-        let (project, root, rules, held) =
-            (self.project.project_id, self.project.folder_path.clone(), self.rules(), self.held.clone());
-        let watching = self.watching;
+        let PassInput { project, root, rules, held, watching } = self.pass_input();
         let result = self
             .deps
             .db
@@ -339,7 +352,7 @@ impl Pipeline {
 
 /// The folder's ignore patterns, from Syncthing (which resolves `#include`),
 /// else straight from `.stignore` so ignored files are not sent meanwhile.
-pub async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
+pub(crate) async fn load_rules(client: &Client, project: &ProjectRow) -> IgnoreRules {
     let folder = project.folder_id.as_str();
     let lines = match client.db_ignores(folder).await {
         Ok(ignores) => ignores.expanded,

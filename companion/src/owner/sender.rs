@@ -234,7 +234,7 @@ fn refusal_reason(e: &ApiError) -> String {
 }
 
 /// One line per quarantined batch, for `status` and `doctor`.
-pub fn quarantine_lines(quarantined: &[QuarantinedBatch]) -> Vec<String> {
+pub(crate) fn quarantine_lines(quarantined: &[QuarantinedBatch]) -> Vec<String> {
     quarantined
         .iter()
         .map(|q| {

@@ -5,12 +5,12 @@
 //! tested live on 1.19.2 and 1.29.5, and checked against 2.x's source where
 //! 2.x answers differently (each such place names the 2.x file).
 
-pub mod client;
-pub mod config_xml;
+pub(crate) mod client;
+pub(crate) mod config_xml;
 pub mod discovery;
-pub mod error;
+pub(crate) mod error;
 pub mod event;
-pub mod stream;
+pub(crate) mod stream;
 pub mod types;
 
 #[cfg(test)]

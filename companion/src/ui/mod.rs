@@ -15,6 +15,7 @@ pub use auth::Secret;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use crate::config::DEFAULT_DASHBOARD_LISTEN;
 use crate::daemon::Context;
 use crate::live::Live;
 use crate::manifest::db::Db;
+use crate::presence::HEARTBEAT;
 use crate::ui::status::DASHBOARD_URL_FILE;
 
 /// Why the dashboard could not start.
@@ -54,6 +56,7 @@ pub struct Dashboard {
     secret: Secret,
     db: Db,
     live: Live,
+    heartbeat: Duration,
 }
 
 impl Dashboard {
@@ -74,7 +77,14 @@ impl Dashboard {
             Err(source) => return Err(UiError::Bind { addr, source }),
         };
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr, source })?;
-        Ok(Dashboard { listener, addr, secret: Secret::generate(addr.port()), db, live })
+        Ok(Dashboard { listener, addr, secret: Secret::generate(addr.port()), db, live, heartbeat: HEARTBEAT })
+    }
+
+    /// The heartbeat members keep ([`crate::config::Settings::heartbeat`]),
+    /// which tells who counts as online; [`HEARTBEAT`] unless told.
+    pub fn with_heartbeat(mut self, heartbeat: Duration) -> Dashboard {
+        self.heartbeat = heartbeat;
+        self
     }
 
     /// The URL to open: it carries the secret once, then a cookie does.
@@ -95,7 +105,13 @@ impl Dashboard {
 
     /// Serves until `shutdown`.
     pub async fn serve(self, shutdown: CancellationToken) {
-        let state = routes::UiState { secret: self.secret, port: self.addr.port(), db: self.db, live: self.live };
+        let state = routes::UiState {
+            secret: self.secret,
+            port: self.addr.port(),
+            db: self.db,
+            live: self.live,
+            heartbeat: self.heartbeat,
+        };
         let app = routes::router(state);
         let stop = shutdown.clone();
         if let Err(e) =
@@ -115,7 +131,7 @@ impl Dashboard {
             Err(e) => return tracing::error!(error = %e, "dashboard: cannot open the manifest"),
         };
         let dashboard = match Dashboard::bind(&ctx.settings.dashboard_listen, db, live).await {
-            Ok(d) => d,
+            Ok(d) => d.with_heartbeat(ctx.settings.heartbeat),
             Err(e) => return tracing::error!(error = %e, "the dashboard is off"),
         };
         let on_terminal = std::io::stderr().is_terminal();

@@ -33,6 +33,8 @@ pub(super) struct UiState {
     pub port: u16,
     pub db: Db,
     pub live: Live,
+    /// [`crate::config::Settings::heartbeat`]
+    pub heartbeat: Duration,
 }
 
 pub(super) fn router(state: UiState) -> Router {
@@ -100,7 +102,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 async fn status(State(state): State<UiState>) -> Response {
-    match state.db.call(|m| gather(m, None)).await {
+    match state.db.call(move |m| gather(m, None, state.heartbeat)).await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "dashboard: cannot read the manifest");

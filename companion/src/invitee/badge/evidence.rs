@@ -53,7 +53,6 @@ impl Engine {
     /// The answer to an [`Action::Hash`].
     pub fn hashed(&mut self, path: &str, outcome: HashOutcome) {
         let now = self.tick();
-        let me = self.my_short_id.clone();
         let Some(t) = self.files.get_mut(path) else { return };
         // An answer nobody asked for is taken as a look made now.
         let (again, asked_at) = match t.hashing {
@@ -65,23 +64,7 @@ impl Engine {
             // Became ignored while it was read: the result is not ours to keep.
             return;
         }
-        let disk = match outcome {
-            HashOutcome::Hashed { hash, stamp, inode } => {
-                Some(DiskFact::Present { hash: share(t, hash), stamp, inode })
-            }
-            HashOutcome::Missing => Some(DiskFact::Missing),
-            HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
-            // The disk fact we hold (or, after a restart, the prior one) stands.
-            HashOutcome::Unchanged => match &t.disk {
-                DiskFact::Present { .. } => Some(t.disk.clone()),
-                _ => t
-                    .prior
-                    .as_ref()
-                    .and_then(|p| Some((p.local_hash.clone()?, p.stamp?, p.inode)))
-                    .map(|(hash, stamp, inode)| DiskFact::Present { hash: share(t, hash), stamp, inode }),
-            },
-        };
-        let Some(disk) = disk else {
+        let Some(disk) = observed(t, outcome) else {
             // Unchanged, but nothing to fall back on: read it for real.
             self.want_hash(path, None);
             return;
@@ -98,6 +81,16 @@ impl Engine {
             self.settle();
             return;
         }
+        self.judge_look(path, asked_at);
+        self.settle();
+    }
+
+    /// What a fresh look at the disk of `path` (asked at `asked_at`, with no
+    /// newer reason to look since) makes of the file: in step with the
+    /// announcement, a conflict (combined with Syncthing's answer, asked for
+    /// when there is none), or a pull to check on.
+    fn judge_look(&mut self, path: &str, asked_at: u64) {
+        let me = self.my_short_id.clone();
         let Some(t) = self.files.get_mut(path) else { return };
         if t.matches() {
             t.item_error = None;
@@ -145,7 +138,6 @@ impl Engine {
             // a newer announcement must then read pending, not syncing.
             self.push(Action::QueryNeed);
         }
-        self.settle();
     }
 
     /// The answer to an [`Action::QueryFile`]. A conflict it would make is
@@ -260,6 +252,25 @@ impl Engine {
                 t.checked_idle = true;
             }
         }
+    }
+}
+
+/// The disk fact a hash outcome tells of `t`; `None` when it says
+/// "unchanged" but there is nothing to fall back on.
+fn observed(t: &Tracked, outcome: HashOutcome) -> Option<DiskFact> {
+    match outcome {
+        HashOutcome::Hashed { hash, stamp, inode } => Some(DiskFact::Present { hash: share(t, hash), stamp, inode }),
+        HashOutcome::Missing => Some(DiskFact::Missing),
+        HashOutcome::Failed(why) => Some(DiskFact::Unreadable(why)),
+        // The disk fact we hold (or, after a restart, the prior one) stands.
+        HashOutcome::Unchanged => match &t.disk {
+            DiskFact::Present { .. } => Some(t.disk.clone()),
+            _ => t
+                .prior
+                .as_ref()
+                .and_then(|p| Some((p.local_hash.clone()?, p.stamp?, p.inode)))
+                .map(|(hash, stamp, inode)| DiskFact::Present { hash: share(t, hash), stamp, inode }),
+        },
     }
 }
 

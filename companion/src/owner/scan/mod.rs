@@ -102,19 +102,7 @@ pub fn scan_folder(
 ) -> Result<ScanReport, ScanError> {
     let started = Instant::now();
     check_root(root, options.marker.as_deref())?;
-    // The walk (rayon tasks) and the manifest read (this thread, which owns
-    // the connection) overlap: with nothing changed they are the whole scan.
-    let mut walked = None;
-    let known = rayon::in_place_scope(|s| {
-        s.spawn(|_| walked = Some(walk::walk(root, rules)));
-        manifest.local_stamps(project).map(|rows| {
-            let mut known = HashSet::with_capacity(rows.len());
-            known.extend(rows.into_iter().map(Known));
-            known
-        })
-    });
-    let mut walk = walked.expect("the walk task ran");
-    let mut known: HashSet<Known> = known?;
+    let (mut walk, mut known) = walk_and_load(manifest, project, root, rules)?;
     let mut report = ScanReport {
         files_seen: walk.files.len() as u64,
         ignored: walk.ignored,
@@ -122,88 +110,20 @@ pub fn scan_folder(
         ..ScanReport::default()
     };
 
-    // Each path found takes its record out of `known`, so what is left was not seen.
-    let mut to_hash = Vec::new();
-    let mut unsent = Vec::new();
-    for found in std::mem::take(&mut walk.files) {
-        match known.take(found.rel.as_str()) {
-            // Same stamp: the recorded hash still holds.
-            Some(Known(k)) if !k.deleted && k.stamp() == found.stamp => {
-                if !k.hash_sent {
-                    unsent.push(found);
-                }
-            }
-            k => to_hash.push((found, k.is_some())),
-        }
-    }
-
+    let (to_hash, unsent) = compare_stamps(std::mem::take(&mut walk.files), &mut known);
     // The full records (hashes) of the recorded paths looked at further.
     let wanted =
         unsent.iter().map(|f| f.rel.as_str()).chain(to_hash.iter().filter(|(_, k)| *k).map(|(f, _)| f.rel.as_str()));
     let full = full_records(manifest, project, wanted)?;
-    for found in unsent {
-        match full.get(&found.rel) {
-            // Send the recorded hash: the cloud lacks it.
-            Some(k) if !k.deleted && k.stamp() == found.stamp => {
-                if !k.is_sent(&k.hash) {
-                    report.changes.push(upsert(Some(k), &found.rel, &k.hash, found.stamp));
-                }
-            }
-            _ => to_hash.push((found, true)),
-        }
-    }
-    let to_hash: Vec<(walk::Found, Option<&LocalFile>)> = to_hash
-        .into_iter()
-        .map(|(found, k)| {
-            let k = if k { full.get(&found.rel) } else { None };
-            (found, k)
-        })
-        .collect();
+    let to_hash = send_unsent(&full, unsent, to_hash, &mut report);
 
-    let mut touched = Vec::new();
-    if !to_hash.is_empty() {
-        let total_bytes = to_hash.iter().map(|(f, _)| f.stamp.size).sum();
-        tracing::info!(folder = %root.display(), files = report.files_seen, to_hash = to_hash.len(), total_bytes, "scanning");
-        let progress = Progress::start(options.progress, to_hash.len() as u64, total_bytes, options.log_every);
-        let hashed: Vec<_> = to_hash
-            .into_par_iter()
-            .map(|(found, k)| {
-                let result = hash_file(root, &found.rel);
-                progress.add(found.stamp.size);
-                (found, k, result)
-            })
-            .collect();
-        progress.finish();
-
-        for (found, k, result) in hashed {
-            let file = match result {
-                Ok(file) => file,
-                Err(e) => {
-                    // Gone or busy: the watcher or the next scan will see it (it
-                    // was seen, so it is not taken for a delete either).
-                    report.skipped.push(Skipped { path: found.abs(root), reason: e.to_string() });
-                    continue;
-                }
-            };
-            report.hashed_files += 1;
-            report.bytes_hashed += file.stamp.size;
-            if k.is_some_and(|k| k.is_sent(&file.hash)) {
-                touched.push((found.rel, file.stamp, file.hash));
-            } else {
-                report.changes.push(upsert(k, &found.rel, &file.hash, file.stamp));
-            }
-        }
-    }
+    let touched = hash_changed(root, to_hash, options, &mut report);
     report.touched = touched.len() as u64;
     if !touched.is_empty() {
         manifest.record_stamps(project, &touched)?;
     }
 
-    for Known(k) in known {
-        if !k.deleted && !walk.is_unknown(&k.path) && !rules.should_skip(&k.path) {
-            report.changes.push(Change::delete(k.path));
-        }
-    }
+    report_deletes(known, &walk, rules, &mut report);
     report.changes.sort_by(|a, b| a.path.cmp(&b.path));
     report.duration = started.elapsed();
     tracing::info!(
@@ -216,6 +136,142 @@ pub fn scan_folder(
         "scan done"
     );
     Ok(report)
+}
+
+/// Walks the folder and reads the recorded stamps at once.
+///
+/// The walk (rayon tasks) and the manifest read (this thread, which owns
+/// the connection) overlap: with nothing changed they are the whole scan.
+fn walk_and_load(
+    manifest: &Manifest,
+    project: Uuid,
+    root: &Path,
+    rules: &IgnoreRules,
+) -> Result<(walk::Walk, HashSet<Known>), ManifestError> {
+    let mut walked = None;
+    let known = rayon::in_place_scope(|s| {
+        s.spawn(|_| walked = Some(walk::walk(root, rules)));
+        manifest.local_stamps(project).map(|rows| {
+            let mut known = HashSet::with_capacity(rows.len());
+            known.extend(rows.into_iter().map(Known));
+            known
+        })
+    });
+    let walk = walked.expect("the walk task ran");
+    Ok((walk, known?))
+}
+
+/// A file found and whether it has a record (the record is read later).
+type ToHash = (walk::Found, bool);
+
+/// Sorts the files found by their stamps: those to hash, and those whose
+/// recorded hash still holds but was never sent.
+///
+/// Each path found takes its record out of `known`, so what is left there
+/// was not seen.
+fn compare_stamps(files: Vec<walk::Found>, known: &mut HashSet<Known>) -> (Vec<ToHash>, Vec<walk::Found>) {
+    let mut to_hash = Vec::new();
+    let mut unsent = Vec::new();
+    for found in files {
+        match known.take(found.rel.as_str()) {
+            // Same stamp: the recorded hash still holds.
+            Some(Known(k)) if !k.deleted && k.stamp() == found.stamp => {
+                if !k.hash_sent {
+                    unsent.push(found);
+                }
+            }
+            k => to_hash.push((found, k.is_some())),
+        }
+    }
+    (to_hash, unsent)
+}
+
+/// Reports the recorded hash of each unsent file the cloud lacks (a file
+/// whose full record no longer matches is hashed instead), and pairs each
+/// file to hash with its full record.
+fn send_unsent<'a>(
+    full: &'a HashMap<String, LocalFile>,
+    unsent: Vec<walk::Found>,
+    mut to_hash: Vec<ToHash>,
+    report: &mut ScanReport,
+) -> Vec<(walk::Found, Option<&'a LocalFile>)> {
+    for found in unsent {
+        match full.get(&found.rel) {
+            // Send the recorded hash: the cloud lacks it.
+            Some(k) if !k.deleted && k.stamp() == found.stamp => {
+                if !k.is_sent(&k.hash) {
+                    report.changes.push(upsert(Some(k), &found.rel, &k.hash, found.stamp));
+                }
+            }
+            _ => to_hash.push((found, true)),
+        }
+    }
+    to_hash
+        .into_iter()
+        .map(|(found, k)| {
+            let k = if k { full.get(&found.rel) } else { None };
+            (found, k)
+        })
+        .collect()
+}
+
+/// A file whose content is what was sent: only its stamp is renewed.
+type Touched = (String, FileStamp, String);
+
+/// Hashes `to_hash` on rayon's threads (with progress) and reports each
+/// create or update; returns the files only touched (same content).
+fn hash_changed(
+    root: &Path,
+    to_hash: Vec<(walk::Found, Option<&LocalFile>)>,
+    options: &ScanOptions,
+    report: &mut ScanReport,
+) -> Vec<Touched> {
+    let mut touched = Vec::new();
+    if to_hash.is_empty() {
+        return touched;
+    }
+    let total_bytes = to_hash.iter().map(|(f, _)| f.stamp.size).sum();
+    tracing::info!(folder = %root.display(), files = report.files_seen, to_hash = to_hash.len(), total_bytes, "scanning");
+    let progress = Progress::start(options.progress, to_hash.len() as u64, total_bytes, options.log_every);
+    let hashed: Vec<_> = to_hash
+        .into_par_iter()
+        .map(|(found, k)| {
+            let result = hash_file(root, &found.rel);
+            progress.add(found.stamp.size);
+            (found, k, result)
+        })
+        .collect();
+    progress.finish();
+
+    for (found, k, result) in hashed {
+        let file = match result {
+            Ok(file) => file,
+            Err(e) => {
+                // Gone or busy: the watcher or the next scan will see it (it
+                // was seen, so it is not taken for a delete either).
+                report.skipped.push(Skipped { path: found.abs(root), reason: e.to_string() });
+                continue;
+            }
+        };
+        report.hashed_files += 1;
+        report.bytes_hashed += file.stamp.size;
+        if k.is_some_and(|k| k.is_sent(&file.hash)) {
+            touched.push((found.rel, file.stamp, file.hash));
+        } else {
+            report.changes.push(upsert(k, &found.rel, &file.hash, file.stamp));
+        }
+    }
+    touched
+}
+
+/// Reports a delete for each recorded path not seen, unless it lies below
+/// something unreadable or is one Syncthing skips.
+fn report_deletes(known: HashSet<Known>, walk: &walk::Walk, rules: &IgnoreRules, report: &mut ScanReport) {
+    for Known(k) in known {
+        if !k.deleted && !walk.is_unknown(&k.path) && !rules.should_skip(&k.path) {
+            report.changes.push(Change::delete(k.path));
+        }
+    }
 }
 
 /// Above this many, full records are read in one query rather than one by one.

@@ -23,7 +23,7 @@ use time::format_description::well_known::Rfc3339;
 /// `FolderSummary`/`FolderCompletion`, which 1.19 only generates while someone
 /// polls a mask holding them. All names exist in 1.19.2: an unknown name
 /// would silently add nothing to the mask.
-pub const SUBSCRIBED_EVENTS: &[&str] = &[
+pub(crate) const SUBSCRIBED_EVENTS: &[&str] = &[
     "Starting",
     "StartupComplete",
     "ListenAddressesChanged",
@@ -51,7 +51,7 @@ pub const SUBSCRIBED_EVENTS: &[&str] = &[
 ];
 
 /// The `events=` query value for [`SUBSCRIBED_EVENTS`].
-pub fn subscribed_mask() -> String {
+pub(crate) fn subscribed_mask() -> String {
     SUBSCRIBED_EVENTS.join(",")
 }
 
@@ -235,7 +235,7 @@ fn typed<T: DeserializeOwned>(data: &Value, wrap: impl FnOnce(T) -> EventKind) -
 
 /// Reads a whole `/rest/events` body. Elements without a usable envelope are
 /// skipped (and returned separately) rather than failing the batch.
-pub fn parse_events(body: &[u8]) -> Result<(Vec<Event>, Vec<EnvelopeError>), serde_json::Error> {
+pub(crate) fn parse_events(body: &[u8]) -> Result<(Vec<Event>, Vec<EnvelopeError>), serde_json::Error> {
     let values: Vec<Value> = serde_json::from_slice(body)?;
     let mut events = Vec::with_capacity(values.len());
     let mut skipped = Vec::new();

@@ -24,6 +24,19 @@ use serde::{Deserialize, Serialize};
 use crate::ignore::is_conflict_copy;
 use crate::ui::status::{FileView, MemberFileView};
 
+/// A file's links to its conflict family, flattened into its view:
+/// `conflict_copies` on an original, `conflict_copy_of` on a copy, neither
+/// (nothing serialized) outside a family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictLinks {
+    /// The original's `.sync-conflict-` copies.
+    #[serde(rename = "conflict_copies", default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
+    /// For a `.sync-conflict-` copy: the path of its original.
+    #[serde(rename = "conflict_copy_of", default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
+}
+
 /// For a file of a conflict family (an original with copies, or a copy),
 /// which of the owner's versions a member holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +68,10 @@ pub fn relate(files: &mut [FileView], on_disk: &BTreeMap<String, Vec<String>>) {
         set.extend(found.iter().filter(|c| is_conflict_copy(c).as_ref() == Some(original)).cloned());
     }
     for f in files.iter_mut() {
-        f.conflict_copy_of = is_conflict_copy(&f.path);
-        f.conflict_copies = copies.get(&f.path).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        f.conflict = ConflictLinks {
+            copies: copies.get(&f.path).map(|s| s.iter().cloned().collect()).unwrap_or_default(),
+            copy_of: is_conflict_copy(&f.path),
+        };
     }
 }
 
@@ -66,8 +81,10 @@ pub fn member_versions(owner: &[FileView], member: &mut [MemberFileView]) {
     let by_path: HashMap<&str, &FileView> = owner.iter().map(|f| (f.path.as_str(), f)).collect();
     for m in member.iter_mut() {
         let mine = by_path.get(m.path.as_str());
-        m.conflict_copy_of = is_conflict_copy(&m.path);
-        m.conflict_copies = mine.map(|f| f.conflict_copies.clone()).unwrap_or_default();
+        m.conflict = ConflictLinks {
+            copies: mine.map(|f| f.conflict.copies.clone()).unwrap_or_default(),
+            copy_of: is_conflict_copy(&m.path),
+        };
         m.conflict_version = version(&by_path, m);
     }
 }
@@ -76,10 +93,10 @@ pub fn member_versions(owner: &[FileView], member: &mut [MemberFileView]) {
 fn version(by_path: &HashMap<&str, &FileView>, m: &MemberFileView) -> Option<ConflictVersion> {
     // The family, in the order a match is named: the file itself first.
     let mut family: Vec<(&str, &str)> = vec![(m.path.as_str(), "your version")];
-    if let Some(original) = &m.conflict_copy_of {
+    if let Some(original) = &m.conflict.copy_of {
         family.push((original.as_str(), "the original's version"));
     }
-    family.extend(m.conflict_copies.iter().map(|c| (c.as_str(), "the copy's version")));
+    family.extend(m.conflict.copies.iter().map(|c| (c.as_str(), "the copy's version")));
     if family.len() == 1 {
         return None;
     }
@@ -126,8 +143,7 @@ mod tests {
             local_hash: hash.map(str::to_owned),
             error: None,
             eta_s: None,
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
         }
     }
 
@@ -139,8 +155,7 @@ mod tests {
             local_hash: hash.map(str::to_owned),
             error: None,
             reported_at: "2026-11-30T16:45:00Z".into(),
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
             conflict_version: None,
         }
     }
@@ -171,7 +186,29 @@ mod tests {
         let old = json!({"path": "x", "state": "synced", "percent": 100.0, "size": 1,
             "expected_hash": null, "local_hash": null, "error": null});
         let back: FileView = serde_json::from_value(old).unwrap();
-        assert!(back.conflict_copies.is_empty() && back.conflict_copy_of.is_none());
+        assert!(back.conflict == ConflictLinks::default());
+    }
+
+    /// The links are flattened into the views: the JSON keeps its keys
+    /// in the same place, byte for byte (`status --json`, the dashboard).
+    #[test]
+    fn the_links_keep_their_place_in_the_json() {
+        let mut owner = vec![file("notes.txt", FileState::Synced, Some(H1)), file(COPY, FileState::Synced, Some(H2))];
+        relate(&mut owner, &BTreeMap::new());
+        let mut member = vec![reported(COPY, Some(H1))];
+        member_versions(&owner, &mut member);
+        assert_eq!(
+            serde_json::to_string(&owner).unwrap(),
+            format!(
+                r#"[{{"path":"notes.txt","state":"synced","percent":100.0,"size":5,"expected_hash":"{H1}","local_hash":"{H1}","error":null,"conflict_copies":["{COPY}"]}},{{"path":"{COPY}","state":"synced","percent":100.0,"size":5,"expected_hash":"{H2}","local_hash":"{H2}","error":null,"conflict_copy_of":"notes.txt"}}]"#
+            )
+        );
+        assert_eq!(
+            serde_json::to_string(&member).unwrap(),
+            format!(
+                r#"[{{"path":"{COPY}","state":"synced","percent":100.0,"local_hash":"{H1}","error":null,"reported_at":"2026-11-30T16:45:00Z","conflict_copy_of":"notes.txt","conflict_version":{{"same_as":"notes.txt","says":"has the original's version: notes.txt"}}}}]"#
+            )
+        );
     }
 
     #[test]
@@ -180,7 +217,7 @@ mod tests {
         let mut files = vec![file("notes.txt", FileState::Deleted, None), file(COPY, FileState::Synced, Some(H2))];
         relate(&mut files, &BTreeMap::new());
         assert_eq!(
-            (files[0].conflict_copies.as_slice(), files[1].conflict_copy_of.as_deref()),
+            (files[0].conflict.copies.as_slice(), files[1].conflict.copy_of.as_deref()),
             (&[COPY.to_owned()][..], Some("notes.txt"))
         );
     }

@@ -7,6 +7,7 @@ pub(crate) mod conflict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use cloud_protocol::{FileState, Role};
 use serde::{Deserialize, Serialize};
@@ -17,10 +18,11 @@ use uuid::Uuid;
 use crate::invitee::badge::round_percent;
 use crate::live::{FolderLive, folder_key};
 use crate::manifest::{Manifest, ManifestError, ProjectRow, ProjectStatus};
-use conflict::{ConflictVersion, member_versions, relate};
+pub use conflict::{ConflictLinks, ConflictVersion};
+use conflict::{member_versions, relate};
 
 /// File in the state directory holding the dashboard's URL (with its secret).
-pub const DASHBOARD_URL_FILE: &str = "dashboard.url";
+pub(crate) const DASHBOARD_URL_FILE: &str = "dashboard.url";
 
 /// `{"projects": [...]}` (plus where the dashboard is, when it runs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,12 +67,10 @@ pub struct FileView {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eta_s: Option<u64>,
-    /// This file's `.sync-conflict-` copies (announced, or on this disk).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflict_copies: Vec<String>,
-    /// For a `.sync-conflict-` copy: the path of its original.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflict_copy_of: Option<String>,
+    /// This file's `.sync-conflict-` copies (announced, or on this disk),
+    /// or the original it is a copy of.
+    #[serde(flatten)]
+    pub conflict: ConflictLinks,
 }
 
 /// One member, as the owner sees them.
@@ -106,12 +106,10 @@ pub struct MemberFileView {
     pub local_hash: Option<String>,
     pub error: Option<String>,
     pub reported_at: String,
-    /// The owner's `.sync-conflict-` copies of this file.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conflict_copies: Vec<String>,
-    /// For a `.sync-conflict-` copy: the path of its original.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conflict_copy_of: Option<String>,
+    /// The owner's `.sync-conflict-` copies of this file, or the original
+    /// it is a copy of.
+    #[serde(flatten)]
+    pub conflict: ConflictLinks,
     /// For a file with copies, or a copy: which of the owner's versions
     /// the member's bytes are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,14 +117,15 @@ pub struct MemberFileView {
 }
 
 /// The status of every project (or those `filter` matches by id, name or
-/// folder id).
-pub fn gather(manifest: &Manifest, filter: Option<&str>) -> Result<StatusReport, ManifestError> {
+/// folder id). `heartbeat` ([`crate::config::Settings::heartbeat`]) tells
+/// which members count as online.
+pub fn gather(manifest: &Manifest, filter: Option<&str>, heartbeat: Duration) -> Result<StatusReport, ManifestError> {
     let mut projects = Vec::new();
     for p in manifest.projects()? {
         if filter.is_some_and(|f| !matches(&p, f)) {
             continue;
         }
-        projects.push(project_view(manifest, &p)?);
+        projects.push(project_view(manifest, &p, heartbeat)?);
     }
     Ok(StatusReport { projects, dashboard: None })
 }
@@ -144,7 +143,7 @@ pub fn dashboard_url(state_dir: &Path) -> Option<String> {
 }
 
 /// One project's view.
-pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatusView, ManifestError> {
+fn project_view(manifest: &Manifest, p: &ProjectRow, heartbeat: Duration) -> Result<ProjectStatusView, ManifestError> {
     let id = p.project_id;
     let folder: Option<FolderLive> =
         manifest.kv_get(&folder_key(id))?.and_then(|text| serde_json::from_str(&text).ok());
@@ -154,7 +153,7 @@ pub fn project_view(manifest: &Manifest, p: &ProjectRow) -> Result<ProjectStatus
     };
     let on_disk = folder.as_ref().map(|f| f.conflict_copies.clone()).unwrap_or_default();
     relate(&mut files, &on_disk);
-    let members = if p.role == Role::Owner { members(manifest, id, &files)? } else { Vec::new() };
+    let members = if p.role == Role::Owner { members(manifest, id, &files, heartbeat)? } else { Vec::new() };
     let weighted: Vec<(u64, f64)> = files.iter().filter(|f| counts(f.state)).map(|f| (f.size, f.percent)).collect();
     Ok(ProjectStatusView {
         project_id: id,
@@ -194,8 +193,7 @@ fn member_files(manifest: &Manifest, id: Uuid, folder: Option<&FolderLive>) -> R
                 local_hash: badge.and_then(|b| b.local_hash.clone()),
                 error: badge.and_then(|b| b.error.clone()),
                 eta_s: etas.get(&r.path).copied(),
-                conflict_copies: Vec::new(),
-                conflict_copy_of: None,
+                conflict: ConflictLinks::default(),
                 path: r.path,
             }
         })
@@ -215,8 +213,7 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
             local_hash: (!f.deleted).then(|| f.hash.clone()),
             error: None,
             eta_s: None,
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
             path: f.path,
         })
         .collect())
@@ -224,7 +221,12 @@ fn owner_files(manifest: &Manifest, id: Uuid) -> Result<Vec<FileView>, ManifestE
 
 /// Owner: each member's reports, with (for conflict families) which of
 /// the owner's versions they hold.
-fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<MemberView>, ManifestError> {
+fn members(
+    manifest: &Manifest,
+    id: Uuid,
+    owner: &[FileView],
+    heartbeat: Duration,
+) -> Result<Vec<MemberView>, ManifestError> {
     let sizes: HashMap<&str, u64> = owner.iter().map(|f| (f.path.as_str(), f.size)).collect();
     let mut by_member: BTreeMap<(String, Uuid), Vec<MemberFileView>> = BTreeMap::new();
     // Heard from (and so listed) even before reporting a file.
@@ -244,13 +246,12 @@ fn members(manifest: &Manifest, id: Uuid, owner: &[FileView]) -> Result<Vec<Memb
             local_hash: p.local_hash,
             error: p.error,
             reported_at: row.reported_at,
-            conflict_copies: Vec::new(),
-            conflict_copy_of: None,
+            conflict: ConflictLinks::default(),
             conflict_version: None,
         });
     }
     let now = OffsetDateTime::now_utc();
-    let offline_after = crate::presence::offline_after();
+    let offline_after = crate::presence::offline_after(heartbeat);
     Ok(by_member
         .into_iter()
         .map(|((name, user_id), mut files)| {
@@ -288,7 +289,7 @@ fn counts(state: FileState) -> bool {
 }
 
 /// Byte-weighted percent; by file count when every size is 0; 100 when empty.
-pub fn weighted_percent(files: &[(u64, f64)]) -> f64 {
+pub(crate) fn weighted_percent(files: &[(u64, f64)]) -> f64 {
     let total: u64 = files.iter().map(|(s, _)| s).sum();
     if files.is_empty() {
         return 100.0;
