@@ -2,6 +2,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud_client::CloudClient;
 use crate::config::Settings;
 use crate::daemon::Daemon;
 
@@ -16,6 +17,22 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
     });
     daemon.run(shutdown).await?;
     Ok(())
+}
+
+/// One look at the cloud before the daemon starts. A certificate the
+/// companion does not trust is a setting to fix, not an outage to wait out:
+/// it stops `run` with the reason. Anything else (the cloud down, a refused
+/// token) only warns: the daemon works offline and retries by itself.
+pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
+    let client = CloudClient::from_access(settings.cloud()?)?;
+    match client.me().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_certificate_problem() => Err(super::cloud_error(e)),
+        Err(e) => {
+            tracing::warn!("{}", e.advice());
+            Ok(())
+        }
+    }
 }
 
 /// The daemon for these settings, with every part this build has: the
