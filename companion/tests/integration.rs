@@ -12,6 +12,7 @@ mod badge_engine;
 mod badge_rule;
 mod badge_store;
 mod captures;
+mod dashboard_hosts;
 mod dashboard_live;
 mod ignore;
 mod link_limits;
