@@ -146,11 +146,8 @@ fn in_a_container_the_flagged_url_wins_over_the_wildcard_in_config_xml() {
         assert_eq!(local.api_key, "container-apikey");
         // The sidecar names Syncthing by its service name: that URL is used,
         // with the key (and folders) still read from config.xml.
-        let flagged = Overrides {
-            home: Some(home.clone()),
-            url: Some("http://syncthing:8384".into()),
-            ..Overrides::default()
-        };
+        let flagged =
+            Overrides { home: Some(home.clone()), url: Some("http://syncthing:8384".into()), ..Overrides::default() };
         let e = resolve(&flagged, &env).unwrap();
         assert_eq!((e.url.as_str(), e.api_key.as_str()), ("http://syncthing:8384", "container-apikey"), "{address}");
         assert_eq!(e.config.unwrap().folders.len(), 2);
