@@ -12,6 +12,7 @@ mod badge_engine;
 mod badge_rule;
 mod badge_store;
 mod captures;
+mod cloud_tls;
 mod dashboard_hosts;
 mod dashboard_live;
 mod ignore;
