@@ -42,6 +42,10 @@ pub struct GlobalArgs {
     /// Where the companion keeps its state (manifest, outbox).
     #[arg(long, global = true, value_name = "DIR", env = "COMPANION_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// A PEM file of CA certificates to trust for the cloud's TLS, on top of the
+    /// system's (a private CA behind your reverse proxy). `login` saves it.
+    #[arg(long, global = true, value_name = "FILE", env = "COMPANION_CLOUD_CA")]
+    pub cloud_ca: Option<PathBuf>,
     /// Syncthing's home directory (the one holding config.xml). Default: searched in
     /// $XDG_STATE_HOME/syncthing, ~/.local/state/syncthing, ~/.config/syncthing.
     #[arg(long, global = true, value_name = "DIR", env = "COMPANION_SYNCTHING_HOME")]
@@ -60,6 +64,7 @@ impl GlobalArgs {
         let flags = Flags {
             config: self.config.clone(),
             state_dir: self.state_dir.clone(),
+            cloud_ca: self.cloud_ca.clone(),
             syncthing: self.syncthing_overrides(),
         };
         Ok(Settings::from_process(&flags)?)
@@ -253,7 +258,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let daemon = commands::run::daemon(cli.global.settings()?);
+            let settings = cli.global.settings()?;
+            runtime.block_on(commands::run::preflight(&settings))?;
+            let daemon = commands::run::daemon(settings);
             runtime.block_on(commands::run::run(daemon))?;
             Ok(ExitCode::SUCCESS)
         }

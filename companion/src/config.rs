@@ -2,8 +2,10 @@
 //! and how flags, `COMPANION_*` variables, the file and defaults combine.
 //!
 //! Precedence, highest first: command-line flags, environment variables
-//! (clap already folds `COMPANION_CONFIG`, `COMPANION_STATE_DIR` and
-//! `COMPANION_SYNCTHING_*` into the flags), the config file, defaults.
+//! (clap already folds `COMPANION_CONFIG`, `COMPANION_STATE_DIR`,
+//! `COMPANION_CLOUD_CA` and `COMPANION_SYNCTHING_*` into the flags), the
+//! config file, defaults. A relative path in the file is relative to the
+//! file's directory.
 //!
 //! The file holds the cloud token, so it is written with mode 0600, through
 //! a temporary file and a rename so a crash never leaves half a file.
@@ -61,17 +63,20 @@ pub struct FileConfig {
     pub dashboard: DashboardSection,
 }
 
-/// `[cloud]`: which cloud, as whom.
+/// `[cloud]`: which cloud, as whom, and which extra CA to trust for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CloudSection {
     pub url: Option<String>,
     pub token: Option<String>,
+    /// A PEM file of CA certificates trusted for the cloud, on top of the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 impl CloudSection {
     fn is_empty(&self) -> bool {
-        self.url.is_none() && self.token.is_none()
+        self.url.is_none() && self.token.is_none() && self.ca.is_none()
     }
 }
 
@@ -96,11 +101,16 @@ impl SyncthingSection {
 pub struct DashboardSection {
     /// `host:port`
     pub listen: Option<String>,
+    /// The `Host` values (`name:port`, or `name` for any port) a browser may
+    /// send besides the loopback names: the names the dashboard is browsed
+    /// with when it listens beyond loopback (in a container, on a NAS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
 }
 
 impl DashboardSection {
     fn is_empty(&self) -> bool {
-        self.listen.is_none()
+        self.listen.is_none() && self.allowed_hosts.is_empty()
     }
 }
 
@@ -152,6 +162,8 @@ impl FileConfig {
 pub struct Flags {
     pub config: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
+    /// `--cloud-ca` (or `COMPANION_CLOUD_CA`).
+    pub cloud_ca: Option<PathBuf>,
     pub syncthing: Overrides,
 }
 
@@ -169,6 +181,8 @@ pub struct ConfigEnv {
     pub dashboard_listen: Option<String>,
     /// `COMPANION_HEARTBEAT_MS` (tests shorten the heartbeat with it)
     pub heartbeat: Option<std::time::Duration>,
+    /// `COMPANION_DASHBOARD_ALLOWED_HOSTS`, comma-separated.
+    pub dashboard_allowed_hosts: Option<Vec<String>>,
 }
 
 impl ConfigEnv {
@@ -185,6 +199,8 @@ impl ConfigEnv {
             heartbeat: crate::presence::heartbeat_from_env(
                 std::env::var(crate::presence::HEARTBEAT_ENV).ok().as_deref(),
             ),
+            dashboard_allowed_hosts: text("COMPANION_DASHBOARD_ALLOWED_HOSTS")
+                .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect()),
         }
     }
 
@@ -207,16 +223,18 @@ impl ConfigEnv {
     }
 }
 
-/// Which cloud, as whom.
+/// Which cloud, as whom, trusting which extra CA.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CloudAccess {
     pub url: String,
     pub token: String,
+    /// A PEM file of CA certificates trusted on top of the system's.
+    pub ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for CloudAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloudAccess").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("CloudAccess").field("url", &self.url).field("ca", &self.ca).finish_non_exhaustive()
     }
 }
 
@@ -229,11 +247,15 @@ pub struct Settings {
     pub file: FileConfig,
     /// `None` until `companion login`.
     pub cloud: Option<CloudAccess>,
+    /// The extra CA file for the cloud (flag over file), also before login.
+    pub cloud_ca: Option<PathBuf>,
     /// How to find Syncthing (flags over file).
     pub syncthing: Overrides,
     pub dashboard_listen: String,
     /// How often an idle member says it is still there ([`crate::presence`]).
     pub heartbeat: std::time::Duration,
+    /// Extra `Host` values the dashboard accepts (environment over file).
+    pub dashboard_allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -250,8 +272,10 @@ impl Settings {
         let file = FileConfig::load(&config_path)?;
         let url = env.cloud_url.clone().or_else(|| file.cloud.url.clone());
         let token = env.cloud_token.clone().or_else(|| file.cloud.token.clone());
+        let file_dir = config_path.parent().unwrap_or(Path::new(""));
+        let cloud_ca = flags.cloud_ca.clone().or_else(|| file.cloud.ca.as_ref().map(|ca| file_dir.join(ca)));
         let cloud = match (url, token) {
-            (Some(url), Some(token)) => Some(CloudAccess { url, token }),
+            (Some(url), Some(token)) => Some(CloudAccess { url, token, ca: cloud_ca.clone() }),
             _ => None,
         };
         let syncthing = Overrides {
@@ -265,7 +289,19 @@ impl Settings {
             .or_else(|| file.dashboard.listen.clone())
             .unwrap_or_else(|| DEFAULT_DASHBOARD_LISTEN.to_owned());
         let heartbeat = env.heartbeat.unwrap_or(crate::presence::HEARTBEAT);
-        Ok(Settings { config_path, state_dir, file, cloud, syncthing, dashboard_listen, heartbeat })
+        let dashboard_allowed_hosts =
+            env.dashboard_allowed_hosts.clone().unwrap_or_else(|| file.dashboard.allowed_hosts.clone());
+        Ok(Settings {
+            config_path,
+            state_dir,
+            file,
+            cloud,
+            cloud_ca,
+            syncthing,
+            dashboard_listen,
+            dashboard_allowed_hosts,
+            heartbeat,
+        })
     }
 
     /// [`Settings::resolve`] with the process environment.

@@ -33,30 +33,50 @@ fn flags_beat_env_beat_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     let file = FileConfig {
-        cloud: CloudSection { url: Some("http://file".into()), token: Some("file-token".into()) },
+        cloud: CloudSection {
+            url: Some("http://file".into()),
+            token: Some("file-token".into()),
+            // Relative to the config file's directory.
+            ca: Some("certs/ca.pem".into()),
+        },
         syncthing: SyncthingSection { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
-        dashboard: DashboardSection { listen: Some("127.0.0.1:1".into()) },
+        dashboard: DashboardSection {
+            listen: Some("127.0.0.1:1".into()),
+            allowed_hosts: vec!["nas.local:8385".into()],
+        },
     };
     file.save(&path).unwrap();
 
     let flags = Flags { config: Some(path.clone()), ..Flags::default() };
     let s = Settings::resolve(&flags, &env_in(dir.path())).unwrap();
-    assert_eq!(s.cloud.clone().unwrap(), CloudAccess { url: "http://file".into(), token: "file-token".into() });
+    let file_ca = dir.path().join("certs/ca.pem");
+    assert_eq!(
+        s.cloud.clone().unwrap(),
+        CloudAccess { url: "http://file".into(), token: "file-token".into(), ca: Some(file_ca.clone()) }
+    );
+    assert_eq!(s.cloud_ca, Some(file_ca));
     assert_eq!(s.syncthing.url.as_deref(), Some("http://st-file"));
     assert_eq!(s.dashboard_listen, "127.0.0.1:1");
+    assert_eq!(s.dashboard_allowed_hosts, ["nas.local:8385"]);
 
     let env = ConfigEnv {
         cloud_url: Some("http://env".into()),
         dashboard_listen: Some("127.0.0.1:2".into()),
+        dashboard_allowed_hosts: Some(vec!["companion:8385".into()]),
         ..env_in(dir.path())
     };
     let flags = Flags {
         config: Some(path),
         state_dir: Some(dir.path().join("state")),
+        cloud_ca: Some("/flag/ca.pem".into()),
         syncthing: Overrides { url: Some("http://st-flag".into()), ..Overrides::default() },
     };
     let s = Settings::resolve(&flags, &env).unwrap();
-    assert_eq!(s.cloud.unwrap(), CloudAccess { url: "http://env".into(), token: "file-token".into() });
+    assert_eq!(
+        s.cloud.unwrap(),
+        CloudAccess { url: "http://env".into(), token: "file-token".into(), ca: Some("/flag/ca.pem".into()) }
+    );
+    assert_eq!(s.dashboard_allowed_hosts, ["companion:8385"]);
     assert_eq!(s.syncthing.url.as_deref(), Some("http://st-flag"));
     assert_eq!(s.syncthing.api_key.as_deref(), Some("k-file"));
     assert_eq!(s.dashboard_listen, "127.0.0.1:2");
@@ -68,7 +88,7 @@ fn saved_file_is_private_and_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/config.toml");
     let file = FileConfig {
-        cloud: CloudSection { url: Some("http://c".into()), token: Some("t".into()) },
+        cloud: CloudSection { url: Some("http://c".into()), token: Some("t".into()), ca: None },
         ..FileConfig::default()
     };
     file.save(&path).unwrap();

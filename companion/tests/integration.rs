@@ -13,6 +13,8 @@ mod badge_rule;
 mod badge_stall;
 mod badge_store;
 mod captures;
+mod cloud_tls;
+mod dashboard_hosts;
 mod dashboard_live;
 mod ignore;
 mod link_limits;

@@ -1,15 +1,17 @@
 //! The whole system, assembled from the real built binaries: a `cloud serve`
-//! process, a real Syncthing pair (syncthing-fixtures) and two `companion`
-//! processes. Used by the one-command demo (`src/bin/demo.rs`) and by the
-//! end-to-end tests in `tests/`.
+//! process (optionally behind nginx with TLS), a real Syncthing pair
+//! (syncthing-fixtures) and two `companion` processes. Used by the
+//! one-command demo (`src/bin/demo.rs`) and by the end-to-end tests in `tests/`.
 
 pub mod bins;
 pub mod cloud;
 pub mod companion;
+pub mod nginx;
 pub mod proc;
 pub mod stack;
 
 pub use cloud::{CloudDb, CloudProc};
 pub use companion::{CompanionHome, dashboard_status, file_entry};
+pub use nginx::{Nginx, TlsFront};
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};

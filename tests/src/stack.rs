@@ -1,6 +1,7 @@
 //! The whole product on one machine: a Syncthing pair, a cloud, an owner
 //! companion sharing a folder and an invitee companion that joined it, each
-//! daemon running as its own process.
+//! daemon running as its own process. With [`StackOptions::tls_front`] the
+//! companions reach the cloud through nginx over `https://` and `wss://`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 
 use crate::cloud::{self, CloudDb, CloudProc, CloudUser};
 use crate::companion::CompanionHome;
+use crate::nginx::{Nginx, TlsFront};
 use crate::proc::Proc;
 
 /// How to set the stack up.
@@ -26,6 +28,9 @@ pub struct StackOptions {
     pub invitee_recv_limit_kibps: Option<u32>,
     /// `None`: SQLite in the stack's directory; `Some(url)`: that PostgreSQL database.
     pub postgres_url: Option<String>,
+    /// `Some`: nginx terminates TLS in front of the cloud with this
+    /// certificate, and the companions log in with `--cloud-ca`.
+    pub tls_front: Option<TlsFront>,
 }
 
 impl Default for StackOptions {
@@ -37,6 +42,7 @@ impl Default for StackOptions {
             progress_update_interval_s: 1,
             invitee_recv_limit_kibps: None,
             postgres_url: None,
+            tls_front: None,
         }
     }
 }
@@ -48,6 +54,10 @@ pub struct Stack {
     pub options: StackOptions,
     pub cluster: Cluster,
     pub cloud: CloudProc,
+    /// nginx in front of the cloud, with [`StackOptions::tls_front`].
+    pub proxy: Option<Nginx>,
+    /// The URL the companions use: the cloud's, or nginx's.
+    pub cloud_url: String,
     pub owner_user: CloudUser,
     pub invitee_user: CloudUser,
     pub owner: CompanionHome,
@@ -80,16 +90,29 @@ impl Stack {
         let owner_user = cloud::add_user(&db, "owner").await?;
         let invitee_user = cloud::add_user(&db, "invitee").await?;
         let cloud = CloudProc::start(db, root).await?;
+        let proxy = match &options.tls_front {
+            Some(front) => Some(Nginx::start(&root.join("nginx"), cloud.port(), front).await?),
+            None => None,
+        };
+        let cloud_url = proxy.as_ref().map_or_else(|| cloud.url.clone(), |p| p.url.clone());
+        let ca = options.tls_front.as_ref().map(|f| f.ca.display().to_string());
+        // `login` keeps the CA in the config file, for every later command.
+        let login = |token: &str| {
+            let mut args =
+                vec!["login".to_owned(), "--cloud".into(), cloud_url.clone(), "--token".into(), token.into()];
+            args.extend(ca.iter().flat_map(|ca| ["--cloud-ca".to_owned(), ca.clone()]));
+            args
+        };
 
         let owner = CompanionHome::new("owner", &root.join("owner"), &cluster.node(0).home)?;
         owner.run(&["init"]).await?;
-        owner.run(&["login", "--cloud", &cloud.url, "--token", &owner_user.token]).await?;
+        owner.run(&login(&owner_user.token).iter().map(String::as_str).collect::<Vec<_>>()).await?;
         let project_id = owner.run(&["share", &options.folder, "--name", "Demo project"]).await?;
         let code = owner.run(&["invite", &project_id]).await?;
 
         let invitee = CompanionHome::new("invitee", &root.join("invitee"), &cluster.node(1).home)?;
         invitee.run(&["init"]).await?;
-        invitee.run(&["login", "--cloud", &cloud.url, "--token", &invitee_user.token]).await?;
+        invitee.run(&login(&invitee_user.token).iter().map(String::as_str).collect::<Vec<_>>()).await?;
         invitee.run(&["join", &code, &options.folder]).await?;
 
         let owner_daemon = owner.spawn_daemon()?;
@@ -99,6 +122,8 @@ impl Stack {
             options,
             cluster,
             cloud,
+            proxy,
+            cloud_url,
             owner_user,
             invitee_user,
             owner,
@@ -123,12 +148,15 @@ impl Stack {
         self.cluster.node(1).folder_path(&self.options.folder)
     }
 
-    /// Stops the companions, then the cloud (SIGTERM, then SIGKILL after 10 s); the
-    /// Syncthing nodes stop when the stack is dropped.
+    /// Stops the companions, then the proxy and the cloud (SIGTERM, then SIGKILL
+    /// after 10 s); the Syncthing nodes stop when the stack is dropped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let grace = Duration::from_secs(10);
         self.invitee_daemon.stop(grace).await?;
         self.owner_daemon.stop(grace).await?;
+        if let Some(proxy) = &mut self.proxy {
+            proxy.proc.stop(grace).await?;
+        }
         self.cloud.proc.stop(grace).await?;
         Ok(())
     }

@@ -8,6 +8,8 @@
 //! failure (5xx, 429, timeouts, the network) that a retry may fix. The
 //! cloud's error body `{"error": {"code", "message", "invalid"}}` is kept.
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloud_protocol::{
@@ -19,6 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::tls::{self, TlsSetupError};
+use crate::config::CloudAccess;
+
 /// Default timeout of one request; a batch of 1000 changes is well below it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -29,6 +34,13 @@ pub enum ApiError {
     InvalidUrl { url: String, reason: String },
     #[error("could not set up the HTTP client: {0}")]
     Build(#[source] reqwest::Error),
+    /// The CA file is unreadable or holds no certificate, or TLS cannot be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// The TLS handshake failed on the cloud's certificate (untrusted CA,
+    /// wrong name, expired): `problem` says which, and what to do.
+    #[error("{problem} (the cloud at {url})")]
+    Certificate { url: String, problem: String },
     /// The cloud answered 4xx (except 408 and 429): the request as sent will
     /// never succeed. `code` and `message` come from the wire error body.
     #[error("the cloud refused {method} {path} ({status} {code}): {message}")]
@@ -61,9 +73,23 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// True when retrying the same request later may succeed.
+    /// True when retrying the same request later may succeed. A certificate
+    /// failure counts: the cloud never read the request, and a renewed
+    /// certificate (or a fixed `--cloud-ca` after a restart) lets it through,
+    /// so the outbox must keep the batch rather than set it aside.
     pub fn is_transient(&self) -> bool {
-        matches!(self, ApiError::Unavailable { .. } | ApiError::Unreachable { .. } | ApiError::Timeout { .. })
+        matches!(
+            self,
+            ApiError::Unavailable { .. }
+                | ApiError::Unreachable { .. }
+                | ApiError::Timeout { .. }
+                | ApiError::Certificate { .. }
+        )
+    }
+
+    /// The TLS handshake failed on the cloud's certificate.
+    pub fn is_certificate_problem(&self) -> bool {
+        matches!(self, ApiError::Certificate { .. })
     }
 
     /// The HTTP status, when the cloud answered.
@@ -127,6 +153,7 @@ impl ApiError {
             ApiError::Timeout { url, .. } => {
                 format!("The cloud at {url} did not answer in time; try again in a moment.")
             }
+            ApiError::Certificate { url, problem } => format!("{problem} (the cloud at {url})."),
             e if e.is_unauthorized() => {
                 "The cloud rejected the token: run `companion login --cloud URL --token TOKEN` with a valid token."
                     .to_owned()
@@ -144,6 +171,8 @@ impl ApiError {
 #[derive(Clone)]
 pub struct CloudClient {
     http: reqwest::Client,
+    /// The TLS settings `http` uses, for the WebSocket to use too.
+    tls: Arc<rustls::ClientConfig>,
     base: String,
     token: String,
 }
@@ -156,13 +185,29 @@ impl std::fmt::Debug for CloudClient {
 }
 
 impl CloudClient {
-    /// A client for the cloud at `base_url` (`http[s]://host[:port]`).
+    /// A client for the cloud at `base_url` (`http[s]://host[:port]`),
+    /// trusting the system's CA certificates.
     pub fn new(base_url: &str, token: &str) -> Result<CloudClient, ApiError> {
-        CloudClient::with_timeout(base_url, token, DEFAULT_TIMEOUT)
+        CloudClient::build(base_url, token, DEFAULT_TIMEOUT, None)
+    }
+
+    /// A client for the cloud the settings name, trusting the system's CA
+    /// certificates and those of `--cloud-ca` when given.
+    pub fn from_access(access: &CloudAccess) -> Result<CloudClient, ApiError> {
+        CloudClient::build(&access.url, &access.token, DEFAULT_TIMEOUT, access.ca.as_deref())
+    }
+
+    /// [`CloudClient::new`], also trusting the CA certificates in the PEM file `ca`.
+    pub fn with_ca(base_url: &str, token: &str, ca: Option<&Path>) -> Result<CloudClient, ApiError> {
+        CloudClient::build(base_url, token, DEFAULT_TIMEOUT, ca)
     }
 
     /// [`CloudClient::new`] with another per-request timeout.
     pub fn with_timeout(base_url: &str, token: &str, timeout: Duration) -> Result<CloudClient, ApiError> {
+        CloudClient::build(base_url, token, timeout, None)
+    }
+
+    fn build(base_url: &str, token: &str, timeout: Duration, ca: Option<&Path>) -> Result<CloudClient, ApiError> {
         let invalid = |reason: &str| ApiError::InvalidUrl { url: base_url.to_owned(), reason: reason.to_owned() };
         let url = Url::parse(base_url).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -171,12 +216,19 @@ impl CloudClient {
         if url.host_str().is_none() {
             return Err(invalid("there is no host"));
         }
+        let tls = tls::client_config(ca)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
+            .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
             .build()
             .map_err(ApiError::Build)?;
-        Ok(CloudClient { http, base: base_url.trim_end_matches('/').to_owned(), token: token.to_owned() })
+        Ok(CloudClient { http, tls, base: base_url.trim_end_matches('/').to_owned(), token: token.to_owned() })
+    }
+
+    /// The TLS settings (system roots plus `--cloud-ca`), for the WebSocket.
+    pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
     }
 
     /// The base URL, without a trailing slash.
@@ -327,6 +379,8 @@ impl CloudClient {
             ApiError::Timeout { url: self.base.clone(), path: path.to_owned() }
         } else if e.is_decode() {
             ApiError::Decode { path: path.to_owned(), detail: e.to_string() }
+        } else if let Some(problem) = tls::certificate_problem(&e) {
+            ApiError::Certificate { url: self.base.clone(), problem }
         } else {
             // reqwest's Display is terse; its source chain says why (refused, reset, DNS).
             let mut detail = e.to_string();

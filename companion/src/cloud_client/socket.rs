@@ -127,7 +127,7 @@ pub fn spawn(
     let (out_tx, out_rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let (connected_tx, connected_rx) = watch::channel(false);
-    let target = Target { url: cloud.ws_url(), token: cloud.token().to_owned() };
+    let target = Target { url: cloud.ws_url(), token: cloud.token().to_owned(), tls: cloud.tls_config() };
     tokio::spawn(run(target, config, out_rx, ev_tx, connected_tx, shutdown));
     (LinkHandle { out: out_tx, connected: connected_rx }, ev_rx)
 }
@@ -135,6 +135,8 @@ pub fn spawn(
 struct Target {
     url: String,
     token: String,
+    /// The HTTP client's TLS settings: both trust the same certificates.
+    tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -199,7 +201,8 @@ async fn connect(target: &Target) -> Result<Socket, Failure> {
     request.headers_mut().insert("Authorization", bearer);
     let limits =
         WebSocketConfig::default().max_message_size(Some(MAX_SERVER_MESSAGE)).max_frame_size(Some(MAX_SERVER_MESSAGE));
-    match tokio_tungstenite::connect_async_with_config(request, Some(limits), false).await {
+    let tls = tokio_tungstenite::Connector::Rustls(target.tls.clone());
+    match tokio_tungstenite::connect_async_tls_with_config(request, Some(limits), false, Some(tls)).await {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::Error::Http(response)) => {
             let status = response.status();
@@ -208,7 +211,8 @@ async fn connect(target: &Target) -> Result<Socket, Failure> {
                 unauthorized: status.as_u16() == 401,
             })
         }
-        Err(e) => Err(fail(e.to_string())),
+        // A certificate problem is said as such, with what to do about it.
+        Err(e) => Err(fail(super::tls::certificate_problem(&e).unwrap_or_else(|| e.to_string()))),
     }
 }
 

@@ -24,8 +24,7 @@ use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
 
 /// A client for the cloud the user logged in to.
 pub fn cloud(settings: &Settings) -> anyhow::Result<CloudClient> {
-    let access = settings.cloud()?;
-    Ok(CloudClient::new(&access.url, &access.token)?)
+    Ok(CloudClient::from_access(settings.cloud()?)?)
 }
 
 /// Where Syncthing is, and a client for it.
@@ -102,7 +101,7 @@ pub async fn cloud_report(settings: &Settings) -> (bool, Vec<String>) {
         return (true, vec!["Cloud:     not logged in (run `companion login --cloud URL --token TOKEN`)".to_owned()]);
     };
     let mut lines = Vec::new();
-    let ok = match CloudClient::new(&access.url, &access.token) {
+    let ok = match CloudClient::from_access(access) {
         Ok(client) => match client.me().await {
             Ok(me) => {
                 lines.push(format!("Cloud:     {} as {} ({})", access.url, me.name, me.user_id));
@@ -113,6 +112,10 @@ pub async fn cloud_report(settings: &Settings) -> (bool, Vec<String>) {
                 false
             }
         },
+        Err(e @ ApiError::Tls(_)) => {
+            lines.push(format!("Cloud:     {e}."));
+            false
+        }
         Err(e) => {
             lines.push(format!("Cloud:     {e}; run `companion login` with a valid URL."));
             false

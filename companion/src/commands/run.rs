@@ -2,6 +2,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cloud_client::CloudClient;
 use crate::config::Settings;
 use crate::daemon::Daemon;
 
@@ -17,6 +18,31 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
     daemon.run(shutdown).await?;
     Ok(())
 }
+
+/// One look at the cloud before the daemon starts. A certificate the
+/// companion does not trust is a setting to fix, not an outage to wait out:
+/// it stops `run` with the reason. Anything else (the cloud down, a refused
+/// token) only warns: the daemon works offline and retries by itself. A
+/// cloud that does not answer within [`PREFLIGHT_WAIT`] does not hold the
+/// daemon back either.
+pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
+    let client = CloudClient::from_access(settings.cloud()?)?;
+    match tokio::time::timeout(PREFLIGHT_WAIT, client.me()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.is_certificate_problem() => Err(super::cloud_error(e)),
+        Ok(Err(e)) => {
+            tracing::warn!("{}", e.advice());
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!(cloud = %client.base_url(), "the cloud did not answer in time; starting anyway");
+            Ok(())
+        }
+    }
+}
+
+/// How long `run` waits for the cloud's first answer before starting anyway.
+pub const PREFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The daemon for these settings, with every part this build has: the
 /// owner side, the invitee side (cloud link, member tasks) and the dashboard.

@@ -56,7 +56,10 @@ pub struct DeviceInfo {
 
 impl GuiSettings {
     /// The base URL to reach the API from this machine. A wildcard listen
-    /// address (`0.0.0.0`, `[::]`, empty host) is reached through loopback.
+    /// address (`0.0.0.0`, `[::]` or any other spelling of an unspecified
+    /// address, or an empty host as in `:8384`) is reached through loopback
+    /// of the same family. (From another container, loopback is the wrong
+    /// place: there `--syncthing-url`, which discovery prefers, names it.)
     pub fn url(&self) -> Result<String, String> {
         let addr = self.address.trim();
         if addr.is_empty() {
@@ -76,10 +79,12 @@ impl GuiSettings {
         if port.parse::<u16>().is_err() {
             return Err(format!("the GUI address {addr:?} has no valid port"));
         }
-        let host = match host {
-            "" | "0.0.0.0" => "127.0.0.1",
-            "[::]" | "::" => "[::1]",
-            h => h,
+        let unspecified = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().ok();
+        let host = match unspecified {
+            _ if host.is_empty() => "127.0.0.1",
+            Some(ip) if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1",
+            Some(ip) if ip.is_unspecified() => "[::1]",
+            _ => host,
         };
         Ok(format!("{scheme}://{host}:{port}"))
     }

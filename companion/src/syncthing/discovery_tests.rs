@@ -95,6 +95,73 @@ fn tls_gives_https_and_wildcards_go_through_loopback() {
 }
 
 #[test]
+fn every_wildcard_spelling_goes_through_loopback_of_its_family() {
+    let gui = |address: &str, tls: bool| GuiSettings { enabled: true, address: address.into(), tls, api_key: None };
+    for (address, url) in [
+        (":8384", "http://127.0.0.1:8384"),
+        ("0.0.0.0:8384", "http://127.0.0.1:8384"),
+        ("[::]:8384", "http://[::1]:8384"),
+        (":::8384", "http://[::1]:8384"),
+        ("[0:0:0:0:0:0:0:0]:8384", "http://[::1]:8384"),
+        ("http://0.0.0.0:8384", "http://127.0.0.1:8384"),
+        ("https://[::]:8384/", "https://[::1]:8384"),
+        // Specific addresses and names stay as written.
+        ("192.168.1.10:8384", "http://192.168.1.10:8384"),
+        ("[fd00::7]:8384", "http://[fd00::7]:8384"),
+        ("syncthing:8384", "http://syncthing:8384"),
+    ] {
+        assert_eq!(gui(address, false).url().unwrap(), url, "{address}");
+    }
+    assert_eq!(gui(":8384", true).url().unwrap(), "https://127.0.0.1:8384");
+}
+
+/// The config.xml of a Syncthing in a container (the official image and
+/// linuxserver's listen on all interfaces), as its companion sidecar sees it
+/// through a read-only volume, at `home/config.xml`.
+fn container_home(dir: &Path, gui_address: &str) -> PathBuf {
+    let gui = format!(
+        r#"<gui enabled="true" tls="false" debugging="false" sendBasicAuthPrompt="false">
+        <address>{gui_address}</address>
+        <metricsWithoutAuth>false</metricsWithoutAuth>
+        <apikey>container-apikey</apikey>
+        <theme>default</theme>
+    </gui>"#
+    );
+    let home = dir.join("syncthing-config");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("config.xml"), config_xml(&gui)).unwrap();
+    home
+}
+
+#[test]
+fn in_a_container_the_flagged_url_wins_over_the_wildcard_in_config_xml() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = SearchEnv::default();
+    for address in ["0.0.0.0:8384", "[::]:8384", ":8384"] {
+        let home = container_home(tmp.path(), address);
+        // Nothing flagged: config.xml's wildcard is reached through loopback.
+        let local = resolve(&Overrides { home: Some(home.clone()), ..Overrides::default() }, &env).unwrap();
+        let loopback = if address.starts_with('[') { "http://[::1]:8384" } else { "http://127.0.0.1:8384" };
+        assert_eq!(local.url, loopback, "{address}");
+        assert_eq!(local.api_key, "container-apikey");
+        // The sidecar names Syncthing by its service name: that URL is used,
+        // with the key (and folders) still read from config.xml.
+        let flagged =
+            Overrides { home: Some(home.clone()), url: Some("http://syncthing:8384".into()), ..Overrides::default() };
+        let e = resolve(&flagged, &env).unwrap();
+        assert_eq!((e.url.as_str(), e.api_key.as_str()), ("http://syncthing:8384", "container-apikey"), "{address}");
+        assert_eq!(e.config.unwrap().folders.len(), 2);
+        assert_eq!(e.config_reason, Some("given with --syncthing-home"));
+    }
+    // Once the URL is flagged, a GUI address the companion could not use
+    // itself (a unix socket) no longer matters.
+    let home = container_home(tmp.path(), "unix:///var/run/st.sock");
+    assert!(resolve(&Overrides { home: Some(home.clone()), ..Overrides::default() }, &env).is_err());
+    let flagged = Overrides { home: Some(home), url: Some("http://syncthing:8384".into()), ..Overrides::default() };
+    assert_eq!(resolve(&flagged, &env).unwrap().url, "http://syncthing:8384");
+}
+
+#[test]
 fn malformed_or_keyless_files_are_named() {
     let e = parse("<html>not syncthing</html>").unwrap_err();
     assert!(e.to_string().starts_with("/h/config.xml is not a valid Syncthing config.xml"), "{e}");

@@ -3,8 +3,10 @@
 //! prints it only on a terminal); opening it sets an HttpOnly,
 //! SameSite=Strict session cookie and redirects to a clean URL. Every other
 //! request needs that cookie, so another local user who finds the port
-//! reads nothing. The Host header must name the loopback listener, which
-//! stops DNS-rebinding pages.
+//! reads nothing. The Host header must name the listener — a loopback name
+//! with its port, the address it is bound to, or a name the user listed in
+//! `[dashboard] allowed_hosts` — which stops DNS-rebinding pages: their
+//! requests carry the attacker's own host name.
 //!
 //! The cookie is not the secret: it carries a session value drawn at random
 //! when the dashboard starts and held only in memory, so a browser that
@@ -12,6 +14,8 @@
 //! gives away no more than a session that ends with this process. Its name
 //! carries the port, so two companions' dashboards in one browser (the
 //! owner's and the invitee's of the demo) do not overwrite each other's.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, header};
 
@@ -85,11 +89,115 @@ impl Secret {
     }
 }
 
-/// Whether `Host` names the loopback address we listen on (any port
-/// mismatch or foreign name is refused).
-pub fn host_allowed(headers: &HeaderMap, port: u16) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    ["127.0.0.1", "localhost", "[::1]"].iter().any(|name| host == format!("{name}:{port}"))
+/// One `Host` value the dashboard answers to: a name (lower case; an IPv6
+/// address in brackets) and a port, or any port when `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostName {
+    name: String,
+    port: Option<u16>,
+}
+
+impl std::fmt::Display for HostName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.name),
+            None => write!(f, "{} (any port)", self.name),
+        }
+    }
+}
+
+/// Splits `host[:port]` (a `Host` header or an `allowed_hosts` entry).
+/// `None` when it is not that shape.
+fn split_host(value: &str) -> Option<(String, Option<u16>)> {
+    let value = value.trim();
+    let (name, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (format!("[{inside}]"), port)
+    } else {
+        match value.rsplit_once(':') {
+            Some((name, port)) => (name.to_owned(), Some(port)),
+            None => (value.to_owned(), None),
+        }
+    };
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+    if name.is_empty() || !name.chars().all(valid) {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok()?),
+        None => None,
+    };
+    Some((name.to_ascii_lowercase(), port))
+}
+
+/// The `Host` values the dashboard accepts. Built once at bind time.
+#[derive(Debug, Clone)]
+pub struct HostCheck {
+    /// The loopback names and the bound address.
+    builtin: Vec<HostName>,
+    /// From `allowed_hosts`.
+    listed: Vec<HostName>,
+}
+
+impl HostCheck {
+    /// The loopback names with `addr`'s port, `addr` itself when it is a
+    /// specific address (an IP literal cannot be rebound), and each of
+    /// `allowed` (`name:port`, or `name` for any port). An entry that is not
+    /// that shape is an error naming it.
+    pub fn new(addr: SocketAddr, allowed: &[String]) -> Result<HostCheck, String> {
+        let port = addr.port();
+        let mut builtin: Vec<HostName> = ["localhost", "127.0.0.1", "[::1]"]
+            .iter()
+            .map(|n| HostName { name: (*n).to_owned(), port: Some(port) })
+            .collect();
+        if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+            let name = match addr.ip() {
+                IpAddr::V4(ip) => ip.to_string(),
+                IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            builtin.push(HostName { name, port: Some(port) });
+        }
+        let mut listed: Vec<HostName> = Vec::new();
+        for entry in allowed {
+            let (name, port) = split_host(entry).ok_or_else(|| {
+                format!("the allowed dashboard host {entry:?} is not `name:port` or `name` (no scheme, no path)")
+            })?;
+            let name = HostName { name, port };
+            if !builtin.contains(&name) && !listed.contains(&name) {
+                listed.push(name);
+            }
+        }
+        Ok(HostCheck { builtin, listed })
+    }
+
+    /// Whether the request's `Host` is one of ours. A `Host` without a port
+    /// means 80, as a browser leaves the default port out.
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+        let Some((name, port)) = split_host(value) else { return false };
+        let port = port.unwrap_or(80);
+        self.names().any(|n| n.name == name && n.port.is_none_or(|p| p == port))
+    }
+
+    /// The names accepted, for the log and for the refusal's message.
+    pub fn describe(&self) -> String {
+        self.names().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    }
+
+    fn names(&self) -> impl Iterator<Item = &HostName> {
+        self.builtin.iter().chain(&self.listed)
+    }
+
+    /// The first name the user listed, as `host:port` (the listening port
+    /// when the entry has none): what the dashboard's URL should use.
+    pub fn first_listed(&self, port: u16) -> Option<String> {
+        let first = self.listed.first()?;
+        Some(format!("{}:{}", first.name, first.port.unwrap_or(port)))
+    }
 }
 
 #[cfg(test)]
@@ -119,13 +227,47 @@ mod tests {
         assert!(other.in_cookie(&h));
     }
 
-    #[test]
-    fn hosts() {
+    fn host(value: &'static str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8385"));
-        assert!(host_allowed(&h, 8385));
-        assert!(!host_allowed(&h, 8386));
-        h.insert(header::HOST, HeaderValue::from_static("evil.example:8385"));
-        assert!(!host_allowed(&h, 8385));
+        h.insert(header::HOST, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn loopback_names_with_our_port_only() {
+        let check = HostCheck::new("127.0.0.1:8385".parse().unwrap(), &[]).unwrap();
+        for ok in ["127.0.0.1:8385", "localhost:8385", "LOCALHOST:8385", "[::1]:8385"] {
+            assert!(check.allows(&host(ok)), "{ok}");
+        }
+        for refused in ["127.0.0.1:8386", "evil.example:8385", "127.0.0.1", "localhost.evil.example:8385", "x y:8385"] {
+            assert!(!check.allows(&host(refused)), "{refused}");
+        }
+        assert!(!check.allows(&HeaderMap::new()));
+        assert_eq!(check.first_listed(8385), None);
+    }
+
+    #[test]
+    fn listed_names_and_a_specific_bound_address() {
+        let listed = ["nas.local:18385".to_owned(), "Companion".to_owned(), "[fd00::7]:8385".to_owned()];
+        let check = HostCheck::new("0.0.0.0:8385".parse().unwrap(), &listed).unwrap();
+        for ok in ["nas.local:18385", "companion:8385", "companion:1", "companion", "[fd00::7]:8385", "localhost:8385"]
+        {
+            assert!(check.allows(&host(ok)), "{ok}");
+        }
+        for refused in ["nas.local:8385", "0.0.0.0:8385", "evil.example:8385", "[fd00::7]:1"] {
+            assert!(!check.allows(&host(refused)), "{refused}");
+        }
+        assert_eq!(check.first_listed(8385).as_deref(), Some("nas.local:18385"));
+        let describe = check.describe();
+        assert!(describe.contains("nas.local:18385") && describe.contains("companion (any port)"), "{describe}");
+
+        let bound = HostCheck::new("192.168.1.10:8385".parse().unwrap(), &[]).unwrap();
+        assert!(bound.allows(&host("192.168.1.10:8385")));
+        assert!(!bound.allows(&host("192.168.1.11:8385")));
+        assert_eq!(bound.first_listed(8385), None);
+
+        for bad in ["http://nas.local:8385", "nas.local/x", "nas.local:port", "", "*"] {
+            assert!(HostCheck::new("0.0.0.0:8385".parse().unwrap(), &[bad.to_owned()]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! The local dashboard: served by the daemon on 127.0.0.1 (a random port
-//! unless configured), protected by a secret ([`auth`]). It lists projects
+//! unless configured), protected by a secret and a `Host` check ([`auth`]).
+//! It may listen beyond loopback (`0.0.0.0:8385` in a container): the
+//! secret and the `Host` check still hold, and the names it is browsed
+//! with are listed in `[dashboard] allowed_hosts`. It lists projects
 //! and files with their badges, percent and ETA, and (owner) each member's
 //! progress, and updates live over server-sent events (`/api/events`,
 //! fed by [`Live`]). Plain HTML/CSS/JS embedded in the binary; the page
@@ -10,7 +13,7 @@ mod auth;
 mod routes;
 pub mod status;
 
-pub use auth::Secret;
+pub use auth::{HostCheck, Secret};
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -32,8 +35,8 @@ use crate::ui::status::DASHBOARD_URL_FILE;
 pub enum UiError {
     #[error("the dashboard address {0:?} is not host:port")]
     BadAddress(String),
-    #[error("the dashboard must listen on a loopback address, not {0}")]
-    NotLoopback(SocketAddr),
+    #[error("{0}; fix [dashboard] allowed_hosts (or COMPANION_DASHBOARD_ALLOWED_HOSTS)")]
+    AllowedHost(String),
     #[error("cannot listen on {addr} for the dashboard: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,20 +57,31 @@ pub struct Dashboard {
     listener: TcpListener,
     addr: SocketAddr,
     secret: Secret,
+    hosts: HostCheck,
     db: Db,
     live: Live,
     heartbeat: Duration,
 }
 
 impl Dashboard {
-    /// Binds `listen` (`host:port`, loopback only). The built-in default
-    /// address falls back to a random port when taken, so several
-    /// companions can run side by side.
+    /// Binds `listen` (`host:port`), answering to the loopback names only.
+    /// The built-in default address falls back to a random port when taken,
+    /// so several companions can run side by side.
     pub async fn bind(listen: &str, db: Db, live: Live) -> Result<Dashboard, UiError> {
+        Dashboard::bind_allowing(listen, &[], db, live).await
+    }
+
+    /// [`Dashboard::bind`], also answering to the `Host` values in
+    /// `allowed_hosts` (`name:port`, or `name` for any port).
+    pub async fn bind_allowing(
+        listen: &str,
+        allowed_hosts: &[String],
+        db: Db,
+        live: Live,
+    ) -> Result<Dashboard, UiError> {
         let addr: SocketAddr = listen.parse().map_err(|_| UiError::BadAddress(listen.to_owned()))?;
-        if !addr.ip().is_loopback() {
-            return Err(UiError::NotLoopback(addr));
-        }
+        // Checked before binding: a bad entry must not leave a port taken.
+        HostCheck::new(addr, allowed_hosts).map_err(UiError::AllowedHost)?;
         let listener = match TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(_) if listen == DEFAULT_DASHBOARD_LISTEN => {
@@ -77,7 +91,8 @@ impl Dashboard {
             Err(source) => return Err(UiError::Bind { addr, source }),
         };
         let addr = listener.local_addr().map_err(|source| UiError::Bind { addr, source })?;
-        Ok(Dashboard { listener, addr, secret: Secret::generate(addr.port()), db, live, heartbeat: HEARTBEAT })
+        let hosts = HostCheck::new(addr, allowed_hosts).map_err(UiError::AllowedHost)?;
+        Ok(Dashboard { listener, addr, secret: Secret::generate(addr.port()), hosts, db, live, heartbeat: HEARTBEAT })
     }
 
     /// The heartbeat members keep ([`crate::config::Settings::heartbeat`]),
@@ -87,9 +102,22 @@ impl Dashboard {
         self
     }
 
-    /// The URL to open: it carries the secret once, then a cookie does.
+    /// The URL to open: it carries the secret once, then a cookie does. It
+    /// names the first allowed host when there is one; a wildcard listener
+    /// is otherwise reached through loopback.
     pub fn url(&self) -> String {
-        format!("http://{}/?key={}", self.addr, self.secret.as_str())
+        let port = self.addr.port();
+        let host = self.hosts.first_listed(port).unwrap_or_else(|| match self.addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => format!("[::1]:{port}"),
+            ip if ip.is_unspecified() => format!("127.0.0.1:{port}"),
+            _ => self.addr.to_string(),
+        });
+        format!("http://{host}/?key={}", self.secret.as_str())
+    }
+
+    /// The `Host` values it answers to.
+    pub fn hosts(&self) -> &HostCheck {
+        &self.hosts
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -107,7 +135,7 @@ impl Dashboard {
     pub async fn serve(self, shutdown: CancellationToken) {
         let state = routes::UiState {
             secret: self.secret,
-            port: self.addr.port(),
+            hosts: self.hosts,
             db: self.db,
             live: self.live,
             heartbeat: self.heartbeat,
@@ -130,10 +158,23 @@ impl Dashboard {
             Ok(db) => db,
             Err(e) => return tracing::error!(error = %e, "dashboard: cannot open the manifest"),
         };
-        let dashboard = match Dashboard::bind(&ctx.settings.dashboard_listen, db, live).await {
-            Ok(d) => d.with_heartbeat(ctx.settings.heartbeat),
-            Err(e) => return tracing::error!(error = %e, "the dashboard is off"),
-        };
+        let settings = &ctx.settings;
+        let dashboard =
+            match Dashboard::bind_allowing(&settings.dashboard_listen, &settings.dashboard_allowed_hosts, db, live)
+                .await
+            {
+                Ok(d) => d.with_heartbeat(settings.heartbeat),
+                Err(e) => return tracing::error!(error = %e, "the dashboard is off"),
+            };
+        if !dashboard.addr().ip().is_loopback() {
+            // Reachable from other machines: say so, and what it answers to.
+            tracing::warn!(
+                addr = %dashboard.addr(),
+                accepted_hosts = %dashboard.hosts().describe(),
+                "the dashboard listens beyond loopback (plain HTTP; its secret still guards it); a browser must \
+                 use one of the accepted host names: add yours to [dashboard] allowed_hosts"
+            );
+        }
         let on_terminal = std::io::stderr().is_terminal();
         match dashboard.write_url(&ctx.state_dir) {
             Ok(()) => tracing::info!(

@@ -16,7 +16,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use super::auth::{Secret, host_allowed};
+use super::auth::{HostCheck, Secret};
 use crate::live::{Live, LiveUpdate};
 use crate::manifest::db::Db;
 use crate::ui::status::gather;
@@ -30,7 +30,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 #[derive(Debug, Clone)]
 pub(super) struct UiState {
     pub secret: Secret,
-    pub port: u16,
+    pub hosts: HostCheck,
     pub db: Db,
     pub live: Live,
     /// [`crate::config::Settings::heartbeat`]
@@ -51,8 +51,14 @@ pub(super) fn router(state: UiState) -> Router {
 /// Host check on everything, the secret on everything but the assets and
 /// the first visit (which brings the secret in the query).
 async fn guard(State(state): State<UiState>, request: Request, next: Next) -> Response {
-    if !host_allowed(request.headers(), state.port) {
-        return (StatusCode::FORBIDDEN, "wrong Host header").into_response();
+    if !state.hosts.allows(request.headers()) {
+        // What it answers to, not what was sent: nothing of the request is echoed.
+        let message = format!(
+            "wrong Host header: this dashboard answers to {}; to browse it under another name, add that name \
+             to [dashboard] allowed_hosts (or COMPANION_DASHBOARD_ALLOWED_HOSTS)",
+            state.hosts.describe()
+        );
+        return (StatusCode::FORBIDDEN, message).into_response();
     }
     let path = request.uri().path();
     let open = matches!(path, "/app.js" | "/app.css") || (path == "/" && request.uri().query().is_some());

@@ -3,6 +3,7 @@
 //! starts its own pair and reuses it for several checks. Every wait polls a
 //! condition with a deadline; nothing sleeps and hopes.
 
+mod container_discovery;
 mod doctor_and_rest;
 mod events;
 mod resilience;
