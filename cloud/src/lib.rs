@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod healthcheck;
 pub mod metrics;
 pub mod push;
 pub mod ratelimit;
