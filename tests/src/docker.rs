@@ -122,7 +122,9 @@ impl Run {
     /// A run for `test`, with a fresh prefix and a host directory for its
     /// bind mounts (owned by the images' user).
     pub fn new(test: &str) -> anyhow::Result<Run> {
+        anyhow::ensure!(!test.contains('-'), "run name {test:?}: no dashes (the pid follows the first one)");
         require_daemon()?;
+        sweep_dead_runs();
         let prefix = format!("cst-{test}-{}-{:04x}", std::process::id(), rand::random::<u16>());
         let dir = tempfile::Builder::new().prefix(&format!("{prefix}-")).tempdir()?;
         Ok(Run { prefix, dir, containers: Mutex::default(), networks: Mutex::default(), keep: Mutex::new(false) })
@@ -285,6 +287,33 @@ fn report_cleanup(out: std::io::Result<Output>, what: &str, names: &[String]) {
         Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No such") => {}
         Ok(o) => eprintln!("cleanup of {what} {names:?} failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
         Err(e) => eprintln!("cleanup of {what} {names:?} failed: {e}"),
+    }
+}
+
+/// Removes what earlier runs left behind when their process was killed before
+/// its guard ran (a nextest timeout): containers and networks labelled
+/// `e2e-run` whose name carries the pid of a process that no longer exists.
+fn sweep_dead_runs() {
+    let list = |args: &[&str]| -> Vec<String> {
+        let out = std::process::Command::new("docker").args(args).output().ok();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let dead = |name: &String| {
+        // cst-<test>-<pid>-<hex>-…
+        let pid = name.strip_prefix("cst-").and_then(|rest| rest.split('-').nth(1)).and_then(|p| p.parse::<u32>().ok());
+        pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let containers: Vec<String> =
+        list(&["ps", "-a", "--filter", "label=e2e-run", "--format", "{{.Names}}"]).into_iter().filter(dead).collect();
+    if !containers.is_empty() {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", "-v"]).args(&containers).output();
+    }
+    let networks: Vec<String> = list(&["network", "ls", "--filter", "label=e2e-run", "--format", "{{.Name}}"])
+        .into_iter()
+        .filter(dead)
+        .collect();
+    if !networks.is_empty() {
+        let _ = std::process::Command::new("docker").args(["network", "rm"]).args(&networks).output();
     }
 }
 

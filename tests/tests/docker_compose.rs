@@ -103,6 +103,34 @@ impl Drop for Compose {
     }
 }
 
+/// Removes the containers, networks and volumes of earlier compose runs whose
+/// process was killed before `down` ran (project `cstcompose<pid>x…`, pid gone).
+fn sweep_dead_projects() {
+    let docker = |args: &[&str]| -> Vec<String> {
+        let out = std::process::Command::new("docker").args(args).output().ok();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).lines().map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let label = "{{.Label \"com.docker.compose.project\"}}";
+    let mut projects = docker(&["ps", "-a", "--filter", "label=com.docker.compose.project", "--format", label]);
+    projects.extend(docker(&["volume", "ls", "--filter", "label=com.docker.compose.project", "--format", label]));
+    projects.sort();
+    projects.dedup();
+    for project in projects {
+        let pid =
+            project.strip_prefix("cstcompose").and_then(|r| r.split('x').next()).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_none_or(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            continue;
+        }
+        let filter = format!("label=com.docker.compose.project={project}");
+        let containers = docker(&["ps", "-aq", "--filter", &filter]);
+        let _ = std::process::Command::new("docker").args(["rm", "-f", "-v"]).args(&containers).output();
+        let networks = docker(&["network", "ls", "-q", "--filter", &filter]);
+        let _ = std::process::Command::new("docker").args(["network", "rm"]).args(&networks).output();
+        let volumes = docker(&["volume", "ls", "-q", "--filter", &filter]);
+        let _ = std::process::Command::new("docker").args(["volume", "rm"]).args(&volumes).output();
+    }
+}
+
 /// The compose file without its `ports:` lists.
 fn without_ports(yaml: &str) -> String {
     let mut out = Vec::new();
@@ -128,6 +156,7 @@ fn without_ports(yaml: &str) -> String {
 async fn the_compose_file_comes_up_healthy() {
     let started = Instant::now();
     require_daemon().unwrap();
+    sweep_dead_projects();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let shipped = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
