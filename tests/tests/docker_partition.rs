@@ -14,6 +14,7 @@
 //! The invitee's badge (state, percent, error) and the owner's view of it are
 //! sampled every ~0.5 s from the cut to ✓ and printed as a timeline.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use e2e::docker::Run;
@@ -117,16 +118,21 @@ async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
     }
     stack.heal().await?;
     let healed_at = cut_at.elapsed().as_secs_f64();
-    let deadline = Instant::now() + LONG;
-    loop {
-        tick.tick().await;
+    let healed = RefCell::new(Vec::new());
+    let resumed = try_eventually_async("✓ on both sides after the reconnect", LONG, || async {
+        let probe_started = Instant::now();
         let s = sample(stack, cut_at, "healed").await;
         let done = s.state() == "synced" && s.owner_view.as_ref().is_some_and(|f| f["state"] == "synced");
-        timeline.push(s);
-        if done || Instant::now() >= deadline {
-            break;
+        let line = s.line();
+        healed.borrow_mut().push(s);
+        if !done {
+            // Paces the timeline (and the `docker exec`s) at one sample per SAMPLE.
+            tokio::time::sleep(SAMPLE.saturating_sub(probe_started.elapsed())).await;
         }
-    }
+        done.then_some(()).ok_or(line)
+    })
+    .await;
+    timeline.extend(healed.into_inner());
 
     eprintln!(
         "timeline of the invitee's badge for {BIG} ({BIG_MIB} MiB, owner sends at 1024 KiB/s; cut at 0 s, healed at {healed_at:.1} s):"
@@ -135,6 +141,7 @@ async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
         eprintln!("  {}", s.line());
     }
 
+    resumed?;
     let cut: Vec<&Sample> = timeline.iter().filter(|s| s.phase == "cut").collect();
     for s in &cut {
         assert_ne!(s.state(), "synced", "✓ while the invitee was cut off: {}", s.line());
@@ -152,7 +159,6 @@ async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
     assert!(held < 100.0, "the cut came after the transfer ended");
 
     let last = timeline.last().expect("samples");
-    assert_eq!(last.state(), "synced", "no ✓ within {LONG:?} of the reconnect: {}", last.line());
     let file = last.invitee.as_ref().expect("synced");
     assert_eq!(file["local_hash"], Value::from(expected.clone()), "{file}");
     let owner_view = last.owner_view.as_ref().expect("checked in the loop");
