@@ -50,6 +50,9 @@ pub enum Command {
          cloud serve --database-url postgres://cloud:secret@db/cloud --log-format json\n\n{EXIT_CODES}"
     ))]
     Serve(ServeArgs),
+    /// Exit 0 if the `cloud serve` at --listen answers GET /healthz (for container health checks).
+    #[command(after_help = format!("Examples:\n  cloud healthcheck\n  cloud healthcheck --listen 127.0.0.1:3001\n\n{EXIT_CODES}"))]
+    Healthcheck(HealthcheckArgs),
     /// Manage user accounts.
     #[command(subcommand, after_help = format!("Example:\n  cloud user add alice\n\n{EXIT_CODES}"))]
     User(UserCommand),
@@ -140,6 +143,16 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The address `cloud serve` listens on (0.0.0.0 is checked on 127.0.0.1).
+    #[arg(long, env = "CLOUD_LISTEN", default_value = config::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct UserAddArgs {
     /// The user's name, shown to the owners of projects they join.
     pub name: String,
@@ -162,7 +175,7 @@ pub fn main() -> ExitCode {
     };
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::User(_) => "warn",
+        Command::User(_) | Command::Healthcheck(_) => "warn",
     };
     init_tracing(cli.log_format, default_level);
     let result = tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|rt| {
@@ -170,6 +183,9 @@ pub fn main() -> ExitCode {
             match cli.command {
                 Command::Serve(args) => serve(args).await,
                 Command::User(UserCommand::Add(args)) => user_add(args).await,
+                Command::Healthcheck(args) => {
+                    crate::healthcheck::check(args.listen, Duration::from_secs(args.timeout)).await
+                }
             }
         })
     });

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub(crate) mod error;
+pub(crate) mod healthcheck;
 pub(crate) mod metrics;
 pub(crate) mod push;
 pub mod ratelimit;

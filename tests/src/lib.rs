@@ -1,11 +1,15 @@
 //! The whole system, assembled from the real built binaries: a `cloud serve`
 //! process (optionally behind nginx with TLS), a real Syncthing pair
 //! (syncthing-fixtures) and two `companion` processes. Used by the
-//! one-command demo (`src/bin/demo.rs`) and by the end-to-end tests in `tests/`.
+//! one-command demo (`src/bin/demo.rs`) and by the end-to-end tests in `tests/`;
+//! [`docker`] and [`docker_stack`] run the same pieces as containers (the
+//! `docker_*` tests).
 
 pub mod bins;
 pub mod cloud;
 pub mod companion;
+pub mod docker;
+pub mod docker_stack;
 pub mod nginx;
 pub mod proc;
 pub mod stack;

@@ -1,0 +1,54 @@
+//! The whole path in containers: two Syncthing containers paired on a private
+//! network, the cloud, and a companion sidecar beside each Syncthing. A file
+//! written into the owner's volume reaches ✓ in the invitee's
+//! `companion status --json` (read with `docker exec`) with the owner's hash,
+//! and the owner sees the member at 100 %.
+
+use std::time::{Duration, Instant};
+
+use e2e::docker::Run;
+use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, member_file, write_random};
+use serde_json::Value;
+use syncthing_fixtures::poll::try_eventually_async;
+
+const LONG: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_path_in_containers() {
+    let started = Instant::now();
+    let run = Run::new("whole").unwrap();
+    let result = async {
+        let stack = DockerStack::start(&run, DockerOptions::default()).await?;
+        eprintln!("deployment up after {:.1} s", started.elapsed().as_secs_f64());
+        scenario(&stack).await
+    }
+    .await;
+    run.finish(result).unwrap();
+    eprintln!("whole path in containers took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
+    let path = "footage/take-01.mov";
+    let expected = write_random(&stack.owner_folder().join(path), 6 << 20)?;
+
+    let synced = try_eventually_async("the invitee's badge to reach ✓", LONG, || async {
+        let status = stack.status(&stack.invitee).await.map_err(|e| e.to_string())?;
+        let file = file_entry(&status, path).ok_or_else(|| status.to_string())?;
+        (file["state"] == "synced").then(|| file.clone()).ok_or_else(|| file.to_string())
+    })
+    .await?;
+    assert_eq!(synced["local_hash"], Value::from(expected.clone()), "{synced}");
+    assert_eq!(synced["expected_hash"], Value::from(expected.clone()), "{synced}");
+    assert_eq!(synced["percent"].as_f64(), Some(100.0), "{synced}");
+    let on_disk = std::fs::read(stack.invitee_folder().join(path))?;
+    assert_eq!(format!("blake3:{}", blake3::hash(&on_disk).to_hex()), expected, "the invitee's bytes");
+
+    try_eventually_async("the owner to see the invitee at 100 %", LONG, || async {
+        let status = stack.status(&stack.owner).await.map_err(|e| e.to_string())?;
+        let file = member_file(&status, "invitee", path).ok_or_else(|| status.to_string())?;
+        let done = file["state"] == "synced" && file["percent"].as_f64() == Some(100.0);
+        done.then_some(()).ok_or_else(|| file.to_string())
+    })
+    .await?;
+    Ok(())
+}
