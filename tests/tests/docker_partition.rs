@@ -5,6 +5,10 @@
 //! holds the percent it had (it does not climb on bytes it cannot be getting);
 //! reconnected with its old address, the transfer resumes and ends ✓ with the
 //! verified hash, and the owner's view of that member says the same.
+//! Within the cut both sides say the pull is stalled (`syncing` at the held
+//! percent, `error` "stalled: …": docs/badges.md#stalled-pulls): a
+//! `docker network disconnect` is silent to Syncthing, so it is the 30 s
+//! "nothing received" rule that speaks, not Syncthing's own errors.
 //!
 //! The limit is the owner's send limit, not the invitee's receive limit: under
 //! a receive limit the owner's Syncthing fills the kernel's socket buffers at
@@ -25,9 +29,9 @@ use syncthing_fixtures::poll::try_eventually_async;
 const LONG: Duration = Duration::from_secs(240);
 const BIG: &str = "footage/take-03.mov";
 const BIG_MIB: usize = 20;
-/// How long the cut lasts: long enough to watch the badge hold (and, per the
-/// stall rules, turn to "peer unreachable").
-const CUT: Duration = Duration::from_secs(30);
+/// How long the cut lasts: long enough to watch the badge hold and, after the
+/// stall rule's 30 s without data, say so (with room for a loaded machine).
+const CUT: Duration = Duration::from_secs(55);
 /// Progress reported just before the cut may still land in the badge.
 const SETTLE: Duration = Duration::from_secs(5);
 const SAMPLE: Duration = Duration::from_millis(500);
@@ -153,6 +157,20 @@ async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
             s.line()
         );
     }
+    // Stalled, said on both sides before the cut ends, and said until healed.
+    let stalled = |f: &Option<Value>| {
+        f.as_ref()
+            .is_some_and(|f| f["state"] == "syncing" && f["error"].as_str().is_some_and(|e| e.starts_with("stalled: ")))
+    };
+    let first = cut.iter().position(|s| stalled(&s.invitee));
+    let first = first.unwrap_or_else(|| panic!("the invitee never said 'stalled' while cut off for {CUT:?}"));
+    for s in &cut[first..] {
+        assert!(stalled(&s.invitee), "the stall was not held while cut off: {}", s.line());
+    }
+    assert!(
+        cut.iter().any(|s| stalled(&s.owner_view)),
+        "the owner's view never said 'stalled' while the member was cut off for {CUT:?}"
+    );
     let settled: Vec<f64> = cut.iter().filter(|s| s.t >= SETTLE.as_secs_f64()).map(|s| s.percent()).collect();
     let held = settled.first().copied().unwrap_or(percent_at_cut);
     assert!(settled.iter().all(|p| *p == held), "the badge kept moving while cut off (from {held} %): {settled:?}");
@@ -161,6 +179,7 @@ async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {
     let last = timeline.last().expect("samples");
     let file = last.invitee.as_ref().expect("synced");
     assert_eq!(file["local_hash"], Value::from(expected.clone()), "{file}");
+    assert_eq!(file["error"], Value::Null, "the stall words outlived the stall: {file}");
     let owner_view = last.owner_view.as_ref().expect("checked in the loop");
     assert_eq!(owner_view["state"], "synced", "{owner_view}");
     assert_eq!(owner_view["percent"].as_f64(), Some(100.0), "{owner_view}");
