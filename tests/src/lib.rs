@@ -1,15 +1,18 @@
 //! The whole system, assembled from the real built binaries: a `cloud serve`
 //! process, a real Syncthing pair (syncthing-fixtures) and two `companion`
 //! processes. Used by the one-command demo (`src/bin/demo.rs`) and by the
-//! end-to-end tests in `tests/`.
+//! end-to-end tests in `tests/`; and the test kit every crate's tests share:
+//! one process harness per binary ([`cloud`], [`companion`]) and the support
+//! code of the product crates' integration tests ([`kit`]).
 
 pub mod bins;
 pub mod cloud;
 pub mod companion;
+pub mod kit;
 pub mod proc;
 pub mod stack;
 
-pub use cloud::{CloudDb, CloudProc};
-pub use companion::{CompanionHome, dashboard_status, file_entry};
+pub use cloud::{CloudDb, CloudProc, CloudUser};
+pub use companion::{Companion, dashboard_status, file_entry};
 pub use proc::Proc;
 pub use stack::{Stack, StackOptions};

@@ -8,8 +8,7 @@ use std::time::Duration;
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 
 use crate::cloud::{self, CloudDb, CloudProc, CloudUser};
-use crate::companion::CompanionHome;
-use crate::proc::Proc;
+use crate::companion::Companion;
 
 /// How to set the stack up.
 #[derive(Debug, Clone)]
@@ -50,10 +49,10 @@ pub struct Stack {
     pub cloud: CloudProc,
     pub owner_user: CloudUser,
     pub invitee_user: CloudUser,
-    pub owner: CompanionHome,
-    pub invitee: CompanionHome,
-    pub owner_daemon: Proc,
-    pub invitee_daemon: Proc,
+    /// The owner's companion, its daemon running.
+    pub owner: Companion,
+    /// The invitee's companion, its daemon running.
+    pub invitee: Companion,
     pub project_id: String,
 }
 
@@ -81,19 +80,19 @@ impl Stack {
         let invitee_user = cloud::add_user(&db, "invitee").await?;
         let cloud = CloudProc::start(db, root).await?;
 
-        let owner = CompanionHome::new("owner", &root.join("owner"), &cluster.node(0).home)?;
+        let mut owner = Companion::in_dir("owner", &root.join("owner"), &cluster.node(0).home)?;
         owner.run(&["init"]).await?;
         owner.run(&["login", "--cloud", &cloud.url, "--token", &owner_user.token]).await?;
         let project_id = owner.run(&["share", &options.folder, "--name", "Demo project"]).await?;
         let code = owner.run(&["invite", &project_id]).await?;
 
-        let invitee = CompanionHome::new("invitee", &root.join("invitee"), &cluster.node(1).home)?;
+        let mut invitee = Companion::in_dir("invitee", &root.join("invitee"), &cluster.node(1).home)?;
         invitee.run(&["init"]).await?;
         invitee.run(&["login", "--cloud", &cloud.url, "--token", &invitee_user.token]).await?;
         invitee.run(&["join", &code, &options.folder]).await?;
 
-        let owner_daemon = owner.spawn_daemon()?;
-        let invitee_daemon = invitee.spawn_daemon()?;
+        owner.spawn_daemon()?;
+        invitee.spawn_daemon()?;
         let stack = Stack {
             root: root.to_owned(),
             options,
@@ -103,8 +102,6 @@ impl Stack {
             invitee_user,
             owner,
             invitee,
-            owner_daemon,
-            invitee_daemon,
             project_id,
         };
         // Both daemons are up once their dashboards are.
@@ -127,8 +124,8 @@ impl Stack {
     /// Syncthing nodes stop when the stack is dropped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let grace = Duration::from_secs(10);
-        self.invitee_daemon.stop(grace).await?;
-        self.owner_daemon.stop(grace).await?;
+        self.invitee.try_stop(grace).await?;
+        self.owner.try_stop(grace).await?;
         self.cloud.proc.stop(grace).await?;
         Ok(())
     }
