@@ -143,6 +143,11 @@ pub async fn assert_quiet(client: &CloudClient, project: Uuid, count: usize, qui
     }
 }
 
+/// `op path` of each event, comma-separated: `create a.txt, delete b.txt`.
+pub fn op_list(events: &[Event]) -> String {
+    events.iter().map(|e| format!("{} {}", e.change.op.as_str(), e.change.path)).collect::<Vec<_>>().join(", ")
+}
+
 /// `op path hash` per event, for failure messages.
 pub fn show(events: &[Event]) -> String {
     let lines: Vec<String> = events
