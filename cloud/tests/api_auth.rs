@@ -62,10 +62,23 @@ struct Row {
     want: fn(Who) -> Want,
 }
 
+impl Row {
+    fn get(name: &'static str, path: impl Into<String>, want: fn(Who) -> Want) -> Row {
+        Row { name, method: Method::GET, path: path.into(), body: None, want }
+    }
+
+    fn post(name: &'static str, path: impl Into<String>, body: Value, want: fn(Who) -> Want) -> Row {
+        Row { name, method: Method::POST, path: path.into(), body: Some(body), want }
+    }
+
+    fn delete(name: &'static str, path: impl Into<String>, want: fn(Who) -> Want) -> Row {
+        Row { name, method: Method::DELETE, path: path.into(), body: None, want }
+    }
+}
+
 #[tokio::test]
 async fn every_endpoint_for_every_caller() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let p = cast.project;
     // Someone the owner can remove in the DELETE row without changing the cast.
     let (extra_id, extra_token) = cloud.add_user("extra").await;
@@ -75,65 +88,17 @@ async fn every_endpoint_for_every_caller() {
 
     let batch = || json!({"batch_id": Uuid::new_v4(), "changes": [create("a.txt", 1)]});
     let rows = vec![
-        Row { name: "me", method: Method::GET, path: "/api/me".into(), body: None, want: |w| anyone(w, OK) },
-        Row {
-            name: "create project",
-            method: Method::POST,
-            path: "/api/projects".into(),
-            body: Some(json!({"name": "mine", "folder_id": "f"})),
-            want: |w| anyone(w, CREATED),
-        },
-        Row {
-            name: "list projects",
-            method: Method::GET,
-            path: "/api/projects".into(),
-            body: None,
-            want: |w| anyone(w, OK),
-        },
-        Row { name: "get project", method: Method::GET, path: format!("/api/projects/{p}"), body: None, want: readers },
-        Row {
-            name: "update files",
-            method: Method::POST,
-            path: format!("/api/projects/{p}/files/update"),
-            body: Some(batch()),
-            want: |w| owner_only(w, OK),
-        },
-        Row {
-            name: "events",
-            method: Method::GET,
-            path: format!("/api/projects/{p}/events?since_seq=0"),
-            body: None,
-            want: readers,
-        },
-        Row { name: "files", method: Method::GET, path: format!("/api/projects/{p}/files"), body: None, want: readers },
-        Row {
-            name: "create invite",
-            method: Method::POST,
-            path: format!("/api/projects/{p}/invites"),
-            body: Some(json!({})),
-            want: |w| owner_only(w, CREATED),
-        },
-        Row {
-            name: "members",
-            method: Method::GET,
-            path: format!("/api/projects/{p}/members"),
-            body: None,
-            want: readers,
-        },
-        Row {
-            name: "progress",
-            method: Method::GET,
-            path: format!("/api/projects/{p}/progress"),
-            body: None,
-            want: readers,
-        },
-        Row {
-            name: "revoke member",
-            method: Method::DELETE,
-            path: format!("/api/projects/{p}/members/{extra_id}"),
-            body: None,
-            want: |w| owner_only(w, OK),
-        },
+        Row::get("me", "/api/me", |w| anyone(w, OK)),
+        Row::post("create project", "/api/projects", json!({"name": "mine", "folder_id": "f"}), |w| anyone(w, CREATED)),
+        Row::get("list projects", "/api/projects", |w| anyone(w, OK)),
+        Row::get("get project", format!("/api/projects/{p}"), readers),
+        Row::post("update files", format!("/api/projects/{p}/files/update"), batch(), |w| owner_only(w, OK)),
+        Row::get("events", format!("/api/projects/{p}/events?since_seq=0"), readers),
+        Row::get("files", format!("/api/projects/{p}/files"), readers),
+        Row::post("create invite", format!("/api/projects/{p}/invites"), json!({}), |w| owner_only(w, CREATED)),
+        Row::get("members", format!("/api/projects/{p}/members"), readers),
+        Row::get("progress", format!("/api/projects/{p}/progress"), readers),
+        Row::delete("revoke member", format!("/api/projects/{p}/members/{extra_id}"), |w| owner_only(w, OK)),
     ];
 
     let mut failures = Vec::new();
@@ -164,8 +129,7 @@ async fn every_endpoint_for_every_caller() {
 /// Accepting an invite: any authenticated user with the code, except the owner.
 #[tokio::test]
 async fn accepting_invites_by_caller() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let owner = cloud.client(&cast.owner.1);
     for who in Who::ALL {
         let code = owner.invite(cast.project, None).await.code;

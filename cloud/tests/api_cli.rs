@@ -6,23 +6,20 @@
 use crate::support;
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use e2e::cloud::{CloudDb, CloudProc, cloud_command};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::process::Served;
 use support::server::{Client, DEADLINE};
+use syncthing_fixtures::ports::free_port;
 use tokio::process::Command;
 
-/// `cloud` with an environment of its own: no inherited database or cloud
-/// settings, and XDG data under `home`.
+/// The kit's [`cloud_command`] with XDG data under `home`.
 fn cloud(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
-    for var in ["DATABASE_URL", "CLOUD_DATA_DIR", "CLOUD_LISTEN", "CLOUD_LOG_FORMAT", "RUST_LOG", "CLOUD_RATE_LIMIT"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("XDG_DATA_HOME", home).env("HOME", home).stdin(Stdio::null()).kill_on_drop(true);
+    let mut cmd = cloud_command().expect("the cloud binary");
+    cmd.env("XDG_DATA_HOME", home).env("HOME", home);
     cmd
 }
 
@@ -77,15 +74,10 @@ async fn user_add(home: &Path, db: &[String], name: &str, json: bool) -> (String
     (field("user_id:"), field("token:"))
 }
 
-/// `cloud serve` on a free port, logging JSON.
-async fn serve(home: &Path, db: &[String]) -> Served {
-    let mut cmd = cloud(home);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]).args(db);
-    Served::spawn(cmd).await
-}
-
-async fn story(db: Vec<String>, expect_database: &str) {
+async fn story(db: CloudDb, expect_database: &str) {
     let home = tempfile::tempdir().unwrap();
+    let served_db = db.clone();
+    let db = db.args();
     let (alice_id, alice_token) = user_add(home.path(), &db, "alice", false).await;
     let (bob_id, bob_token) = user_add(home.path(), &db, "bob", true).await;
     assert!(alice_token.starts_with("stc_") && bob_token.starts_with("stc_"));
@@ -96,7 +88,9 @@ async fn story(db: Vec<String>, expect_database: &str) {
     let err = text(&out.stderr);
     assert!(err.contains("already exists") && err.lines().count() == 1, "{err}");
 
-    let mut served = serve(home.path(), &db).await;
+    let port = free_port().unwrap();
+    let mut served =
+        CloudProc::spawn(cloud(home.path()), served_db, home.path(), port, &["--log-format", "json"]).await.unwrap();
     let logged = served.log_text();
     assert!(logged.contains(expect_database), "the log does not say which database:\n{logged}");
 
@@ -108,8 +102,8 @@ async fn story(db: Vec<String>, expect_database: &str) {
 
     // SIGTERM: a graceful stop, exit 0, promptly.
     let started = Instant::now();
-    served.signal(Signal::SIGTERM);
-    let status = tokio::time::timeout(DEADLINE, served.child.wait()).await.expect("exits after SIGTERM").unwrap();
+    served.proc.signal(Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(DEADLINE, served.proc.wait()).await.expect("exits after SIGTERM").unwrap();
     assert!(status.success(), "{status}: {}", served.log_text());
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
@@ -118,14 +112,14 @@ async fn story(db: Vec<String>, expect_database: &str) {
 async fn user_add_then_serve_on_sqlite() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().join("cloud-data");
-    story(vec!["--data-dir".into(), dir.display().to_string()], "SQLite at").await;
+    story(CloudDb::DataDir(dir.clone()), "SQLite at").await;
     assert!(dir.join("cloud.db").exists());
 }
 
 #[tokio::test]
 async fn user_add_then_serve_on_postgres() {
     let url = support::postgres::fresh_database().await;
-    story(vec!["--database-url".into(), url], "PostgreSQL at").await;
+    story(CloudDb::Postgres(url), "PostgreSQL at").await;
 }
 
 #[tokio::test]

@@ -40,11 +40,8 @@ async fn story(cloud: &TestCloud) {
     assert_eq!((project.name.as_str(), project.folder_id.as_str()), ("Shots", "abcde-fghij"));
     assert_eq!((project.owner_id, project.role, project.last_seq), (owner_id, Role::Owner, 0));
     assert!(project.created_at.ends_with('Z'), "{}", project.created_at);
-    let listed = support::server::ok::<cloud_protocol::ProjectList>(owner.get("/api/projects").await).await;
-    assert_eq!(listed.projects, vec![project.clone()]);
-    let got =
-        support::server::ok::<cloud_protocol::Project>(owner.get(&format!("/api/projects/{}", project.id)).await).await;
-    assert_eq!(got, project);
+    assert_eq!(owner.projects().await, vec![project.clone()]);
+    assert_eq!(owner.project(project.id).await, project);
     let p = project.id;
 
     // A batch gets dense seqs; its replay gets the same answer and writes nothing.
@@ -94,8 +91,7 @@ async fn story(cloud: &TestCloud) {
     assert!(deleted.deleted_at.is_some());
     assert_eq!(deleted.deleted_by, Some(owner_id));
     assert!(by_path("docs/notes.txt").deleted_at.is_none());
-    let listed = support::server::ok::<cloud_protocol::Project>(owner.get(&format!("/api/projects/{p}")).await).await;
-    assert_eq!(listed.last_seq, 6);
+    assert_eq!(owner.project(p).await.last_seq, 6);
 
     // Inviting: bob accepts and reads; he shows in the member list.
     let invite = owner.invite(p, None).await;
@@ -106,13 +102,13 @@ async fn story(cloud: &TestCloud) {
     assert_eq!(membership.name, "bob");
     let again = bob.post_raw(&format!("/api/invites/{}/accept", invite.code), None, "").await;
     expect_error(again, StatusCode::GONE, "gone").await;
-    let bobs = support::server::ok::<cloud_protocol::ProjectList>(bob.get("/api/projects").await).await;
-    assert_eq!(bobs.projects.len(), 1);
-    assert_eq!((bobs.projects[0].id, bobs.projects[0].role), (p, Role::Member));
+    let bobs = bob.projects().await;
+    assert_eq!(bobs.len(), 1);
+    assert_eq!((bobs[0].id, bobs[0].role), (p, Role::Member));
     assert_eq!(bob.all_events(p).await, all);
     assert_eq!(bob.files(p).await, files);
     for reader in [&owner, &bob] {
-        let members = reader.members(p).await.members;
+        let members = reader.members(p).await;
         assert_eq!(members.len(), 1);
         assert_eq!((members[0].user_id, members[0].status), (bob_id, MemberStatus::Accepted));
     }
@@ -122,11 +118,11 @@ async fn story(cloud: &TestCloud) {
     let carols = owner.invite(p, Some(carol_id)).await;
     let status_of =
         |members: &[cloud_protocol::Member], user: Uuid| members.iter().find(|m| m.user_id == user).map(|m| m.status);
-    assert_eq!(status_of(&owner.members(p).await.members, carol_id), Some(MemberStatus::Invited));
+    assert_eq!(status_of(&owner.members(p).await, carol_id), Some(MemberStatus::Invited));
     let stolen = bob.post_raw(&format!("/api/invites/{}/accept", carols.code), None, "").await;
     expect_error(stolen, StatusCode::FORBIDDEN, "forbidden").await;
     cloud.client(&carol_token).accept(&carols.code).await;
-    assert_eq!(status_of(&owner.members(p).await.members, carol_id), Some(MemberStatus::Accepted));
+    assert_eq!(status_of(&owner.members(p).await, carol_id), Some(MemberStatus::Accepted));
 
     // Progress: nothing reported yet (members report over the WebSocket).
     assert!(owner.progress(p).await.members.iter().all(|m| m.files.is_empty()));
@@ -135,10 +131,9 @@ async fn story(cloud: &TestCloud) {
     // Revoking: bob is out at once and the project is hidden from him again.
     let revoked = owner.revoke(p, bob_id).await;
     assert_eq!((revoked.user_id, revoked.status), (bob_id, MemberStatus::Revoked));
-    assert_eq!(status_of(&owner.members(p).await.members, bob_id), Some(MemberStatus::Revoked));
+    assert_eq!(status_of(&owner.members(p).await, bob_id), Some(MemberStatus::Revoked));
     expect_error(bob.get(&format!("/api/projects/{p}/events")).await, StatusCode::NOT_FOUND, "not_found").await;
-    let bobs = support::server::ok::<cloud_protocol::ProjectList>(bob.get("/api/projects").await).await;
-    assert!(bobs.projects.is_empty());
+    assert!(bob.projects().await.is_empty());
     let unknown = owner.delete(&format!("/api/projects/{p}/members/{}", Uuid::new_v4())).await;
     expect_error(unknown, StatusCode::NOT_FOUND, "not_found").await;
 }

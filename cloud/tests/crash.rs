@@ -18,19 +18,18 @@ use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use cloud_protocol::{Change, Project, UpdateFilesRequest, UpdateFilesResponse};
+use cloud_protocol::{Change, UpdateFilesRequest, UpdateFilesResponse};
+use e2e::cloud::{CloudDb, CloudProc, add_user, cloud_command};
 use nix::sys::signal::Signal;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
-use support::process::Served;
-use support::server::{Client, DEADLINE, create, ok};
+use support::server::{Client, DEADLINE, create};
 use syncthing_fixtures::poll::eventually_async;
-use tokio::process::Command;
+use syncthing_fixtures::ports::free_port;
 use uuid::Uuid;
 
 /// Concurrent writers: several transactions queue at any moment, so a kill finds
@@ -40,40 +39,20 @@ const CHANGES_PER_BATCH: usize = 50;
 /// One kill per entry, after this many acknowledged batches of that round.
 const KILL_AFTER_ACKS: [usize; 3] = [3, 25, 60];
 
-/// `cloud` with a clean environment: only the flags say which database it uses.
-fn cloud() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloud"));
-    for var in ["DATABASE_URL", "CLOUD_DATA_DIR", "CLOUD_LISTEN", "CLOUD_LOG_FORMAT", "CLOUD_RATE_LIMIT"] {
-        cmd.env_remove(var);
-    }
-    // Only the "listening" line is needed; per-request logs would just fill the pipe.
-    cmd.env("RUST_LOG", "warn,cloud::server=info").stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
-
-/// `cloud user add` on the database; returns the token.
-async fn user_add(db: &[String], name: &str) -> String {
-    let out = tokio::time::timeout(DEADLINE, cloud().args(["user", "add", name, "--json"]).args(db).output())
-        .await
-        .expect("user add finishes")
-        .expect("user add runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "user add failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("user add --json ({e}): {stdout}"));
-    v["token"].as_str().expect("token").to_owned()
-}
-
-/// Starts `cloud serve` on a free port and waits until it answers `/readyz`.
-async fn start(db: &[String]) -> Served {
-    let mut cmd = cloud();
-    cmd.args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--rate-limit", "0"]).args(db);
-    Served::spawn(cmd).await
+/// Starts `cloud serve` (the kit's process harness, without a rate limit) on a
+/// free port and waits until it answers `/readyz`; its log goes to `log_dir`.
+async fn start(db: &CloudDb, log_dir: &Path) -> CloudProc {
+    let mut cmd = cloud_command().expect("the cloud binary");
+    // Only the start-up lines are of use; per-request logs would just fill the file.
+    cmd.env("RUST_LOG", "warn,cloud::server=info");
+    let port = free_port().expect("a free port");
+    CloudProc::spawn(cmd, db.clone(), log_dir, port, &["--rate-limit", "0"]).await.expect("cloud serve starts")
 }
 
 /// SIGKILL (no chance to finish anything), then waits for the process to be gone.
-async fn kill_hard(mut served: Served) {
-    served.signal(Signal::SIGKILL);
-    let status = tokio::time::timeout(DEADLINE, served.child.wait()).await.expect("dies").expect("wait");
+async fn kill_hard(mut served: CloudProc) {
+    served.proc.signal(Signal::SIGKILL).expect("SIGKILL");
+    let status = tokio::time::timeout(DEADLINE, served.proc.wait()).await.expect("dies").expect("wait");
     assert_eq!(status.signal(), Some(Signal::SIGKILL as i32), "{status}: {}", served.log_text());
 }
 
@@ -186,7 +165,7 @@ async fn verify(
 ) -> (i64, HashMap<Uuid, UpdateFilesResponse>) {
     let owner: HashMap<String, Uuid> =
         ledger.values().flat_map(|s| s.changes.iter().map(move |c| (c.path.clone(), s.id))).collect();
-    let last_seq = ok::<Project>(client.get(&format!("/api/projects/{project}")).await).await.last_seq;
+    let last_seq = client.project(project).await.last_seq;
     let events = client.all_events(project).await;
     let found = check_log(&events, last_seq, ledger, &owner);
     // remote_files was written in the same transactions: exactly the logged paths.
@@ -199,9 +178,10 @@ async fn verify(
 }
 
 /// Kills the cloud during a stream of batches several times, checking after each restart.
-async fn crash_story(db: Vec<String>, backend: &str) {
-    let token = user_add(&db, "owner").await;
-    let mut served = start(&db).await;
+async fn crash_story(db: CloudDb, backend: &str) {
+    let logs = tempfile::tempdir().expect("temp dir");
+    let token = add_user(&db, "owner").await.expect("cloud user add").token;
+    let mut served = start(&db, logs.path()).await;
     let project = Client::new(&served.url, Some(token.clone())).create_project("Crash", "crash-fldr").await.id;
     let mut ledger: HashMap<Uuid, Sent> = HashMap::new();
 
@@ -227,7 +207,7 @@ async fn crash_story(db: Vec<String>, backend: &str) {
         }
 
         let restart = Instant::now();
-        served = start(&db).await;
+        served = start(&db, logs.path()).await;
         let restarted_in = restart.elapsed();
         let client = Client::new(&served.url, Some(token.clone()));
         let (mut last_seq, found) = verify(&client, project, &ledger).await;
@@ -269,11 +249,11 @@ async fn crash_story(db: Vec<String>, backend: &str) {
 #[tokio::test]
 async fn sigkill_during_writes_loses_no_acknowledged_batch_on_sqlite() {
     let data = tempfile::tempdir().expect("temp dir");
-    crash_story(vec!["--data-dir".into(), data.path().display().to_string()], "SQLite").await;
+    crash_story(CloudDb::DataDir(data.path().to_owned()), "SQLite").await;
 }
 
 #[tokio::test]
 async fn sigkill_during_writes_loses_no_acknowledged_batch_on_postgres() {
     let url = support::postgres::fresh_database().await;
-    crash_story(vec!["--database-url".into(), url], "PostgreSQL").await;
+    crash_story(CloudDb::Postgres(url), "PostgreSQL").await;
 }

@@ -8,25 +8,33 @@ use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cloud::state::Settings;
+use e2e::cloud::{CloudDb, CloudProc, add_user, cloud_command, wrapped_cloud_command};
 use rand::RngExt;
 use reqwest::StatusCode;
-use support::process::{Served, add_user, cloud_command, serve};
 use support::server::{Client, DEADLINE, TestCloud};
 use syncthing_fixtures::poll::eventually_async;
+use syncthing_fixtures::ports::free_port;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-fn sqlite(dir: &Path) -> Vec<String> {
-    vec!["--data-dir".into(), dir.join("data").display().to_string()]
+fn sqlite(dir: &Path) -> CloudDb {
+    CloudDb::DataDir(dir.join("data"))
 }
 
-fn addr(served: &Served) -> String {
-    served.url.trim_start_matches("http://").to_owned()
+/// `cmd serve` on SQLite in `home` and a free port, logging JSON, with `extra` flags.
+async fn serve_with(cmd: Command, home: &Path, extra: &[&str]) -> CloudProc {
+    let args: Vec<&str> = ["--log-format", "json"].iter().chain(extra).copied().collect();
+    let port = free_port().expect("a free port");
+    CloudProc::spawn(cmd, sqlite(home), home, port, &args).await.expect("cloud serve starts")
+}
+
+/// `cloud serve` on SQLite in `home`, with `extra` flags.
+async fn serve(home: &Path, extra: &[&str]) -> CloudProc {
+    serve_with(cloud_command().expect("the cloud binary"), home, extra).await
 }
 
 /// Sends `request` on a new connection and reads until the server closes it.
@@ -87,8 +95,8 @@ fn label_values(series: &BTreeSet<String>, label: &str) -> BTreeSet<String> {
 #[tokio::test]
 async fn junk_methods_and_paths_do_not_grow_metrics() {
     let home = tempfile::tempdir().unwrap();
-    let served = serve(home.path(), &sqlite(home.path()), &[]).await;
-    let addr = addr(&served);
+    let served = serve(home.path(), &[]).await;
+    let addr = served.addr();
     scrape(&served.url).await; // so the scrape's own series exist from here on
     junk(&addr, 1000).await;
     let (first, first_series) = scrape(&served.url).await;
@@ -116,8 +124,8 @@ async fn junk_methods_and_paths_do_not_grow_metrics() {
 #[tokio::test]
 async fn slow_header_clients_are_cut_after_the_timeout() {
     let home = tempfile::tempdir().unwrap();
-    let served = serve(home.path(), &sqlite(home.path()), &["--header-read-timeout", "1"]).await;
-    let addr = addr(&served);
+    let served = serve(home.path(), &["--header-read-timeout", "1"]).await;
+    let addr = served.addr();
     let started = Instant::now();
     let mut clients = Vec::new();
     for i in 0..20 {
@@ -160,22 +168,9 @@ async fn half_sent_requests_cannot_starve_a_normal_one() {
     let home = tempfile::tempdir().unwrap();
     // 256 descriptors, as a small box's limit would be; 400 half-sent requests
     // would take them all if the server kept accepting.
-    let mut cmd = Command::new("prlimit");
-    cmd.arg("--nofile=256:256").arg("--").arg(env!("CARGO_BIN_EXE_cloud"));
-    let template = cloud_command(home.path());
-    for (key, value) in template.as_std().get_envs() {
-        match value {
-            Some(value) => cmd.env(key, value),
-            None => cmd.env_remove(key),
-        };
-    }
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(sqlite(home.path()))
-        .args(["--header-read-timeout", "2", "--max-connections", "100"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let served = Served::spawn(cmd).await;
-    let addr = addr(&served);
+    let cmd = wrapped_cloud_command(&["prlimit", "--nofile=256:256", "--"]).expect("the cloud binary");
+    let served = serve_with(cmd, home.path(), &["--header-read-timeout", "2", "--max-connections", "100"]).await;
+    let addr = served.addr();
     let mut half_sent = Vec::new();
     for _ in 0..400 {
         // A server that stopped accepting fills its backlog: then stop adding.
@@ -197,9 +192,9 @@ async fn half_sent_requests_cannot_starve_a_normal_one() {
 async fn invite_codes_stay_out_of_the_request_log() {
     let home = tempfile::tempdir().unwrap();
     let db = sqlite(home.path());
-    let (_, owner) = add_user(home.path(), &db, "owner").await;
-    let (_, member) = add_user(home.path(), &db, "member").await;
-    let served = serve(home.path(), &db, &[]).await;
+    let owner = add_user(&db, "owner").await.expect("cloud user add").token;
+    let member = add_user(&db, "member").await.expect("cloud user add").token;
+    let served = serve(home.path(), &[]).await;
     let owner = Client::new(&served.url, Some(owner));
     let project = owner.create_project("Shots", "f").await.id;
     let invite = owner.invite(project, None).await;
@@ -237,12 +232,10 @@ async fn a_request_whose_body_trickles_is_answered_408() {
 #[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
     let home = tempfile::tempdir().unwrap();
-    let served = serve(home.path(), &sqlite(home.path()), &["--metrics-listen", "127.0.0.1:0"]).await;
+    let served = serve(home.path(), &["--metrics-listen", "127.0.0.1:0"]).await;
     let metrics_addr = served
-        .log
-        .lock()
-        .unwrap()
-        .iter()
+        .log_text()
+        .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["fields"]["message"] == "metrics listening")
         .and_then(|v| v["fields"]["addr"].as_str().map(str::to_owned))

@@ -51,8 +51,7 @@ async fn all_rows(cloud: &TestCloud, cast: &Cast, who: Who, limit: u32) -> (Vec<
 
 #[tokio::test]
 async fn progress_for_paths_outside_the_project_is_not_stored() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     publish(&cloud, &cast, &["real.txt".to_owned()]).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
     for round in 0..30 {
@@ -70,8 +69,7 @@ async fn progress_for_paths_outside_the_project_is_not_stored() {
 
 #[tokio::test]
 async fn oversize_errors_bogus_hashes_and_huge_messages_are_refused() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     publish(&cloud, &cast, &["a.bin".to_owned()]).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
 
@@ -130,8 +128,7 @@ async fn a_fast_sender_is_slowed_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn the_progress_report_comes_in_pages() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let paths: Vec<String> = (0..25).map(|i| format!("dir/f{i:02}")).collect();
     publish(&cloud, &cast, &paths).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
@@ -144,7 +141,7 @@ async fn the_progress_report_comes_in_pages() {
     .await;
 
     // Without parameters: one page (25 ≤ the default), no cursor, as before.
-    let whole = owner.progress(cast.project).await;
+    let whole: ProgressReport = ok(owner.get(&format!("/api/projects/{}/progress", cast.project)).await).await;
     assert_eq!(whole.next_cursor, None);
     // Pages of 10: three of them, every row once, in order.
     let (rows, pages) = all_rows(&cloud, &cast, Who::Owner, 10).await;

@@ -2,8 +2,9 @@
 //! gave a dozen ~40 MB binaries (disk and link time on 2-core CI). Every file
 //! is a module; nextest still runs each test in its own process.
 
-mod push_support;
-mod support;
+// The support code lives in the workspace's test kit (a library, so each
+// binary may use only part of it).
+use e2e::kit::{push_support, support};
 
 mod api_auth;
 mod api_cli;

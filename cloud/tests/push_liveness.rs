@@ -21,6 +21,12 @@ use uuid::Uuid;
 const LONG_DIR: &str = "a/deeply/nested/directory/structure/that/makes/every/event/larger/than/usual/so/that/\
     the/test/fills/socket/buffers/quickly/without/needing/a/huge/number/of/batches/or/much/time/at/all/really";
 
+/// Waits until the hub holds `n` subscriptions.
+async fn wait_subscriptions(cloud: &TestCloud, n: usize) {
+    let what = format!("{n} subscriptions");
+    eventually_async(&what, DEADLINE, || async { (cloud.state().hub.subscriber_count() == n).then_some(()) }).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     // Far more than the socket buffers can hide: the kernel alone takes a few
@@ -38,10 +44,7 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     let mut fast = connect(&cloud.ws_url(), &token).await;
     slow.subscribe(project, 0).await;
     fast.subscribe(project, 0).await;
-    eventually_async("both subscriptions", DEADLINE, || async {
-        (cloud.state().hub.subscriber_count() == 2).then_some(())
-    })
-    .await;
+    wait_subscriptions(&cloud, 2).await;
 
     // The fast one reads along; the slow one reads nothing until the end.
     let fast_reader = tokio::spawn(async move { fast.events_until(project, 0, TOTAL).await.len() });
@@ -93,10 +96,7 @@ async fn a_silent_peer_is_dropped_and_one_answering_pings_is_kept() {
     let mut lively = connect(&cloud.ws_url(), &token).await;
     silent.subscribe(project, 0).await;
     lively.subscribe(project, 0).await;
-    eventually_async("both subscriptions", DEADLINE, || async {
-        (cloud.state().hub.subscriber_count() == 2).then_some(())
-    })
-    .await;
+    wait_subscriptions(&cloud, 2).await;
 
     // Only `lively` reads (and so answers pings), for well past the idle timeout.
     match lively.read_until(Instant::now() + idle * 4).await {
@@ -126,8 +126,7 @@ async fn shutdown_closes_every_socket_with_going_away() {
     let mut idle = connect(&cloud.ws_url(), &token).await;
     let mut subscribed = connect(&cloud.ws_url(), &token).await;
     subscribed.subscribe(project, 0).await;
-    eventually_async("subscription", DEADLINE, || async { (cloud.state().hub.subscriber_count() == 1).then_some(()) })
-        .await;
+    wait_subscriptions(&cloud, 1).await;
 
     let stopping = tokio::spawn(cloud.shutdown());
     for ws in [&mut idle, &mut subscribed] {

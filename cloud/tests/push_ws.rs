@@ -39,8 +39,7 @@ async fn upgrade_needs_a_token_and_an_allowed_origin() {
 
 #[tokio::test]
 async fn only_the_owner_and_accepted_members_get_events() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let owner = cast.client(&cloud, Who::Owner);
     owner.update(cast.project, Uuid::new_v4(), batch(1, 3)).await;
 
@@ -68,8 +67,7 @@ async fn only_the_owner_and_accepted_members_get_events() {
 
 #[tokio::test]
 async fn bad_messages_get_an_error_and_the_connection_stays_up() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let mut ws = connect(&cloud.ws_url(), &cast.member.1).await;
 
     ws.send_text("not json").await;
@@ -92,8 +90,7 @@ async fn bad_messages_get_an_error_and_the_connection_stays_up() {
 
 #[tokio::test]
 async fn resubscribing_replaces_the_subscription_and_unsubscribe_stops_it() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let owner = cast.client(&cloud, Who::Owner);
     for i in 0..5 {
         owner.update(cast.project, Uuid::new_v4(), batch(i * 10 + 1, 10)).await;
@@ -118,8 +115,7 @@ async fn resubscribing_replaces_the_subscription_and_unsubscribe_stops_it() {
 
 #[tokio::test]
 async fn a_revoked_member_loses_the_subscription_at_once() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let owner = cast.client(&cloud, Who::Owner);
     owner.update(cast.project, Uuid::new_v4(), batch(1, 2)).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
@@ -144,8 +140,7 @@ async fn a_revoked_member_loses_the_subscription_at_once() {
 
 #[tokio::test]
 async fn member_progress_reaches_the_owner_and_is_stored() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let mut owner_ws = connect(&cloud.ws_url(), &cast.owner.1).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
     // Progress is accepted only for the project's files.
@@ -194,8 +189,7 @@ async fn member_progress_reaches_the_owner_and_is_stored() {
 
 #[tokio::test]
 async fn progress_with_a_seq_is_acknowledged_after_it_is_stored() {
-    let cloud = TestCloud::start_sqlite().await;
-    let cast = Cast::new(&cloud).await;
+    let (cloud, cast) = Cast::start().await;
     let mut owner_ws = connect(&cloud.ws_url(), &cast.owner.1).await;
     let mut member = connect(&cloud.ws_url(), &cast.member.1).await;
     let published = ["a", "b"].iter().zip(1..).map(|(p, n)| create(p, n)).collect();

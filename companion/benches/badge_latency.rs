@@ -8,10 +8,7 @@
 //! Run: `cargo bench -p companion --bench badge_latency`
 //! (`BADGE_LATENCY_ROUNDS=N`, default 20; each round takes about 13 s).
 
-#[path = "../tests/member_support/mod.rs"]
-mod member_support;
-#[path = "../tests/owner_support/mod.rs"]
-mod owner_support;
+use e2e::kit::member_support;
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +29,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn measure() {
     let rounds: usize = std::env::var("BADGE_LATENCY_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let s = setup(Knobs { watcher_delay_s: Some(10), ..Knobs::default() }).await;
-    std::fs::write(s.a("warm-up.txt"), b"up\n").unwrap();
-    s.wait_synced("warm-up.txt").await;
+    s.write_synced("warm-up.txt", b"up\n").await;
     let node = s.cluster.node(1);
     let mut stream = EventStream::spawn(Client::new(&node.api_url, &node.api_key).unwrap(), StreamConfig::default());
     // Wait until the stream is subscribed, so no RemoteIndexUpdated is missed.

@@ -5,8 +5,7 @@
 //!
 //! Run: `cargo bench -p companion --bench detection_latency`
 
-#[path = "../tests/owner_support/mod.rs"]
-mod owner_support;
+use e2e::kit::owner_support;
 
 use std::time::{Duration, Instant};
 
@@ -21,14 +20,8 @@ fn main() {
 }
 
 async fn measure() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
-    let root = cluster.node(0).folder_path("proj");
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let Owner { cloud, token, api, cluster: _cluster, root, mut companion } = Owner::new(10).await;
+    let project = share_and_run(&mut companion, &cloud, &token);
     eventually("the companion is watching", DEADLINE, || companion.log().contains("watching").then_some(())).await;
     std::fs::create_dir_all(root.join("lat")).unwrap();
 
@@ -56,5 +49,5 @@ async fn measure() {
     println!("  p50 {:>8.1} ms", at(0.50).as_secs_f64() * 1e3);
     println!("  p99 {:>8.1} ms   (target < 1000 ms)", at(0.99).as_secs_f64() * 1e3);
     println!("  max {:>8.1} ms", latencies[latencies.len() - 1].as_secs_f64() * 1e3);
-    companion.stop();
+    companion.stop().await;
 }

@@ -6,6 +6,11 @@ fn env_in(dir: &Path) -> ConfigEnv {
     ConfigEnv { home: Some(dir.join("home")), ..ConfigEnv::default() }
 }
 
+/// A `[cloud]` section with both keys set.
+fn cloud_section(url: &str, token: &str) -> CloudSection {
+    CloudSection { url: Some(url.into()), token: Some(token.into()), ca: None }
+}
+
 #[test]
 fn defaults_follow_xdg() {
     let env = ConfigEnv { home: Some("/h".into()), ..ConfigEnv::default() };
@@ -87,10 +92,7 @@ fn flags_beat_env_beat_file() {
 fn saved_file_is_private_and_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/config.toml");
-    let file = FileConfig {
-        cloud: CloudSection { url: Some("http://c".into()), token: Some("t".into()), ca: None },
-        ..FileConfig::default()
-    };
+    let file = FileConfig { cloud: cloud_section("http://c", "t"), ..FileConfig::default() };
     file.save(&path).unwrap();
     file.save(&path).unwrap();
     assert_eq!(FileConfig::load(&path).unwrap(), file);

@@ -19,8 +19,6 @@
 //! linked to its (deleted) original by name, which `status --json` shows
 //! as `conflict_copies` on the original and `conflict_copy_of` on the copy.
 
-use std::time::Instant;
-
 use cloud_protocol::{FileState, FilesSnapshot, RemoteFile, Role};
 use companion::invitee::badge::{Engine, Expected};
 use companion::live::{FolderLive, folder_key};
@@ -30,7 +28,7 @@ use companion::syncthing::types::DbFile;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::badge_engine::{B_ID, H_OTHER, H_OWNER, World, expected, replay, state};
+use crate::badge_engine::{H_OTHER, H_OWNER, expected, replay, state, synced_on_b};
 
 /// A's short device id (the owner's): it made the winning delete.
 const A_SHORT: &str = "MFZWI3D";
@@ -68,11 +66,7 @@ fn index_updated(id: u64, files: &[&str]) -> Value {
 /// copy, once the owner announces it, is ✓ with B's bytes.
 #[test]
 fn delete_wins_over_an_edit_here_original_deleted_copy_synced() {
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.set_device_id(B_ID);
-    world.disk.insert("notes.txt".into(), H_OWNER.into());
-    engine.announce("notes.txt", expected(10, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = synced_on_b("notes.txt");
     assert_eq!(state(&engine, "notes.txt").0, FileState::Synced);
 
     // Paused: B edits (Syncthing's global is B's edit), the owner deletes.
@@ -135,11 +129,7 @@ fn delete_wins_over_an_edit_here_original_deleted_copy_synced() {
 /// when the copy is pulled in, and the copy is ✓.
 #[test]
 fn delete_here_wins_over_the_owners_edit_the_copy_arrives_and_the_original_stays_deleted() {
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.set_device_id(B_ID);
-    world.disk.insert("plan.txt".into(), H_OWNER.into());
-    engine.announce("plan.txt", expected(10, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = synced_on_b("plan.txt");
 
     // Paused: the owner's edit is announced; B deletes (its global is its delete).
     world.disk.remove("plan.txt");

@@ -73,6 +73,26 @@ pub(crate) fn expected(size: u64, hash: &str) -> Expected {
     Expected { size, hash: hash.into(), mtime_ms: 0, deleted: false }
 }
 
+/// A fresh engine that has heard of `path` (`size` bytes of the owner's hash),
+/// and asked Syncthing about it once.
+pub(crate) fn announced(path: &str, size: u64) -> (Engine, World, Instant) {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    engine.announce(path, expected(size, H_OWNER));
+    world.answer(&mut engine, t0);
+    (engine, world, t0)
+}
+
+/// An engine on B (device id set) where `path`, 10 bytes of the owner's
+/// hash, has been announced and is on disk as announced: a ✓ to start from.
+pub(crate) fn synced_on_b(path: &str) -> (Engine, World, Instant) {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    engine.set_device_id(B_ID);
+    world.disk.insert(path.into(), H_OWNER.into());
+    engine.announce(path, expected(10, H_OWNER));
+    world.answer(&mut engine, t0);
+    (engine, world, t0)
+}
+
 pub(crate) fn state(engine: &Engine, path: &str) -> (FileState, f64) {
     let b = engine.badge(path).unwrap_or_else(|| panic!("no badge for {path}"));
     (b.state, b.percent)
@@ -102,9 +122,7 @@ pub(crate) fn replay(
 #[test]
 fn big_file_under_a_rate_limit_rises_then_verifies() {
     let evs = events("events-b-big-ratelimited-B.json");
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("big.bin", expected(314_572_800, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = announced("big.bin", 314_572_800);
     assert_eq!(state(&engine, "big.bin"), (FileState::Pending, 0.0));
 
     // Up to the last DownloadProgress: the file is not on disk yet.
@@ -127,9 +145,7 @@ fn big_file_under_a_rate_limit_rises_then_verifies() {
 #[test]
 fn the_false_last_tick_still_ends_at_100_and_a_wrong_hash_is_not_synced() {
     let evs = events("events-b2-big-progress1s-B.json");
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("big2.bin", expected(104_857_600, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = announced("big2.bin", 104_857_600);
     // Syncthing finishes, but the file on disk is not the owner's version
     // and Syncthing's global is an older one: pending, not ✓ and not ⚠.
     world.disk.insert("big2.bin".into(), H_OTHER.into());
@@ -148,9 +164,7 @@ fn the_false_last_tick_still_ends_at_100_and_a_wrong_hash_is_not_synced() {
 #[test]
 fn small_file_pending_syncing_synced() {
     let evs = events("events-a-create-small-B.json");
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("hello-1.txt", expected(8, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = announced("hello-1.txt", 8);
     let mut changes = vec![engine.badge("hello-1.txt").unwrap()];
     changes.extend(replay(&mut engine, &mut world, &evs, 1..=7, "hello-1.txt", t0));
     world.disk.insert("hello-1.txt".into(), H_OWNER.into());
@@ -198,11 +212,7 @@ fn rename_is_a_delete_and_a_create() {
 #[test]
 fn conflict_edit_here_then_a_conflict_copy_arrives() {
     let evs = events("events-f-conflict-B.json");
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.set_device_id(B_ID);
-    world.disk.insert("conflict.txt".into(), H_OWNER.into());
-    engine.announce("conflict.txt", expected(10, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = synced_on_b("conflict.txt");
     assert_eq!(state(&engine, "conflict.txt").0, FileState::Synced);
     // While paused, B edits: Syncthing's global becomes B's own version.
     world.disk.insert("conflict.txt".into(), H_OTHER.into());
@@ -318,9 +328,7 @@ fn a_restart_rebuilds_without_flicker_or_rereading() {
 
 #[test]
 fn missed_events_are_rebuilt_from_rest() {
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("a.txt", expected(1, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = announced("a.txt", 1);
     assert_eq!(state(&engine, "a.txt").0, FileState::Pending);
     // The ring overflowed (docs/syncthing.md §4): the file arrived while events were lost.
     world.disk.insert("a.txt".into(), H_OWNER.into());
@@ -333,9 +341,7 @@ fn missed_events_are_rebuilt_from_rest() {
 /// the engine does not track are not.
 #[test]
 fn requeued_changes_come_back_with_their_current_badge() {
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("a.txt", expected(1, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, _, _) = announced("a.txt", 1);
     let first = engine.take_changes();
     let pending = [("a.txt".to_owned(), FileState::Pending)];
     assert_eq!(first.iter().map(|c| (c.path.clone(), c.state)).collect::<Vec<_>>(), pending);
@@ -413,9 +419,7 @@ fn paths_ignored_here_are_never_hashed_nor_counted() {
 /// pending, not "syncing 0 %" for ever: Syncthing is asked again.
 #[test]
 fn a_need_answer_older_than_the_finish_does_not_leave_the_file_syncing() {
-    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
-    engine.announce("back.txt", expected(10, H_OWNER));
-    world.answer(&mut engine, t0);
+    let (mut engine, mut world, t0) = announced("back.txt", 10);
     let evs: Vec<Event> = ["ItemStarted", "ItemFinished"]
         .into_iter()
         .zip(10u64..)

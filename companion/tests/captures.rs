@@ -193,6 +193,11 @@ fn every_recorded_capture_parses_into_typed_values() {
     }
 }
 
+/// The events of a recorded `/rest/events` answer.
+fn recorded_events(name: &str) -> Vec<Event> {
+    recorded_json(name).as_array().unwrap().iter().map(|v| Event::from_value(v.clone()).unwrap()).collect()
+}
+
 #[test]
 fn recorded_payloads_keep_their_meaning() {
     let file: DbFile = serde_json::from_value(recorded_json("db-file-big-during-sync-A.json")).unwrap();
@@ -204,12 +209,7 @@ fn recorded_payloads_keep_their_meaning() {
     let status: DbStatus = serde_json::from_value(recorded_json("db-status-during-sync-B.json")).unwrap();
     assert_eq!(status.state, FolderState::Syncing);
 
-    let events: Vec<Event> = recorded_json("events-b2-big-progress1s-B.json")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| Event::from_value(v.clone()).unwrap())
-        .collect();
+    let events: Vec<Event> = recorded_events("events-b2-big-progress1s-B.json");
     let done: Vec<(i64, i64)> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -220,12 +220,7 @@ fn recorded_payloads_keep_their_meaning() {
     assert!(done.len() >= 5 && done.windows(2).all(|w| w[0].0 <= w[1].0), "{done:?}");
     assert!(done.iter().all(|(_, total)| *total == 800));
 
-    let rename: Vec<Event> = recorded_json("events-e-rename-A.json")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| Event::from_value(v.clone()).unwrap())
-        .collect();
+    let rename: Vec<Event> = recorded_events("events-e-rename-A.json");
     let changes: Vec<(String, String)> = rename
         .iter()
         .filter_map(|e| match &e.kind {

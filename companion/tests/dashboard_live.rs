@@ -105,8 +105,7 @@ async fn wait_row(c: &Client, what: &str, path: &str, ok: impl Fn(&str) -> bool)
 async fn the_dashboard_updates_live_and_shows_names_as_text() {
     // 2 MiB/s: 12 MiB take about 6 s, with a progress tick every second.
     let s = setup(Knobs { recv_limit_kibps: Some(2 * 1024), ..Knobs::default() }).await;
-    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"up\n").await;
     let url =
         eventually("the dashboard URL", DEADLINE, || companion::ui::status::dashboard_url(&s.member.state_dir())).await;
     assert!(url.starts_with("http://127.0.0.1:") && url.contains("?key="), "{url}");

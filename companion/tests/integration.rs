@@ -2,8 +2,9 @@
 //! own gave twenty-odd ~40 MB binaries (disk and link time on 2-core CI). Every
 //! file is a module; nextest still runs each test in its own process.
 
-mod member_support;
-mod owner_support;
+// The support code lives in the workspace's test kit (a library, so each
+// binary may use only part of it).
+use e2e::kit::{member_support, owner_support};
 
 mod live;
 

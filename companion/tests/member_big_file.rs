@@ -63,8 +63,7 @@ fn check_path(what: &str, seen: &[(FileState, f64)], pending_seen: bool) {
 async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
     // 10 MiB/s: 100 MiB take about 10 s, with a progress tick every second.
     let s = setup(Knobs { recv_limit_kibps: Some(10 * 1024), ..Knobs::default() }).await;
-    std::fs::write(s.a("hello.txt"), b"the pipeline is up\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"the pipeline is up\n").await;
 
     write_noise(&s.a("big.bin"), 100 * MIB, 1).unwrap();
     let member =
@@ -121,8 +120,7 @@ async fn a_big_file_rises_to_a_verified_check_mark_on_both_sides() {
 async fn a_syncthing_restart_mid_transfer_recovers() {
     // 4 MiB/s: 60 MiB take about 15 s, time to restart B in the middle.
     let mut s = setup(Knobs { recv_limit_kibps: Some(4 * 1024), ..Knobs::default() }).await;
-    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"up\n").await;
     write_noise(&s.a("big.bin"), 60 * MIB, 2).unwrap();
     s.wait_badge("big.bin", "syncing past 10 %", |b| b.state == FileState::Syncing && b.percent >= 10.0).await;
 

@@ -17,10 +17,9 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catches_up_200_changes_from_its_cursor() {
     let mut s = setup(Knobs::default()).await;
-    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"up\n").await;
     let before = s.member.manifest().project(s.project).unwrap().unwrap().last_seq;
-    s.member.stop();
+    s.member.stop().await;
 
     for i in 0..200 {
         std::fs::write(s.a(&format!("f{i:03}.txt")), format!("file {i}\n")).unwrap();
@@ -76,14 +75,13 @@ async fn catches_up_200_changes_from_its_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_member_stops_and_says_so() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("hello.txt"), b"up\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"up\n").await;
 
     // What bob reports while the owner's companion is down reaches the owner
     // when it starts again (the cloud kept it). The announcement is posted
     // with alice's token directly, since her companion is down.
     let mut s = s;
-    s.owner.stop();
+    s.owner.stop().await;
     let alice = s.cloud.client(&s.alice_token);
     let hash = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
     let change = Change::upsert(Op::Create, "offline-report.txt", hash, 0, 1);

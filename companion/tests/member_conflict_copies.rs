@@ -29,8 +29,7 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
         std::fs::write(s.a(name), format!("{name}: base\n")).unwrap();
         s.wait_synced(name).await;
     }
-    s.cluster.pause_device(0, 1).await.unwrap();
-    s.cluster.pause_device(1, 0).await.unwrap();
+    s.pause_pair().await;
     wait_apart(&s).await;
 
     let now = SystemTime::now();
@@ -58,10 +57,9 @@ async fn a_conflict_copy_is_a_file_attached_to_its_original_on_both_sides() {
     // stops, so the owner's view keeps that report through the resolution.
     s.wait_owner_view("bob-loses.txt", "bob's edit", |r| r.progress.local_hash.as_deref() == Some(bob_edit.as_str()))
         .await;
-    s.member.stop();
+    s.member.stop().await;
 
-    s.cluster.resume_device(0, 1).await.unwrap();
-    s.cluster.resume_device(1, 0).await.unwrap();
+    s.resume_pair().await;
 
     // Bob's edit reaches the owner as the copy: by his last report, bob
     // has the copy's version of bob-loses.txt, not the owner's.

@@ -41,11 +41,9 @@ async fn the_invitees_losing_edit_comes_back_announced_and_reads_synced() {
 
 async fn collide_and_check(winner: Winner) {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("doc.txt"), b"base\n").unwrap();
-    s.wait_synced("doc.txt").await;
+    s.write_synced("doc.txt", b"base\n").await;
 
-    s.cluster.pause_device(0, 1).await.unwrap();
-    s.cluster.pause_device(1, 0).await.unwrap();
+    s.pause_pair().await;
     wait_apart(&s).await;
     // Both mtimes in the past, a minute apart: the newer one wins.
     let older = SystemTime::now() - Duration::from_secs(120);
@@ -72,8 +70,7 @@ async fn collide_and_check(winner: Winner) {
     wait_scanned(&s, 0).await;
     wait_scanned(&s, 1).await;
 
-    s.cluster.resume_device(0, 1).await.unwrap();
-    s.cluster.resume_device(1, 0).await.unwrap();
+    s.resume_pair().await;
     let (kept, lost) = match winner {
         Winner::Owner => (&owner_edit, &invitee_edit),
         Winner::Invitee => (&invitee_edit, &owner_edit),

@@ -40,11 +40,9 @@ fn reported<'a>(report: &'a ProgressReport, bob: Uuid, path: &str) -> Option<&'a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlinks_inside_the_folder_are_never_followed() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("a.txt"), b"shared\n").unwrap();
-    s.wait_synced("a.txt").await;
+    s.write_synced("a.txt", b"shared\n").await;
     // B's links stay on B (Syncthing would replicate them to A otherwise).
-    s.cluster.pause_device(0, 1).await.unwrap();
-    s.cluster.pause_device(1, 0).await.unwrap();
+    s.pause_pair().await;
 
     // Outside B's folder: a secret. Inside: a symlinked directory and a
     // symlinked file leading to it.
@@ -80,8 +78,7 @@ async fn symlinks_inside_the_folder_are_never_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paths_ignored_here_are_neither_read_nor_reported() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("a.txt"), b"shared\n").unwrap();
-    s.wait_synced("a.txt").await;
+    s.write_synced("a.txt", b"shared\n").await;
 
     // bob keeps `private/` to himself; his Syncthing learns it (and so his
     // companion, before it applies the next announcement).
@@ -100,8 +97,7 @@ async fn paths_ignored_here_are_neither_read_nor_reported() {
     announce(&alice, s.project, &["private/x"], mine).await;
     announce(&alice, s.project, &[".stignore"], stignore).await;
     announce(&alice, s.project, &[".stfolder/x", "sub/.syncthing.y.tmp"], b"internal").await;
-    std::fs::write(s.a("b.txt"), b"after the announcements\n").unwrap();
-    s.wait_synced("b.txt").await;
+    s.write_synced("b.txt", b"after the announcements\n").await;
 
     for path in ["private/x", ".stignore", ".stfolder/x", "sub/.syncthing.y.tmp"] {
         let b = s.wait_badge(path, "ignored here", |b| b.state == FileState::IgnoredHere).await;

@@ -34,8 +34,7 @@ async fn reports_lost_with_a_dead_socket_reach_the_owner_after_the_reconnect() {
     // B pulls slowly, so the files are announced before they arrive.
     let s = setup(Knobs { via_proxy: true, recv_limit_kibps: Some(256), ..Knobs::default() }).await;
     let proxy = s.proxy.as_ref().expect("a proxy");
-    std::fs::write(s.a("first.txt"), b"one\n").unwrap();
-    s.wait_synced("first.txt").await;
+    s.write_synced("first.txt", b"one\n").await;
     s.wait_owner_view("first.txt", "synced", |r| r.progress.state == FileState::Synced).await;
 
     let names: Vec<String> = (0..3).map(|i| format!("late{i}.bin")).collect();
@@ -94,8 +93,7 @@ fn bob_view(s: &Setup) -> Option<companion::ui::status::MemberView> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_sees_how_old_a_report_is_and_when_the_member_is_offline() {
     let mut s = setup(Knobs { heartbeat_ms: Some(500), ..Knobs::default() }).await;
-    std::fs::write(s.a("hello.txt"), b"hi\n").unwrap();
-    s.wait_synced("hello.txt").await;
+    s.write_synced("hello.txt", b"hi\n").await;
     s.wait_owner_view("hello.txt", "synced", |r| r.progress.state == FileState::Synced).await;
     let online = eventually("bob online, as of just now", DEADLINE, || bob_view(&s).filter(|m| m.online)).await;
     assert!(online.as_of.is_some() && online.as_of_age_s.is_some(), "{online:?}");
@@ -104,7 +102,7 @@ async fn the_owner_sees_how_old_a_report_is_and_when_the_member_is_offline() {
     assert!(text.contains("member bob") && text.contains("(online, as of "), "{text}");
 
     // Bob's companion stops: nothing is heard from him, and the owner says so.
-    s.member.stop();
+    s.member.stop().await;
     let offline = eventually("bob offline", DEADLINE, || bob_view(&s).filter(|m| !m.online)).await;
     assert!(offline.as_of_age_s.is_some_and(|age| age >= 1), "{offline:?}");
     let text = s.owner.ok(&["status"]);

@@ -17,8 +17,7 @@ use syncthing_fixtures::poll::eventually;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_modify_delete_rename() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("a.txt"), b"first version\n").unwrap();
-    s.wait_synced("a.txt").await;
+    s.write_synced("a.txt", b"first version\n").await;
 
     std::fs::write(s.a("a.txt"), b"second version, longer\n").unwrap();
     let want = blake3_of(&s.a("a.txt"));
@@ -29,8 +28,7 @@ async fn create_modify_delete_rename() {
     let b = s.wait_badge("a.txt", "deleted", |b| b.state == FileState::Deleted).await;
     assert!(!s.b("a.txt").exists() && b.error.is_none());
 
-    std::fs::write(s.a("old-name.txt"), b"moving\n").unwrap();
-    s.wait_synced("old-name.txt").await;
+    s.write_synced("old-name.txt", b"moving\n").await;
     std::fs::rename(s.a("old-name.txt"), s.a("new-name.txt")).unwrap();
     s.wait_badge("old-name.txt", "deleted", |b| b.state == FileState::Deleted).await;
     s.wait_synced("new-name.txt").await;
@@ -42,11 +40,9 @@ async fn create_modify_delete_rename() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_is_flagged_with_its_copy() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("conflict.txt"), b"base\n").unwrap();
-    s.wait_synced("conflict.txt").await;
+    s.write_synced("conflict.txt", b"base\n").await;
 
-    s.cluster.pause_device(0, 1).await.unwrap();
-    s.cluster.pause_device(1, 0).await.unwrap();
+    s.pause_pair().await;
     std::fs::write(s.a("conflict.txt"), b"edit on A\n").unwrap();
     let a_hash = blake3_of(&s.a("conflict.txt"));
     // The owner's edit is announced; B's Syncthing cannot get it: pending.
@@ -59,8 +55,7 @@ async fn a_conflict_is_flagged_with_its_copy() {
     assert!(b.error.as_deref().unwrap_or("").contains("changed on this machine"), "{b:?}");
     assert_ne!(b.local_hash.as_deref(), Some(a_hash.as_str()));
 
-    s.cluster.resume_device(0, 1).await.unwrap();
-    s.cluster.resume_device(1, 0).await.unwrap();
+    s.resume_pair().await;
     // Syncthing keeps B's text and makes a conflict copy of A's, which syncs to B.
     let b = s
         .wait_badge("conflict.txt", "conflict naming the copy", |b| {
@@ -100,8 +95,7 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
     s.wait_synced("kept.txt").await;
     s.wait_synced("back.txt").await;
 
-    s.cluster.pause_device(0, 1).await.unwrap();
-    s.cluster.pause_device(1, 0).await.unwrap();
+    s.pause_pair().await;
     wait_apart(&s).await;
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
     write_with_mtime(s.b("kept.txt"), b"kept: edited on B, an hour ago\n", hour_ago);
@@ -132,8 +126,7 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
         .await;
     assert_eq!(b.local_hash.as_deref(), Some(kept_b.as_str()), "{b:?}");
 
-    s.cluster.resume_device(0, 1).await.unwrap();
-    s.cluster.resume_device(1, 0).await.unwrap();
+    s.resume_pair().await;
     if version.major >= 2 {
         // Not run here (no 2.x binary): the newer deletes win, each edit
         // survives as a conflict copy that syncs like any file.
@@ -205,8 +198,7 @@ impl Drop for Immutable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syncthing_errors_are_shown_in_words() {
     let s = setup(Knobs::default()).await;
-    std::fs::write(s.a("locked.txt"), b"v1\n").unwrap();
-    s.wait_synced("locked.txt").await;
+    s.write_synced("locked.txt", b"v1\n").await;
 
     // Root ignores permissions, not the immutable flag: Syncthing cannot
     // replace the file, and says why.

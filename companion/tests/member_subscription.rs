@@ -16,7 +16,7 @@ use companion::invitee::{ProjectOutcome, ProjectTask, Routed};
 use companion::live::Live;
 use companion::manifest::db::Db;
 use companion::manifest::{Manifest, ProjectRow, ProjectStatus};
-use owner_support::{ClientOf, DEADLINE, start_cloud};
+use owner_support::{DEADLINE, alice_and_bob, start_cloud};
 use syncthing_fixtures::poll::{eventually, eventually_async};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -47,9 +47,7 @@ async fn wait_dropped(dropped: &AtomicUsize, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_gap_free_reported_and_revocable() {
     let cloud = start_cloud().await;
-    let (_, alice_token) = cloud.add_user("alice").await;
-    let (bob_id, bob_token) = cloud.add_user("bob").await;
-    let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
+    let [(_, _, alice), (bob_id, _, bob)] = alice_and_bob(&cloud).await;
     let project = alice.create_project("film", "proj").await.unwrap();
     let id = project.id;
     post(&alice, id, &["a", "b"]).await;

@@ -14,17 +14,11 @@ use owner_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_change_reaches_the_cloud_once() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 1).await;
-    let root = cluster.node(0).folder_path("proj");
+    let Owner { cloud, token, api, cluster: _cluster, root, mut companion } = Owner::new(1).await;
     std::fs::write(root.join(".stignore"), "*.log\nbuild\n").unwrap();
     std::fs::write(root.join("pre.txt"), b"made before the companion started").unwrap();
 
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let project = share_and_run(&mut companion, &cloud, &token);
     let mut expected = 0;
 
     // The start-up scan sends what was there before.
@@ -129,20 +123,10 @@ async fn every_real_change_reaches_the_cloud_once() {
     // Syncthing's own (later) events for all of this add nothing.
     assert_quiet(&api, project, expected, Duration::from_secs(4)).await;
     let events = all_events(&api, project).await;
-    let summary: Vec<(Op, &str)> = events[..9].iter().map(|e| (e.change.op, e.change.path.as_str())).collect();
     assert_eq!(
-        summary,
-        [
-            (Op::Create, "pre.txt"),
-            (Op::Create, "a.txt"),
-            (Op::Update, "a.txt"),
-            (Op::Create, "deep/er/still/x.txt"),
-            (Op::Delete, "a.txt"),
-            (Op::Create, "b.txt"),
-            (Op::Delete, "b.txt"),
-            (Op::Create, "slow.bin"),
-            (Op::Create, "debug.log"),
-        ]
+        op_list(&events[..9]),
+        "create pre.txt, create a.txt, update a.txt, create deep/er/still/x.txt, delete a.txt, \
+         create b.txt, delete b.txt, create slow.bin, create debug.log"
     );
     assert_eq!(events[5].change.hash.as_deref(), Some(b_hash.as_str()));
     let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
@@ -150,5 +134,5 @@ async fn every_real_change_reaches_the_cloud_once() {
     let manifest = companion.manifest();
     assert_eq!(manifest.pending_count(None).unwrap().changes, 0);
     assert!(manifest.quarantined(None).unwrap().is_empty());
-    companion.stop();
+    companion.stop().await;
 }

@@ -72,5 +72,5 @@ async fn init_login_share_invite_scan_run() {
     companion.start();
     let events = wait_count(&api, project, 1).await;
     assert_upsert(&events[0].change, Op::Create, "scanned.txt", &root.join("scanned.txt"));
-    companion.stop();
+    companion.stop().await;
 }

@@ -15,17 +15,11 @@ use syncthing_fixtures::poll::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renamed_and_removed_directories() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
-    let root = cluster.node(0).folder_path("proj");
+    let Owner { cloud, token, api, cluster: _cluster, root, mut companion } = Owner::new(10).await;
     std::fs::create_dir_all(root.join("album/sub")).unwrap();
     std::fs::write(root.join("album/a.jpg"), b"photo a").unwrap();
     std::fs::write(root.join("album/sub/b.jpg"), b"photo b").unwrap();
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let project = share_and_run(&mut companion, &cloud, &token);
     wait_count(&api, project, 2).await;
 
     // Rename the directory: two deletes and two creates, one batch.
@@ -71,5 +65,5 @@ async fn renamed_and_removed_directories() {
     })
     .await;
     assert_quiet(&api, project, 10, Duration::from_secs(2)).await;
-    companion.stop();
+    companion.stop().await;
 }

@@ -26,15 +26,9 @@ async fn poll_new(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cloud_hears_before_syncthing_indexes() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
+    let Owner { cloud, token, api, cluster, root, mut companion } = Owner::new(10).await;
     let node = cluster.node(0);
-    let root = node.folder_path("proj");
-    let mut companion = Companion::new(node);
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let project = share_and_run(&mut companion, &cloud, &token);
     // Our own view of Syncthing's events, connected before the writes.
     let mut stream = EventStream::spawn(Client::new(&node.api_url, &node.api_key).unwrap(), StreamConfig::default());
     until_connected(&mut stream).await;
@@ -78,7 +72,7 @@ async fn the_cloud_hears_before_syncthing_indexes() {
         );
         assert!(c < s, "{name}: the cloud ({:?}) must hear before Syncthing indexes ({:?})", c - w, s - w);
     }
-    companion.stop();
+    companion.stop().await;
 }
 
 async fn until_connected(stream: &mut EventStream) {

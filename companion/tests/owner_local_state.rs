@@ -22,16 +22,13 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_dir_and_manifest_are_private() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let cluster = pair(&["proj"], 10).await;
-    let mut companion = Companion::new(cluster.node(0));
+    let Owner { cloud, token, cluster: _cluster, mut companion, .. } = Owner::new(10).await;
     companion.ok(&["init"]);
     let state = companion.state_dir();
     assert_eq!(mode(&state), 0o700, "state dir created by `init`");
     assert_eq!(mode(&state.join("manifest.db")), 0o600, "manifest created by `init`");
     std::fs::remove_dir_all(&state).unwrap();
-    companion.login_and_share(&cloud, &token, "proj");
+    companion.login_and_share(&cloud.url(), &token, "proj");
     assert_eq!(mode(&state), 0o700, "state dir created by `share`");
     assert_eq!(mode(&state.join("manifest.db")), 0o600, "manifest created by `share`");
 
@@ -49,22 +46,19 @@ async fn state_dir_and_manifest_are_private() {
         companion.log().contains("permissions tightened").then_some(())
     })
     .await;
-    companion.stop();
+    companion.stop().await;
 
     // Already private: nothing to say the second time.
     companion.start();
     eventually("dashboard.url", DEADLINE, || url_file.exists().then_some(())).await;
-    companion.stop();
+    companion.stop().await;
     assert!(!companion.log().contains("permissions tightened"), "{}", companion.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_secret_stays_out_of_the_log() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let cluster = pair(&["proj"], 10).await;
-    let mut companion = Companion::new(cluster.node(0));
-    companion.login_and_share(&cloud, &token, "proj");
+    let Owner { cloud, token, cluster: _cluster, mut companion, .. } = Owner::new(10).await;
+    companion.login_and_share(&cloud.url(), &token, "proj");
     // stderr goes to a file: not a terminal, as under systemd.
     companion.start();
     let url_file = companion.state_dir().join("dashboard.url");
@@ -88,7 +82,7 @@ async fn the_dashboard_secret_stays_out_of_the_log() {
     eventually("the log names dashboard.url", DEADLINE, || companion.log().contains("dashboard.url").then_some(()))
         .await;
     assert!(companion.ok(&["status"]).contains(&url));
-    companion.stop();
+    companion.stop().await;
     let log = companion.log();
     assert!(!log.contains(&key), "the dashboard secret is in the log:\n{log}");
 }

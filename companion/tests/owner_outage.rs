@@ -62,11 +62,18 @@ async fn running_on(cluster: syncthing_fixtures::Cluster, first: &str, content: 
     let (_, token) = cloud.add_user("alice").await;
     let root = cluster.node(0).folder_path("proj");
     let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
+    let project = companion.login_and_share(&cloud.url(), &token, "proj");
     companion.start();
     std::fs::write(root.join(first), content).unwrap();
     wait_count(&cloud.client(&token), project, 1).await;
     Running { cloud, token, _cluster: cluster, root, companion, project }
+}
+
+/// Writes each `(path, content)` under `root`.
+fn write_files(root: &std::path::Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        std::fs::write(root.join(path), content).unwrap();
+    }
 }
 
 async fn wait_pending(companion: &Companion, min_attempts: u32) {
@@ -85,10 +92,15 @@ async fn a_cloud_outage_delays_but_loses_nothing() {
         running_with("f1.txt", b"before the outage").await;
 
     cloud.down().await;
-    std::fs::write(root.join("o1.txt"), b"made during the outage").unwrap();
-    std::fs::write(root.join("f1.txt"), b"changed during the outage").unwrap();
     std::fs::create_dir_all(root.join("dir")).unwrap();
-    std::fs::write(root.join("dir/o2.txt"), b"nested, during the outage").unwrap();
+    write_files(
+        &root,
+        &[
+            ("o1.txt", "made during the outage"),
+            ("f1.txt", "changed during the outage"),
+            ("dir/o2.txt", "nested, during the outage"),
+        ],
+    );
     // Several attempts failed: the batches wait, they are not dropped.
     wait_pending(&companion, 2).await;
 
@@ -106,7 +118,7 @@ async fn a_cloud_outage_delays_but_loses_nothing() {
     assert_eq!(ops["dir/o2.txt"], [Op::Create]);
     assert_cloud_matches(&api, project, &root, &["f1.txt", "o1.txt", "dir/o2.txt"]).await;
     assert!(companion.log().contains("cloud unavailable; will retry"), "{}", companion.log());
-    companion.stop();
+    companion.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,14 +128,12 @@ async fn sigkill_loses_nothing_and_repeats_nothing() {
 
     // Queued but never acknowledged, then killed.
     cloud.down().await;
-    std::fs::write(root.join("k1.txt"), b"queued, then killed").unwrap();
-    std::fs::write(root.join("k2.txt"), b"queued too").unwrap();
+    write_files(&root, &[("k1.txt", "queued, then killed"), ("k2.txt", "queued too")]);
     wait_pending(&companion, 1).await;
-    companion.kill();
+    companion.kill().await;
 
     // Changed while the companion is not running.
-    std::fs::write(root.join("k1.txt"), b"changed while stopped").unwrap();
-    std::fs::write(root.join("s1.txt"), b"made while stopped").unwrap();
+    write_files(&root, &[("k1.txt", "changed while stopped"), ("s1.txt", "made while stopped")]);
     std::fs::remove_file(root.join("gone.txt")).unwrap();
 
     cloud.up().await;
@@ -155,7 +165,7 @@ async fn sigkill_loses_nothing_and_repeats_nothing() {
         std::fs::write(root.join(name), format!("burst file {i}")).unwrap();
     }
     wait_count(&api, project, before + 1).await;
-    companion.kill();
+    companion.kill().await;
     companion.start();
     let events = wait_count(&api, project, before + 300).await;
     assert_quiet(&api, project, before + 300, Duration::from_secs(3)).await;
@@ -164,7 +174,7 @@ async fn sigkill_loses_nothing_and_repeats_nothing() {
     all.extend(["k1.txt", "k2.txt", "s1.txt"]);
     assert_cloud_matches(&api, project, &root, &all).await;
     assert_eq!(companion.manifest().pending_count(None).unwrap().changes, 0);
-    companion.stop();
+    companion.stop().await;
 }
 
 /// Another process holds the manifest's write lock past the companion's busy

@@ -17,21 +17,19 @@ use syncthing_fixtures::poll::eventually;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
     let cloud = start_cloud().await;
-    let (_, alice_token) = cloud.add_user("alice").await;
-    let (_, bob_token) = cloud.add_user("bob").await;
-    let (alice, bob) = (cloud.client(&alice_token), cloud.client(&bob_token));
+    let [(_, alice_token, alice), (_, bob_token, bob)] = alice_and_bob(&cloud).await;
     let cluster = pair(&["proj", "other"], 1).await;
     let (proj, other) = (cluster.node(0).folder_path("proj"), cluster.node(0).folder_path("other"));
 
     let mut companion = Companion::new(cluster.node(0));
-    let first = companion.login_and_share(&cloud, &alice_token, "proj");
+    let first = companion.login_and_share(&cloud.url(), &alice_token, "proj");
     companion.start();
     std::fs::write(proj.join("accepted.txt"), b"sent while alice's token is in use").unwrap();
     wait_count(&alice, first, 1).await;
-    companion.stop();
+    companion.stop().await;
 
     // Now the companion speaks for bob, who owns a project of his own.
-    let second = companion.login_and_share(&cloud, &bob_token, "other");
+    let second = companion.login_and_share(&cloud.url(), &bob_token, "other");
     companion.start();
     std::fs::write(proj.join("refused.txt"), b"bob may not send this").unwrap();
     let reason = eventually("the refused batch in quarantine", DEADLINE, || {
@@ -61,5 +59,5 @@ async fn a_refused_batch_is_quarantined_and_the_rest_flows() {
     let stdout = String::from_utf8_lossy(&doctor.stdout);
     assert!(stdout.contains("Quarantined: 2 batch(es)"), "{stdout}");
     assert!(stdout.contains("refused.txt") && stdout.contains("404 not_found"), "{stdout}");
-    companion.stop();
+    companion.stop().await;
 }

@@ -30,11 +30,7 @@ fn leaks<'a>(events: &'a [Event], outside_hashes: &[String]) -> Vec<&'a Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_behind_a_symlinked_directory_is_published() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
-    let root = cluster.node(0).folder_path("proj");
+    let Owner { cloud, token, api, cluster: _cluster, root, mut companion } = Owner::new(10).await;
 
     // Outside the folder: two private directories.
     let outside = tempfile::tempdir().unwrap();
@@ -48,9 +44,7 @@ async fn nothing_behind_a_symlinked_directory_is_published() {
     // Before start: a link to the first, and a normal file.
     symlink(&out1, root.join("link")).unwrap();
     std::fs::write(root.join("a.txt"), b"shared a").unwrap();
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let project = share_and_run(&mut companion, &cloud, &token);
     wait_events(&api, project, "a.txt", |e| e.iter().any(|e| e.change.path == "a.txt")).await;
 
     // While running: a second link, files written behind both links, and a
@@ -79,7 +73,7 @@ async fn nothing_behind_a_symlinked_directory_is_published() {
     assert_quiet(&api, project, events.len(), Duration::from_secs(12)).await;
 
     // A restart walks the whole folder again (the start-up scan).
-    companion.stop();
+    companion.stop().await;
     std::fs::write(out2.join("after-restart.txt"), b"private, written while stopped").unwrap();
     std::fs::write(root.join("c.txt"), b"shared c").unwrap();
     companion.start();
@@ -91,5 +85,5 @@ async fn nothing_behind_a_symlinked_directory_is_published() {
     let paths: Vec<&str> = events.iter().map(|e| e.change.path.as_str()).collect();
     assert!(paths.contains(&"a.txt") && paths.contains(&"b.txt"), "{}", show(&events));
     assert!(!paths.contains(&"link") && !paths.contains(&"link2"), "a symlink is skipped: {}", show(&events));
-    companion.stop();
+    companion.stop().await;
 }

@@ -16,14 +16,8 @@ const SIZE: u64 = 64 * 1024 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncating_a_file_while_it_is_hashed_does_not_kill_the_companion() {
-    let cloud = start_cloud().await;
-    let (_, token) = cloud.add_user("alice").await;
-    let api = cloud.client(&token);
-    let cluster = pair(&["proj"], 10).await;
-    let root = cluster.node(0).folder_path("proj");
-    let mut companion = Companion::new(cluster.node(0));
-    let project = companion.login_and_share(&cloud, &token, "proj");
-    companion.start();
+    let Owner { cloud, token, api, cluster: _cluster, root, mut companion } = Owner::new(10).await;
+    let project = share_and_run(&mut companion, &cloud, &token);
     std::fs::write(root.join("ready.txt"), b"watching").unwrap();
     wait_events(&api, project, "ready.txt", |e| e.iter().any(|e| e.change.path == "ready.txt")).await;
 
@@ -77,5 +71,5 @@ async fn truncating_a_file_while_it_is_hashed_does_not_kill_the_companion() {
     })
     .await;
     assert!(companion.exited().is_none(), "companion run is still alive");
-    companion.stop();
+    companion.stop().await;
 }

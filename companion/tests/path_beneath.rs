@@ -35,28 +35,33 @@ fn folder(base: &Path) -> HashSet<u64> {
 }
 
 fn component() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("..".to_owned()),
-        Just(".".to_owned()),
-        Just(String::new()),
-        Just("a".to_owned()),
-        Just("b".to_owned()),
-        Just("x".to_owned()),
-        Just("secret".to_owned()),
-        Just("out".to_owned()),
-        Just("up".to_owned()),
-        Just("slash".to_owned()),
-        Just("sibling".to_owned()),
-        Just("outside".to_owned()),
-        Just("sub".to_owned()),
-        Just("C:".to_owned()),
-        Just("CON".to_owned()),
-        Just("nul.txt".to_owned()),
-        Just("a\0b".to_owned()),
-        Just("a\\..\\..".to_owned()),
-        Just("x".repeat(300)),
-        "\\PC{1,8}",
+    // Each fixed component as likely as the random one, as one `Just` each would be.
+    let fixed: Vec<String> = [
+        "..",
+        ".",
+        "",
+        "a",
+        "b",
+        "x",
+        "secret",
+        "out",
+        "up",
+        "slash",
+        "sibling",
+        "outside",
+        "sub",
+        "C:",
+        "CON",
+        "nul.txt",
+        "a\0b",
+        "a\\..\\..",
     ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain([String::from("x").repeat(300)])
+    .collect();
+    let weight = u32::try_from(fixed.len()).expect("a few");
+    prop_oneof![weight => prop::sample::select(fixed), 1 => "\\PC{1,8}"]
 }
 
 fn path() -> impl Strategy<Value = String> {

@@ -30,6 +30,16 @@ impl Fixture {
         Fixture { _dir: dir, root, manifest, project }
     }
 
+    /// A folder with `files` (one byte each), already scanned once.
+    fn scanned(files: &[&str]) -> Self {
+        let mut f = Fixture::new();
+        for rel in files {
+            f.write(rel, b"x", 1_700_000_000);
+        }
+        assert_eq!(f.scan(&IgnoreRules::default()).changes.len(), files.len());
+        f
+    }
+
     /// Writes `content` at `rel` with an mtime of `secs` after the epoch.
     fn write(&self, rel: &str, content: &[u8], secs: u64) {
         let path = self.root.join(rel);
@@ -126,10 +136,7 @@ fn modified_touched_and_deleted_files() {
 
 #[test]
 fn newly_ignored_files_are_not_deleted() {
-    let mut f = Fixture::new();
-    f.write("keep.txt", b"k", 1_700_000_000);
-    f.write("cache/blob", b"c", 1_700_000_000);
-    assert_eq!(f.scan(&IgnoreRules::default()).changes.len(), 2);
+    let mut f = Fixture::scanned(&["keep.txt", "cache/blob"]);
     // Syncthing does not delete on peers what a folder starts to ignore.
     let report = f.scan(&IgnoreRules::new(&["cache"]).unwrap());
     assert!(report.changes.is_empty(), "{:?}", report.changes);
@@ -173,9 +180,7 @@ fn odd_names_are_reported_not_fatal() {
 
 #[test]
 fn missing_folder_or_marker_refuses_to_scan() {
-    let mut f = Fixture::new();
-    f.write("a.txt", b"a", 1_700_000_000);
-    assert_eq!(f.scan(&IgnoreRules::default()).changes.len(), 1);
+    let mut f = Fixture::scanned(&["a.txt"]);
 
     // An unmounted disk looks like an empty folder without the marker.
     fs::remove_dir_all(f.root.join(".stfolder")).unwrap();
@@ -207,10 +212,7 @@ fn progress_modes_run_to_completion() {
 #[test]
 fn unreadable_directories_are_not_deletes() {
     use std::os::unix::fs::PermissionsExt;
-    let mut f = Fixture::new();
-    f.write("locked/inside.txt", b"x", 1_700_000_000);
-    f.write("open.txt", b"x", 1_700_000_000);
-    assert_eq!(f.scan(&IgnoreRules::default()).changes.len(), 2);
+    let mut f = Fixture::scanned(&["locked/inside.txt", "open.txt"]);
 
     let locked = f.root.join("locked");
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();

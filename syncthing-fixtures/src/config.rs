@@ -304,6 +304,19 @@ mod tests {
     const PEER_ID: &str = "SWVCG5K-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-HOBDPAW";
     const THIRD_ID: &str = "THIRDDD-AAAAAAA-BBBBBBB-CCCCCCC-DDDDDDD-EEEEEEE-FFFFFFF-HOBDPAW";
 
+    /// A node with nothing optional set.
+    fn plain_node() -> NodeSettings<'static> {
+        NodeSettings {
+            name: "A",
+            api_key: "k",
+            gui_port: 1,
+            sync_port: 2,
+            progress_update_interval_s: None,
+            max_recv_kibps: 0,
+            reconnection_interval_s: None,
+        }
+    }
+
     fn edited() -> String {
         let node = NodeSettings {
             name: "A",
@@ -386,15 +399,7 @@ mod tests {
     #[test]
     fn edits_a_1_29_config_without_restart_on_wakeup() {
         assert!(!GENERATED_1_29.contains("restartOnWakeup"));
-        let node = NodeSettings {
-            name: "A",
-            api_key: "k",
-            gui_port: 1,
-            sync_port: 2,
-            progress_update_interval_s: None,
-            max_recv_kibps: 0,
-            reconnection_interval_s: None,
-        };
+        let node = plain_node();
         let ids = [SELF_ID_1_29.to_string()];
         let folders = [FolderEntry {
             id: "proj",
@@ -423,15 +428,7 @@ mod tests {
     #[test]
     fn missing_option_is_an_error() {
         let xml = GENERATED.replace("<natEnabled>true</natEnabled>", "");
-        let node = NodeSettings {
-            name: "A",
-            api_key: "k",
-            gui_port: 1,
-            sync_port: 2,
-            progress_update_interval_s: None,
-            max_recv_kibps: 0,
-            reconnection_interval_s: None,
-        };
+        let node = plain_node();
         let err = edit_config(&xml, SELF_ID, &node, &[], &[]).unwrap_err();
         assert!(err.contains("natEnabled"), "{err}");
     }

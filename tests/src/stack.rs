@@ -9,9 +9,8 @@ use std::time::Duration;
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 
 use crate::cloud::{self, CloudDb, CloudProc, CloudUser};
-use crate::companion::CompanionHome;
+use crate::companion::Companion;
 use crate::nginx::{Nginx, TlsFront};
-use crate::proc::Proc;
 
 /// How to set the stack up.
 #[derive(Debug, Clone)]
@@ -60,10 +59,10 @@ pub struct Stack {
     pub cloud_url: String,
     pub owner_user: CloudUser,
     pub invitee_user: CloudUser,
-    pub owner: CompanionHome,
-    pub invitee: CompanionHome,
-    pub owner_daemon: Proc,
-    pub invitee_daemon: Proc,
+    /// The owner's companion, its daemon running.
+    pub owner: Companion,
+    /// The invitee's companion, its daemon running.
+    pub invitee: Companion,
     pub project_id: String,
 }
 
@@ -104,19 +103,19 @@ impl Stack {
             args
         };
 
-        let owner = CompanionHome::new("owner", &root.join("owner"), &cluster.node(0).home)?;
+        let mut owner = Companion::in_dir("owner", &root.join("owner"), &cluster.node(0).home)?;
         owner.run(&["init"]).await?;
         owner.run(&login(&owner_user.token).iter().map(String::as_str).collect::<Vec<_>>()).await?;
         let project_id = owner.run(&["share", &options.folder, "--name", "Demo project"]).await?;
         let code = owner.run(&["invite", &project_id]).await?;
 
-        let invitee = CompanionHome::new("invitee", &root.join("invitee"), &cluster.node(1).home)?;
+        let mut invitee = Companion::in_dir("invitee", &root.join("invitee"), &cluster.node(1).home)?;
         invitee.run(&["init"]).await?;
         invitee.run(&login(&invitee_user.token).iter().map(String::as_str).collect::<Vec<_>>()).await?;
         invitee.run(&["join", &code, &options.folder]).await?;
 
-        let owner_daemon = owner.spawn_daemon()?;
-        let invitee_daemon = invitee.spawn_daemon()?;
+        owner.spawn_daemon()?;
+        invitee.spawn_daemon()?;
         let stack = Stack {
             root: root.to_owned(),
             options,
@@ -128,8 +127,6 @@ impl Stack {
             invitee_user,
             owner,
             invitee,
-            owner_daemon,
-            invitee_daemon,
             project_id,
         };
         // Both daemons are up once their dashboards are.
@@ -152,8 +149,8 @@ impl Stack {
     /// after 10 s); the Syncthing nodes stop when the stack is dropped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
         let grace = Duration::from_secs(10);
-        self.invitee_daemon.stop(grace).await?;
-        self.owner_daemon.stop(grace).await?;
+        self.invitee.try_stop(grace).await?;
+        self.owner.try_stop(grace).await?;
         if let Some(proxy) = &mut self.proxy {
             proxy.proc.stop(grace).await?;
         }

@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use e2e::{CloudDb, CloudProc, CompanionHome, Nginx, Stack, StackOptions, TlsFront, cloud, file_entry};
+use e2e::{CloudDb, CloudProc, Companion, Nginx, Stack, StackOptions, TlsFront, cloud, file_entry};
 use rand::RngExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
@@ -79,7 +79,7 @@ async fn scenario(stack: &Stack, front: &TlsFront) -> anyhow::Result<()> {
     anyhow::ensure!(stack.cloud_url.starts_with("https://localhost:"), "{}", stack.cloud_url);
     // `login --cloud-ca` kept the CA for the daemons.
     for home in [&stack.owner, &stack.invitee] {
-        let config = std::fs::read_to_string(&home.config)?;
+        let config = std::fs::read_to_string(home.config_path())?;
         let ca = front.ca.display().to_string();
         anyhow::ensure!(config.contains(&format!("ca = \"{ca}\"")), "{}: no CA in {config}", home.name);
     }
@@ -109,7 +109,7 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-async fn companion(home: &CompanionHome, args: &[&str], ca_env: Option<&Path>) -> anyhow::Result<Output> {
+async fn companion(home: &Companion, args: &[&str], ca_env: Option<&Path>) -> anyhow::Result<Output> {
     let mut cmd = home.command(args)?;
     cmd.env_remove("COMPANION_CLOUD_CA");
     if let Some(ca) = ca_env {
@@ -128,7 +128,7 @@ async fn a_wrong_or_missing_ca_is_named_by_login_doctor_and_run() {
     let mut cloud = CloudProc::start(db, dir.path()).await.unwrap();
     let mut proxy = Nginx::start(&dir.path().join("nginx"), cloud.port(), &front).await.unwrap();
     // No Syncthing: the cloud's side is what is checked here.
-    let home = CompanionHome::new("alice", &dir.path().join("alice"), &dir.path().join("no-syncthing")).unwrap();
+    let home = Companion::in_dir("alice", &dir.path().join("alice"), &dir.path().join("no-syncthing")).unwrap();
     let url = proxy.url.clone();
     let login = ["login", "--cloud", &url, "--token", &user.token];
 
@@ -141,7 +141,7 @@ async fn a_wrong_or_missing_ca_is_named_by_login_doctor_and_run() {
     let with_wrong: Vec<&str> = login.iter().copied().chain(["--cloud-ca", &wrong_s]).collect();
     let out = companion(&home, &with_wrong, None).await.unwrap();
     assert!(!out.status.success() && text(&out).contains(UNTRUSTED), "{}", text(&out));
-    assert!(!home.config.exists(), "a failed login wrote the config file");
+    assert!(!home.config_path().exists(), "a failed login wrote the config file");
     // A file that holds no certificate.
     let junk = dir.path().join("junk.pem");
     std::fs::write(&junk, "hello\n").unwrap();
@@ -153,7 +153,7 @@ async fn a_wrong_or_missing_ca_is_named_by_login_doctor_and_run() {
     // The right CA, by environment: login works and keeps it.
     let out = companion(&home, &login, Some(&front.ca)).await.unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let config = std::fs::read_to_string(&home.config).unwrap();
+    let config = std::fs::read_to_string(home.config_path()).unwrap();
     assert!(config.contains(&format!("ca = \"{}\"", front.ca.display())), "{config}");
     let out = companion(&home, &["doctor"], None).await.unwrap();
     assert!(text(&out).contains(&format!("Cloud:     {url} as alice")), "{}", text(&out));

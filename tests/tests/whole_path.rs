@@ -3,14 +3,12 @@
 //! `syncing`, then ✓ with the verified hash, while the owner sees the member
 //! reach 100%; then a delete and a rename. Run on SQLite and on PostgreSQL.
 
-#[path = "../../cloud/tests/support/postgres.rs"]
-mod postgres;
-
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use e2e::kit::support::postgres;
 use e2e::{Stack, StackOptions, file_entry};
 use rand::RngExt;
 use serde_json::Value;

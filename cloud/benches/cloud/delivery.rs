@@ -18,9 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use cloud_protocol::{ClientMessage, Project, UpdateFilesRequest, UpdateFilesResponse};
+use cloud_protocol::{ClientMessage, UpdateFilesRequest, UpdateFilesResponse};
 use futures_util::{SinkExt, StreamExt};
-use reqwest::Method;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
@@ -268,12 +267,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
         let (client, path) = (owner.clone(), path.clone());
         posts.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let resp = client
-                .request(Method::POST, &path)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await;
+            let resp = client.post_serialized(&path, body).await;
             match resp {
                 Ok(resp) => Ok(Posted { sent, answer: ok(resp).await, answered: Instant::now() }),
                 // An overloaded server is a result to report, not a reason to stop.
@@ -296,7 +290,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale, pace: Pace
 
     // What the log holds now (a post that timed out may still have committed):
     // subscribers are done once each has seen it, or after SETTLE.
-    let last_seq = ok::<Project>(owner.get(&format!("/api/projects/{project}")).await).await.last_seq;
+    let last_seq = owner.project(project).await.last_seq;
     let deadline = Instant::now() + SETTLE;
     while seen.iter().any(|s| s.load(Ordering::SeqCst) < last_seq) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -21,15 +21,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use cloud::config::Database;
-use cloud_protocol::{Change, Op, Project, UpdateFilesRequest};
-use reqwest::{Method, StatusCode};
+use cloud_protocol::{Change, Op, UpdateFilesRequest};
+use reqwest::StatusCode;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, QueryBuilder};
 use uuid::Uuid;
 
 use crate::cpu::CpuTimes;
 use crate::stats::{Percentiles, median, micros, thousands};
-use crate::support::server::{Client, ok};
+use crate::support::server::Client;
 use crate::{Backend, Scale, ServerSide};
 
 pub const BATCH: usize = 1000;
@@ -253,13 +253,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
                     let mut times = Vec::with_capacity(bodies.len());
                     for body in bodies {
                         let sent = Instant::now();
-                        let resp = client
-                            .request(Method::POST, &path)
-                            .header(reqwest::header::CONTENT_TYPE, "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .expect("post batch");
+                        let resp = client.post_serialized(&path, body).await.expect("post batch");
                         let status = resp.status();
                         let text = resp.text().await.expect("answer");
                         assert_eq!(status, StatusCode::OK, "batch refused: {text}");
@@ -276,7 +270,7 @@ pub async fn run(server: &ServerSide, backend: Backend, scale: Scale) -> IngestF
         api_cpu = api_cpu.plus(CpuTimes::now().since(cpu));
     }
     // Everything sent is in the log, densely: the figures count real, stored events.
-    let last_seq = ok::<Project>(client.get(&format!("/api/projects/{project}")).await).await.last_seq;
+    let last_seq = client.project(project).await.last_seq;
     assert_eq!(last_seq as usize, per_measurement * scale.ingest_rounds, "events missing after ingest");
     server.run(cloud.shutdown()).await;
     let request = Percentiles::of_micros(&mut request_us);

@@ -18,8 +18,7 @@
 //! PostgreSQL runs at an existing server instead of the throwaway one
 //! `support::postgres` starts.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use e2e::kit::support;
 
 mod cpu;
 mod delivery;

@@ -4,17 +4,22 @@
 use std::time::Duration;
 
 use cloud_protocol::{ClientMessage, FileProgress, FileState, Role};
+use tempfile::TempDir;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::{ACK_TIMEOUT, MAX_IN_FLIGHT, Reporter};
-use crate::cloud_client::socket::detached;
+use crate::cloud_client::socket::{LinkHandle, detached};
 use crate::manifest::db::Db;
 use crate::manifest::{Manifest, ProjectRow};
 
 const LONG: Duration = Duration::from_secs(3600);
 
-fn manifest_with_badges(dir: &std::path::Path, paths: &[&str]) -> (Db, Uuid) {
+/// A manifest in a temp dir (kept alive by the caller) with one project and
+/// a ✓ badge for each of `paths`.
+fn manifest_with_badges(paths: &[&str]) -> (TempDir, Db, Uuid) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let mut m = Manifest::open_in(dir).unwrap();
     let project = Uuid::new_v4();
     m.insert_project(&ProjectRow::new(project, "http://cloud", "p", "f", dir, Role::Member)).unwrap();
@@ -32,7 +37,7 @@ fn manifest_with_badges(dir: &std::path::Path, paths: &[&str]) -> (Db, Uuid) {
         })
         .collect();
     m.save_badges(project, &badges).unwrap();
-    (Db::new(m), project)
+    (tmp, Db::new(m), project)
 }
 
 /// The next `progress` message sent: its seq and paths.
@@ -45,29 +50,36 @@ fn sent(rx: &mut mpsc::Receiver<ClientMessage>) -> Option<(u64, Vec<String>)> {
     }
 }
 
+/// One round of the reporter, then the message it sent (see [`sent`]).
+async fn report(
+    reporter: &mut Reporter,
+    db: &Db,
+    link: &LinkHandle,
+    rx: &mut mpsc::Receiver<ClientMessage>,
+) -> Option<(u64, Vec<String>)> {
+    reporter.report(db, link).await;
+    sent(rx)
+}
+
 async fn unreported(db: &Db, project: Uuid) -> usize {
     db.call(move |m| m.unreported_badges(project, 100)).await.unwrap().len()
 }
 
 #[tokio::test(start_paused = true)]
 async fn badges_are_reported_only_when_acknowledged_and_resent_after_the_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, project) = manifest_with_badges(dir.path(), &["a", "b"]);
+    let (_dir, db, project) = manifest_with_badges(&["a", "b"]);
     let (link, mut rx, _connected) = detached();
     let mut reporter = Reporter::with_heartbeat(project, LONG);
 
-    reporter.report(&db, &link).await;
-    let (seq, paths) = sent(&mut rx).expect("a report");
+    let (seq, paths) = report(&mut reporter, &db, &link, &mut rx).await.expect("a report");
     assert_eq!(paths, ["a", "b"]);
     // Sent is not stored: still unreported, and not sent twice while waiting.
     assert_eq!(unreported(&db, project).await, 2);
-    reporter.report(&db, &link).await;
-    assert_eq!(sent(&mut rx), None);
+    assert_eq!(report(&mut reporter, &db, &link, &mut rx).await, None);
 
     // No ack within the timeout: the same badges go again, under a new seq.
     tokio::time::advance(ACK_TIMEOUT).await;
-    reporter.report(&db, &link).await;
-    let (again, paths) = sent(&mut rx).expect("sent again");
+    let (again, paths) = report(&mut reporter, &db, &link, &mut rx).await.expect("sent again");
     assert!(again > seq);
     assert_eq!(paths, ["a", "b"]);
 
@@ -76,27 +88,22 @@ async fn badges_are_reported_only_when_acknowledged_and_resent_after_the_timeout
     assert_eq!(unreported(&db, project).await, 2);
     reporter.acked(&db, again).await;
     assert_eq!(unreported(&db, project).await, 0);
-    reporter.report(&db, &link).await;
-    assert_eq!(sent(&mut rx), None);
+    assert_eq!(report(&mut reporter, &db, &link, &mut rx).await, None);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_new_socket_gets_what_the_old_one_never_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, project) = manifest_with_badges(dir.path(), &["a"]);
+    let (_dir, db, project) = manifest_with_badges(&["a"]);
     let (link, mut rx, connected) = detached();
     let mut reporter = Reporter::with_heartbeat(project, LONG);
-    reporter.report(&db, &link).await;
-    let (seq, _) = sent(&mut rx).expect("a report");
+    let (seq, _) = report(&mut reporter, &db, &link, &mut rx).await.expect("a report");
 
     // The socket drops with the report on it; nothing is sent while down.
     connected.send(false).unwrap();
-    reporter.report(&db, &link).await;
-    assert_eq!(sent(&mut rx), None);
+    assert_eq!(report(&mut reporter, &db, &link, &mut rx).await, None);
     connected.send(true).unwrap();
     reporter.connected();
-    reporter.report(&db, &link).await;
-    let (resent, paths) = sent(&mut rx).expect("sent again on the new socket");
+    let (resent, paths) = report(&mut reporter, &db, &link, &mut rx).await.expect("sent again on the new socket");
     assert!(resent > seq);
     assert_eq!(paths, ["a"]);
     reporter.acked(&db, resent).await;
@@ -105,12 +112,10 @@ async fn a_new_socket_gets_what_the_old_one_never_acknowledged() {
 
 #[tokio::test(start_paused = true)]
 async fn in_flight_messages_are_bounded_and_a_badge_that_changed_is_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, project) = manifest_with_badges(dir.path(), &["a"]);
+    let (_dir, db, project) = manifest_with_badges(&["a"]);
     let (link, mut rx, _connected) = detached();
     let mut reporter = Reporter::with_heartbeat(project, LONG);
-    reporter.report(&db, &link).await;
-    let (first, _) = sent(&mut rx).unwrap();
+    let (first, _) = report(&mut reporter, &db, &link, &mut rx).await.unwrap();
     // Each change while the previous message waits goes out, up to the bound.
     for n in 1..=MAX_IN_FLIGHT + 2 {
         let progress = FileProgress {
@@ -138,18 +143,14 @@ async fn in_flight_messages_are_bounded_and_a_badge_that_changed_is_sent_again()
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_member_says_it_is_still_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, project) = manifest_with_badges(dir.path(), &[]);
+    let (_dir, db, project) = manifest_with_badges(&[]);
     let (link, mut rx, _connected) = detached();
     let heartbeat = Duration::from_secs(30);
     let mut reporter = Reporter::with_heartbeat(project, heartbeat);
-    reporter.report(&db, &link).await;
-    let (seq, paths) = sent(&mut rx).expect("hello on connect");
+    let (seq, paths) = report(&mut reporter, &db, &link, &mut rx).await.expect("hello on connect");
     assert!(paths.is_empty());
     reporter.acked(&db, seq).await;
-    reporter.report(&db, &link).await;
-    assert_eq!(sent(&mut rx), None);
+    assert_eq!(report(&mut reporter, &db, &link, &mut rx).await, None);
     tokio::time::advance(heartbeat).await;
-    reporter.report(&db, &link).await;
-    assert_eq!(sent(&mut rx).map(|(_, p)| p.len()), Some(0));
+    assert_eq!(report(&mut reporter, &db, &link, &mut rx).await.map(|(_, p)| p.len()), Some(0));
 }

@@ -88,8 +88,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "processes: cloud={} owner={} invitee={} syncthing={}",
         pid(stack.cloud.proc.pid()),
-        pid(stack.owner_daemon.pid()),
-        pid(stack.invitee_daemon.pid()),
+        pid(stack.owner.pid()),
+        pid(stack.invitee.pid()),
         stack.cluster.nodes().iter().map(|n| pid(n.pid())).collect::<Vec<_>>().join(",")
     );
 

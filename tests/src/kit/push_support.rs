@@ -2,7 +2,6 @@
 //! push tests: connect with a token (and optionally an `Origin`), send client
 //! messages, and read server messages with deadlines while asserting the
 //! wire's ordering promise (strict seq order, no gap, no duplicate).
-#![allow(dead_code)] // each test binary uses its own part of the support code
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -9,8 +9,7 @@
 //! directories of dead test processes are swept by the next start. Anything missing is
 //! a loud panic, never a skipped test.
 //!
-//! Self-contained (no `super::`), so a bench can include it with `#[path]`.
-#![allow(dead_code)] // each test binary uses its own part of the support code
+//! Self-contained (no `super::`).
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,6 @@
 //! (A = owner, B = invitee), two real `companion run` processes (the
 //! owner's shares and invites, the invitee's joins), and probes of the
 //! invitee's badges and of the owner's view of that member.
-#![allow(dead_code)] // each test binary uses its own part
 
 pub mod proxy;
 
@@ -14,7 +13,7 @@ use syncthing_fixtures::poll::{eventually, eventually_async};
 use syncthing_fixtures::{Cluster, ClusterBuilder, FolderType};
 use uuid::Uuid;
 
-pub use crate::owner_support::*;
+pub use super::owner_support::*;
 use proxy::Proxy;
 
 /// Folder shared by the pair.
@@ -67,7 +66,7 @@ pub async fn setup(knobs: Knobs) -> Setup {
         owner.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
         member.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
     }
-    let project = owner.login_and_share(&cloud, &alice_token, FOLDER);
+    let project = owner.login_and_share(&cloud.url(), &alice_token, FOLDER);
     owner.start();
     let code = owner.ok(&["invite", FOLDER]).trim().to_owned();
     let proxy = if knobs.via_proxy { Some(Proxy::start(cloud.addr()).await) } else { None };
@@ -86,6 +85,18 @@ impl Setup {
 
     pub fn b(&self, name: &str) -> PathBuf {
         self.cluster.node(1).folder_path(FOLDER).join(name)
+    }
+
+    /// Pauses A and B towards each other (see [`wait_apart`] for when it took effect).
+    pub async fn pause_pair(&self) {
+        self.cluster.pause_device(0, 1).await.expect("pause B on A");
+        self.cluster.pause_device(1, 0).await.expect("pause A on B");
+    }
+
+    /// Resumes what [`pause_pair`](Self::pause_pair) paused.
+    pub async fn resume_pair(&self) {
+        self.cluster.resume_device(0, 1).await.expect("resume B on A");
+        self.cluster.resume_device(1, 0).await.expect("resume A on B");
     }
 
     /// The invitee's badge of `path`, as persisted.
@@ -115,6 +126,12 @@ impl Setup {
         let b = self.wait_badge(path, "synced", |b| b.state == FileState::Synced).await;
         assert_eq!(b.local_hash.as_deref(), Some(blake3_of(&self.b(path)).as_str()), "verified hash of {path}");
         b
+    }
+
+    /// Writes `content` to `path` on A and waits until B has it ✓.
+    pub async fn write_synced(&self, path: &str, content: &[u8]) -> FileProgress {
+        std::fs::write(self.a(path), content).expect("write on A");
+        self.wait_synced(path).await
     }
 
     /// Waits until the owner's view of bob's `path` satisfies `done`.

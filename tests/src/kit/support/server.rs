@@ -1,14 +1,15 @@
-//! The shared in-process test cloud (`cloud::testing`), with a small typed
-//! HTTP client for it and the cast of users an access test needs (owner,
+//! The shared in-process test cloud (`cloud::testing`), with a test client
+//! for it (typed calls through the product's own client, raw requests for
+//! bad input) and the cast of users an access test needs (owner,
 //! member, invited, revoked, stranger).
-#![allow(dead_code)] // each test binary uses its own part of the support code
 
 use std::time::Duration;
 
 use cloud_protocol::{
-    Change, ErrorBody, Event, EventsPage, FilesSnapshot, Invite, Me, Member, MemberList, Op, ProgressReport, Project,
+    Change, ErrorBody, Event, EventsPage, FilesSnapshot, Invite, Me, Member, Op, ProgressReport, Project,
     UpdateFilesRequest, UpdateFilesResponse,
 };
+use companion::cloud_client::api::CloudClient;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -37,19 +38,30 @@ impl Clients for TestCloud {
     }
 }
 
-/// A thin HTTP client for the cloud API. The typed helpers assert success and
-/// show the error body when a call fails.
+/// A test client for the cloud API: typed calls go through the product's own
+/// client (the companion's [`CloudClient`]) and panic with the cloud's error
+/// when they fail; raw requests ([`request`](Self::request), [`get`](Self::get),
+/// [`post_json`](Self::post_json), …) are for bad input and for the status
+/// codes and headers the typed client hides.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    typed: CloudClient,
 }
 
 impl Client {
     pub fn new(base: &str, token: Option<String>) -> Client {
         let http = reqwest::Client::builder().timeout(DEADLINE).build().expect("http client");
-        Client { http, base: base.trim_end_matches('/').to_owned(), token }
+        let typed =
+            CloudClient::with_timeout(base, token.as_deref().unwrap_or_default(), DEADLINE).expect("typed client");
+        Client { http, base: base.trim_end_matches('/').to_owned(), token, typed }
+    }
+
+    /// The product's typed client, with this client's token.
+    pub fn typed(&self) -> &CloudClient {
+        &self.typed
     }
 
     /// A request to `path` (starting with `/`), with the bearer token if any.
@@ -78,30 +90,43 @@ impl Client {
         req.send().await.expect("POST")
     }
 
+    /// A POST of JSON serialized beforehand (the benches build their bodies
+    /// before the clock starts); a transport error is the caller's to judge.
+    pub async fn post_serialized(&self, path: &str, json: String) -> reqwest::Result<Response> {
+        self.request(Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json)
+            .send()
+            .await
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.request(Method::DELETE, path).send().await.expect("DELETE")
     }
 
     pub async fn me(&self) -> Me {
-        ok(self.get("/api/me").await).await
+        self.typed.me().await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn create_project(&self, name: &str, folder_id: &str) -> Project {
-        let resp = self.post_json("/api/projects", &serde_json::json!({"name": name, "folder_id": folder_id})).await;
-        expect_status(resp, StatusCode::CREATED).await
+        self.typed.create_project(name, folder_id).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn projects(&self) -> Vec<Project> {
+        self.typed.projects().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn project(&self, project: Uuid) -> Project {
+        self.typed.project(project).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn update(&self, project: Uuid, batch_id: Uuid, changes: Vec<Change>) -> UpdateFilesResponse {
         let body = UpdateFilesRequest { batch_id, changes };
-        ok(self.post_json(&format!("/api/projects/{project}/files/update"), &body).await).await
+        self.typed.update_files(project, &body).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn events(&self, project: Uuid, since_seq: i64, limit: Option<u32>) -> EventsPage {
-        let mut path = format!("/api/projects/{project}/events?since_seq={since_seq}");
-        if let Some(limit) = limit {
-            path.push_str(&format!("&limit={limit}"));
-        }
-        ok(self.get(&path).await).await
+        self.typed.events(project, since_seq, limit).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Every event of the project, following `has_more`.
@@ -118,33 +143,29 @@ impl Client {
     }
 
     pub async fn files(&self, project: Uuid) -> FilesSnapshot {
-        ok(self.get(&format!("/api/projects/{project}/files")).await).await
+        self.typed.files(project).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// An invite, addressed to `user` if given.
     pub async fn invite(&self, project: Uuid, user: Option<Uuid>) -> Invite {
-        let path = format!("/api/projects/{project}/invites");
-        let resp = match user {
-            Some(user) => self.post_json(&path, &serde_json::json!({"user_id": user})).await,
-            None => self.post_raw(&path, None, "").await,
-        };
-        expect_status(resp, StatusCode::CREATED).await
+        self.typed.create_invite(project, user).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn accept(&self, code: &str) -> Member {
-        ok(self.post_raw(&format!("/api/invites/{code}/accept"), None, "").await).await
+        self.typed.accept_invite(code).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
-    pub async fn members(&self, project: Uuid) -> MemberList {
-        ok(self.get(&format!("/api/projects/{project}/members")).await).await
+    pub async fn members(&self, project: Uuid) -> Vec<Member> {
+        self.typed.members(project).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub async fn revoke(&self, project: Uuid, user: Uuid) -> Member {
-        ok(self.delete(&format!("/api/projects/{project}/members/{user}")).await).await
+        self.typed.revoke_member(project, user).await.unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// The whole progress report (every page of it, merged).
     pub async fn progress(&self, project: Uuid) -> ProgressReport {
-        ok(self.get(&format!("/api/projects/{project}/progress")).await).await
+        self.typed.progress(project).await.unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
@@ -213,6 +234,13 @@ pub struct Cast {
 }
 
 impl Cast {
+    /// A fresh test cloud on SQLite, with a cast on it.
+    pub async fn start() -> (TestCloud, Cast) {
+        let cloud = TestCloud::start_sqlite().await;
+        let cast = Cast::new(&cloud).await;
+        (cloud, cast)
+    }
+
     /// Sets the cast up through the API (so it also exercises invites and revokes).
     pub async fn new(cloud: &TestCloud) -> Cast {
         let owner = cloud.add_user("owner").await;
