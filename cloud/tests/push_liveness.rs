@@ -34,7 +34,17 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     const BATCHES: u64 = 60;
     const SIZE: u64 = 1000;
     const TOTAL: i64 = (BATCHES * SIZE) as i64;
-    let settings = Settings { subscriber_buffer: 4, rate_limit_per_s: 0, ..Settings::default() };
+    const IDLE_S: u64 = 3600;
+    // The slow client reads nothing, so it answers no ping either: the idle
+    // timeout (60 s by default) must not end it before the buffer bound does.
+    // Under load, writing the 60 batches took over 60 s once, and the
+    // subscription ended as a silent peer, not with `resync`.
+    let settings = Settings {
+        subscriber_buffer: 4,
+        rate_limit_per_s: 0,
+        ws_idle_timeout: Duration::from_secs(IDLE_S),
+        ..Settings::default()
+    };
     let cloud = TestCloud::start_sqlite_with(settings).await;
     let (_, token) = cloud.add_user("owner").await;
     let owner = cloud.client(&token);
