@@ -14,11 +14,12 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
-use sqlx::{Pool, QueryBuilder};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, QueryBuilder};
 use uuid::Uuid;
 
 use super::Here;
-use crate::store::backend::{Backend, Stamp, Tx};
+use crate::store::backend::Backend;
 use crate::store::paging::{page, sql_limit};
 use crate::store::rows::{
     AccessRow, EventRow, MemberRow, ProgressRow, as_reported, latest_per_path, not_found_on_foreign_key, unique_or,
@@ -32,20 +33,6 @@ type Db = <Here as Backend>::Db;
 /// A project and the caller's (`$1`) membership status in it, under aliases `p` and `m`.
 const ACCESS_SELECT: &str = "SELECT p.id, p.name, p.folder_id, p.owner_id, p.last_seq, p.created_at, \
     m.status AS member_status FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = $1";
-
-impl Here {
-    fn reader(&self) -> &Pool<Db> {
-        self.pools().0
-    }
-
-    async fn begin_write(&self) -> StoreResult<Tx<Here>> {
-        Ok(self.pools().1.begin_with(Self::DIALECT.begin_write).await?)
-    }
-
-    async fn begin_snapshot(&self) -> StoreResult<Tx<Here>> {
-        Ok(self.reader().begin_with(Self::DIALECT.begin_snapshot).await?)
-    }
-}
 
 #[async_trait]
 impl Store for Here {
@@ -145,11 +132,20 @@ impl Store for Here {
         // One row per path: a single upsert may not touch a row twice.
         let files = latest_per_path(files);
         if !files.is_empty() {
-            // One transaction: a report is stored whole, however many statements it takes.
-            let mut tx = self.begin_write().await?;
-            let (project, user) = (project.to_string(), user.to_string());
-            Here::upsert_progress(&mut tx, Stamp { project: &project, who: &user, now_ms }, &files).await?;
-            tx.commit().await?;
+            // A member's newer report on a file replaces the older one.
+            const COLUMNS: &str = "path text, state text, percent float8, local_hash text, error text";
+            let sql = format!(
+                "INSERT INTO member_progress (project_id, user_id, path, state, percent, local_hash, error, reported_at) \
+                 SELECT $1, $2, f.path, f.state, f.percent, f.local_hash, f.error, $3 FROM {} WHERE true \
+                 ON CONFLICT (project_id, user_id, path) DO UPDATE SET state = excluded.state, \
+                 percent = excluded.percent, local_hash = excluded.local_hash, error = excluded.error, \
+                 reported_at = excluded.reported_at",
+                Here::rows(4, "f", COLUMNS)
+            );
+            let rows = files.iter().map(|f| json!([f.path, f.state.as_str(), f.percent, f.local_hash, f.error]));
+            let upsert = sqlx::query(AssertSqlSafe(sql)).bind(project.to_string()).bind(user.to_string()).bind(now_ms);
+            // One statement, so the report is stored whole.
+            Here::bind_rows(upsert, COLUMNS, rows.collect()).execute(self.pools().1).await?;
             self.wrote();
         }
         Ok(as_reported(&files, now_ms))
@@ -181,6 +177,6 @@ impl Store for Here {
 
     async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
         let mut conn = self.reader().acquire().await?;
-        Ok(Here::existing_paths(&mut conn, &project.to_string(), paths).await?.into_iter().collect())
+        Ok(sequence::existing_paths(&mut conn, &project.to_string(), paths).await?.into_iter().collect())
     }
 }
