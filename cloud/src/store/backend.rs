@@ -13,24 +13,19 @@ pub(crate) type Tx<B> = Transaction<'static, <B as Backend>::Db>;
 /// A statement of the backend's database, being bound.
 pub(crate) type Query<'q, B> = sqlx::query::Query<'q, <B as Backend>::Db, <<B as Backend>::Db as Database>::Arguments>;
 
-/// The bits of SQL that differ.
-pub(crate) struct Dialect {
-    /// Appended to a text column, makes comparisons and `ORDER BY` byte order, the
-    /// order progress cursors rely on.
-    pub byte_order: &'static str,
-    /// Starts a write transaction: what keeps writers of one project in line.
-    pub begin_write: &'static str,
-    /// Starts a read-only transaction whose statements all see one snapshot.
-    pub begin_snapshot: &'static str,
-}
-
 /// Bulk reads and writes take their rows in one statement, whatever their number, with
 /// the same SQL text every time (so it stays prepared). The rows are JSON arrays, one
 /// value per column; `columns` names and types them ("name type, …", as PostgreSQL
 /// names types).
 pub(crate) trait Backend: Send + Sync + 'static {
     type Db: Database;
-    const DIALECT: Dialect;
+    /// Appended to a text column, makes comparisons and `ORDER BY` byte order, the
+    /// order progress cursors rely on (nothing where that is how text compares).
+    const BYTE_ORDER: &str = "";
+    /// Starts a write transaction: what keeps writers of one project in line.
+    const BEGIN_WRITE: &str;
+    /// Starts a read-only transaction whose statements all see one snapshot.
+    const BEGIN_SNAPSHOT: &str;
 
     /// Where reads go, and where writes go.
     fn pools(&self) -> (&Pool<Self::Db>, &Pool<Self::Db>);
@@ -48,11 +43,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     }
 
     async fn begin_write(&self) -> StoreResult<Tx<Self>> {
-        Ok(self.pools().1.begin_with(Self::DIALECT.begin_write).await?)
+        Ok(self.pools().1.begin_with(Self::BEGIN_WRITE).await?)
     }
 
     async fn begin_snapshot(&self) -> StoreResult<Tx<Self>> {
-        Ok(self.reader().begin_with(Self::DIALECT.begin_snapshot).await?)
+        Ok(self.reader().begin_with(Self::BEGIN_SNAPSHOT).await?)
     }
 }
 

@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
 use super::StoreResult;
-use super::backend::{self, Backend, Dialect, Query};
+use super::backend::{self, Backend, Query};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -73,13 +73,11 @@ impl PostgresStore {
 
 impl Backend for PostgresStore {
     type Db = Postgres;
-    const DIALECT: Dialect = Dialect {
-        // Whatever the database's collation, as on SQLite.
-        byte_order: " COLLATE \"C\"",
-        // The sequencer's first statement locks the project row: no lock up front.
-        begin_write: "BEGIN",
-        begin_snapshot: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-    };
+    /// Whatever the database's collation, as on SQLite.
+    const BYTE_ORDER: &str = " COLLATE \"C\"";
+    /// The sequencer's first statement locks the project row: no lock up front.
+    const BEGIN_WRITE: &str = "BEGIN";
+    const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
     /// Reads and writes share the pool.
     fn pools(&self) -> (&PgPool, &PgPool) {

@@ -28,7 +28,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreResult;
-use super::backend::{self, Backend, Dialect, Query};
+use super::backend::{self, Backend, Query};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -109,9 +109,11 @@ impl SqliteStore {
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
-    /// SQLite compares text byte by byte unless told otherwise; the single writer takes
-    /// the database's write lock up front; in WAL mode any transaction reads one snapshot.
-    const DIALECT: Dialect = Dialect { byte_order: "", begin_write: "BEGIN IMMEDIATE", begin_snapshot: "BEGIN" };
+    // SQLite compares text byte by byte unless told otherwise (no `BYTE_ORDER`); the
+    // single writer takes the database's write lock up front; in WAL mode any
+    // transaction reads one snapshot.
+    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    const BEGIN_SNAPSHOT: &str = "BEGIN";
 
     fn pools(&self) -> (&SqlitePool, &SqlitePool) {
         (&self.read, &self.write)

@@ -20,12 +20,13 @@ use uuid::Uuid;
 
 use super::Here;
 use crate::store::backend::Backend;
-use crate::store::paging::{page, sql_limit};
+use crate::store::paging::page;
 use crate::store::rows::{
-    AccessRow, EventRow, MemberRow, ProgressRow, as_reported, latest_per_path, not_found_on_foreign_key, unique_or,
+    AccessRow, EventRow, FileRow, MemberRow, ProgressRow, latest_per_path, not_found_on_foreign_key, unique_or,
 };
 use crate::store::{
     Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreError, StoreResult, User,
+    rfc3339,
 };
 
 type Db = <Here as Backend>::Db;
@@ -93,8 +94,7 @@ impl Store for Here {
     }
 
     async fn list_members(&self, project: Uuid) -> StoreResult<Vec<Member>> {
-        let sql =
-            format!("{} WHERE m.project_id = $1 ORDER BY u.name{}", members::MEMBER_SELECT, Here::DIALECT.byte_order);
+        let sql = format!("{} WHERE m.project_id = $1 ORDER BY u.name{}", members::MEMBER_SELECT, Here::BYTE_ORDER);
         let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(project.to_string());
         let rows: Vec<MemberRow> = query.fetch_all(self.reader()).await?;
         rows.into_iter().map(MemberRow::into_member).collect()
@@ -119,7 +119,20 @@ impl Store for Here {
     }
 
     async fn files_snapshot(&self, project: Uuid) -> StoreResult<FilesSnapshot> {
-        sequence::files_snapshot(self.begin_snapshot().await?, project).await
+        // Every path's state as of one seq: both statements run in one snapshot.
+        let mut tx = self.begin_snapshot().await?;
+        let project = project.to_string();
+        let last = sqlx::query_scalar("SELECT last_seq FROM projects WHERE id = $1").bind(&project);
+        let as_of_seq: i64 = last.fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+        let sql = format!(
+            "SELECT path, size, hash, mtime, version, seq, deleted_at, deleted_by FROM remote_files \
+             WHERE project_id = $1 ORDER BY path{}",
+            Here::BYTE_ORDER
+        );
+        let rows: Vec<FileRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(&project).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let files = rows.into_iter().map(FileRow::into_file).collect::<StoreResult<_>>()?;
+        Ok(FilesSnapshot { files, as_of_seq })
     }
 
     async fn record_progress(
@@ -148,13 +161,13 @@ impl Store for Here {
             Here::bind_rows(upsert, COLUMNS, rows.collect()).execute(self.pools().1).await?;
             self.wrote();
         }
-        Ok(as_reported(&files, now_ms))
+        Ok(files.iter().map(|f| ReportedFile { progress: (*f).clone(), reported_at: rfc3339(now_ms) }).collect())
     }
 
     async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
         // Only current members: a revoked member's last words no longer describe the
         // project. Byte order on both databases, so cursors mean the same.
-        let order = Here::DIALECT.byte_order;
+        let order = Here::BYTE_ORDER;
         let mut q = QueryBuilder::<Db>::new(
             "SELECT p.user_id, u.name, p.path, p.state, p.percent, p.local_hash, p.error, p.reported_at \
              FROM member_progress p \
@@ -170,7 +183,9 @@ impl Store for Here {
             q.push(" OR (u.name = ").push_bind(after.name.clone());
             q.push(format_args!(" AND p.path{order} > ")).push_bind(after.path.clone()).push("))");
         }
-        q.push(format_args!(" ORDER BY u.name{order}, p.path{order} LIMIT ")).push_bind(sql_limit(query.limit));
+        // One more than the page, to know whether more follow.
+        let limit = i64::from(query.limit) + 1;
+        q.push(format_args!(" ORDER BY u.name{order}, p.path{order} LIMIT ")).push_bind(limit);
         let rows: Vec<ProgressRow> = q.build_query_as().fetch_all(self.reader()).await?;
         page(rows, query.limit)
     }

@@ -10,15 +10,14 @@
 //! id is recorded under the same lock, so a retried batch is answered as the first
 //! time and written once. Everything the batch writes commits together or not at all.
 
-use cloud_protocol::{Event, FilesSnapshot, UpdateFilesResponse};
+use cloud_protocol::{Event, UpdateFilesResponse};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Row};
-use uuid::Uuid;
 
 use super::Here;
 use crate::store::backend::{Backend, Conn, Tx};
-use crate::store::plan::{self, Delete, Upsert};
-use crate::store::rows::{BatchRow, FileRow, size_to_db};
+use crate::store::plan::{self, Write};
+use crate::store::rows::{BatchRow, size_to_db};
 use crate::store::{AppendOutcome, BatchInput, StoreError, StoreResult};
 
 pub(super) async fn append(mut tx: Tx<Here>, batch: BatchInput<'_>) -> StoreResult<AppendOutcome> {
@@ -48,11 +47,12 @@ pub(super) async fn append(mut tx: Tx<Here>, batch: BatchInput<'_>) -> StoreResu
     let events = plan::events_of(batch.changes, first_seq, batch.now_ms);
     insert_events(&mut tx, &batch, &events).await?;
     for round in rounds {
-        if !round.upserts.is_empty() {
-            upsert_files(&mut tx, &batch, &round.upserts).await?;
+        let (upserts, deletes): (Vec<_>, Vec<_>) = round.into_iter().partition(|w| w.content.is_some());
+        if !upserts.is_empty() {
+            upsert_files(&mut tx, &batch, &upserts).await?;
         }
-        if !round.deletes.is_empty() {
-            delete_files(&mut tx, &batch, &round.deletes).await?;
+        if !deletes.is_empty() {
+            delete_files(&mut tx, &batch, &deletes).await?;
         }
     }
     tx.commit().await?;
@@ -71,9 +71,8 @@ async fn claim_paths(conn: &mut Conn<Here>, project: &str, paths: &[&str], max: 
 
 /// Which of `paths` the project has a file row for (live or deleted).
 pub(super) async fn existing_paths(conn: &mut Conn<Here>, project: &str, paths: &[&str]) -> StoreResult<Vec<String>> {
-    let given = Here::rows(2, "given", "path text");
-    let sql =
-        format!("SELECT path FROM remote_files WHERE project_id = $1 AND path IN (SELECT given.path FROM {given})");
+    let k = Here::rows(2, "k", "path text");
+    let sql = format!("SELECT path FROM remote_files WHERE project_id = $1 AND path IN (SELECT k.path FROM {k})");
     let query = sqlx::query(AssertSqlSafe(sql)).bind(project);
     let rows = Here::bind_rows(query, "path text", paths.iter().map(|p| json!([p])).collect()).fetch_all(conn).await?;
     Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
@@ -86,9 +85,8 @@ async fn insert_events(conn: &mut Conn<Here>, batch: &BatchInput<'_>, events: &[
          SELECT $1, e.seq, e.path, e.op, e.hash, e.size, e.mtime, $2 FROM {}",
         Here::rows(3, "e", COLUMNS)
     );
-    let rows = events.iter().map(|Event { seq, change: c, .. }| {
-        json!([seq, c.path, c.op.as_str(), c.hash, c.size.map(size_to_db), c.mtime])
-    });
+    let rows = events.iter().map(|e| (e.seq, &e.change));
+    let rows = rows.map(|(seq, c)| json!([seq, c.path, c.op.as_str(), c.hash, c.size.map(size_to_db), c.mtime]));
     let insert = sqlx::query(AssertSqlSafe(sql)).bind(batch.project_id.to_string()).bind(batch.now_ms);
     Here::bind_rows(insert, COLUMNS, rows.collect()).execute(conn).await?;
     Ok(())
@@ -97,7 +95,7 @@ async fn insert_events(conn: &mut Conn<Here>, batch: &BatchInput<'_>, events: &[
 /// Creates or updates `remote_files` rows: the version moves only when the content
 /// (hash) does, and a re-created path is no longer deleted. (`WHERE true` tells
 /// SQLite's parser that `ON CONFLICT` starts the upsert, not a join.)
-async fn upsert_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, upserts: &[Upsert<'_>]) -> StoreResult<()> {
+async fn upsert_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, upserts: &[Write<'_>]) -> StoreResult<()> {
     const COLUMNS: &str = "path text, size bigint, hash text, mtime bigint, seq bigint";
     let sql = format!(
         "INSERT INTO remote_files (project_id, path, size, hash, mtime, seq, version) \
@@ -108,15 +106,16 @@ async fn upsert_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, upserts: &[
          deleted_at = NULL, deleted_by = NULL",
         Here::rows(2, "f", COLUMNS)
     );
-    let rows = upserts.iter().map(|u| json!([u.path, u.size, u.hash, u.mtime, u.seq])).collect();
+    let rows =
+        upserts.iter().filter_map(|w| w.content.map(|(hash, size, mtime)| json!([w.path, size, hash, mtime, w.seq])));
     let upsert = sqlx::query(AssertSqlSafe(sql)).bind(batch.project_id.to_string());
-    Here::bind_rows(upsert, COLUMNS, rows).execute(conn).await?;
+    Here::bind_rows(upsert, COLUMNS, rows.collect()).execute(conn).await?;
     Ok(())
 }
 
 /// Marks known paths deleted, keeping when and by whom they were first deleted; a
 /// path never seen keeps no row, only its event.
-async fn delete_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, deletes: &[Delete<'_>]) -> StoreResult<()> {
+async fn delete_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, deletes: &[Write<'_>]) -> StoreResult<()> {
     const COLUMNS: &str = "path text, seq bigint";
     let sql = format!(
         "UPDATE remote_files AS f SET deleted_by = CASE WHEN f.deleted_at IS NULL THEN $2 ELSE f.deleted_by END, \
@@ -129,20 +128,4 @@ async fn delete_files(conn: &mut Conn<Here>, batch: &BatchInput<'_>, deletes: &[
     let update = update.bind(batch.now_ms);
     Here::bind_rows(update, COLUMNS, rows).execute(conn).await?;
     Ok(())
-}
-
-/// Every path's state as of one seq: both statements run in one snapshot.
-pub(super) async fn files_snapshot(mut tx: Tx<Here>, project: Uuid) -> StoreResult<FilesSnapshot> {
-    let project = project.to_string();
-    let last = sqlx::query_scalar("SELECT last_seq FROM projects WHERE id = $1").bind(&project);
-    let as_of_seq: i64 = last.fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
-    let sql = format!(
-        "SELECT path, size, hash, mtime, version, seq, deleted_at, deleted_by FROM remote_files \
-         WHERE project_id = $1 ORDER BY path{}",
-        Here::DIALECT.byte_order
-    );
-    let rows: Vec<FileRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(&project).fetch_all(&mut *tx).await?;
-    tx.commit().await?;
-    let files = rows.into_iter().map(FileRow::into_file).collect::<StoreResult<_>>()?;
-    Ok(FilesSnapshot { files, as_of_seq })
 }
