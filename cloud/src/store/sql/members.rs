@@ -46,9 +46,9 @@ pub(super) async fn create_invite(mut tx: Tx<Here>, invite: NewInvite, now_ms: i
 pub(super) async fn accept_invite(mut tx: Tx<Here>, digest: [u8; 32], user: Uuid, now_ms: i64) -> StoreResult<Member> {
     let sql = "SELECT i.project_id, i.invitee, i.expires_at, i.used_at, p.owner_id \
                FROM invites i JOIN projects p ON p.id = i.project_id WHERE i.code_hash = $1";
-    let row: Option<(String, Option<String>, i64, Option<i64>, String)> =
-        sqlx::query_as(sql).bind(&digest[..]).fetch_optional(&mut *tx).await?;
-    let (project_id, invitee, expires_at, used_at, owner_id) = row.ok_or(StoreError::InviteUnknown)?;
+    let row = sqlx::query_as(sql).bind(&digest[..]).fetch_optional(&mut *tx).await?;
+    let (project_id, invitee, expires_at, used_at, owner_id): (String, Option<String>, i64, Option<i64>, String) =
+        row.ok_or(StoreError::InviteUnknown)?;
     let user_text = user.to_string();
     if used_at.is_some() {
         return Err(StoreError::InviteUsed);
