@@ -76,11 +76,6 @@ pub(crate) fn page(mut rows: Vec<ProgressRow>, limit: u32) -> StoreResult<Progre
     Ok(ProgressReport { members, next_cursor: next_cursor.flatten() })
 }
 
-/// `LIMIT` for a query: one more than the page, to know whether more follow.
-pub(crate) fn sql_limit(limit: u32) -> i64 {
-    i64::from(limit).saturating_add(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,54 +15,25 @@ use cloud_protocol::{Change, Event, Op};
 
 use super::{StoreError, StoreResult, rfc3339, rows::size_to_db};
 
-/// A create or update of one path, as stored in `remote_files`.
+/// One path's write to `remote_files`, with the seq of the change that made it: the
+/// new content (hash, size, mtime), or `None` for a delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Upsert<'a> {
-    pub path: &'a str,
-    pub hash: &'a str,
-    pub size: i64,
-    pub mtime: i64,
-    pub seq: i64,
-}
-
-/// A delete of one path, with the seq of the event that deleted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Delete<'a> {
+pub(crate) struct Write<'a> {
     pub path: &'a str,
     pub seq: i64,
+    pub content: Option<(&'a str, i64, i64)>,
 }
 
-/// Writes to `remote_files` that touch each path at most once.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Round<'a> {
-    pub upserts: Vec<Upsert<'a>>,
-    pub deletes: Vec<Delete<'a>>,
-}
+/// Writes to `remote_files` that touch each path at most once, in byte order.
+pub(crate) type Round<'a> = Vec<Write<'a>>;
 
-#[derive(Debug, Clone)]
-enum Step<'a> {
-    Upsert(Upsert<'a>),
-    Delete(Delete<'a>),
-}
-
-impl Step<'_> {
-    /// Whether `next` leaves the file as this step did, so only `next` needs applying.
-    fn absorbed_by(&self, next: &Step<'_>) -> bool {
-        match (self, next) {
-            (Step::Upsert(a), Step::Upsert(b)) => a.hash == b.hash,
-            (Step::Delete(_), Step::Delete(_)) => true,
-            _ => false,
-        }
-    }
-}
-
-/// The upsert fields of a create/update. The API validates changes before they reach
-/// the store; one that still lacks a field is a caller bug, reported instead of stored.
-fn upsert_of<'a>(change: &'a Change, seq: i64) -> StoreResult<Upsert<'a>> {
-    match (change.hash.as_deref(), change.size, change.mtime) {
-        (Some(hash), Some(size), Some(mtime)) => {
-            Ok(Upsert { path: &change.path, hash, size: size_to_db(size), mtime, seq })
-        }
+/// The content a change leaves. The API validates changes before they reach the
+/// store; a create/update that still lacks a field is a caller bug, reported instead
+/// of stored.
+fn content_of(change: &Change) -> StoreResult<Option<(&str, i64, i64)>> {
+    match (change.op, change.hash.as_deref(), change.size, change.mtime) {
+        (Op::Delete, ..) => Ok(None),
+        (_, Some(hash), Some(size), Some(mtime)) => Ok(Some((hash, size_to_db(size), mtime))),
         _ => Err(StoreError::Corrupt(format!(
             "unvalidated change: {} of {:?} lacks hash, size or mtime",
             change.op.as_str(),
@@ -74,44 +45,38 @@ fn upsert_of<'a>(change: &'a Change, seq: i64) -> StoreResult<Upsert<'a>> {
 /// The rounds of `remote_files` writes for `changes`, the first of which gets `first_seq`.
 pub(crate) fn file_rounds(changes: &[Change], first_seq: i64) -> StoreResult<Vec<Round<'_>>> {
     let mut order: Vec<&str> = Vec::new();
-    let mut steps: HashMap<&str, Vec<Step<'_>>> = HashMap::new();
+    let mut steps: HashMap<&str, Vec<Write<'_>>> = HashMap::new();
     for (seq, change) in (first_seq..).zip(changes) {
-        let step = match change.op {
-            Op::Create | Op::Update => Step::Upsert(upsert_of(change, seq)?),
-            Op::Delete => Step::Delete(Delete { path: &change.path, seq }),
-        };
+        let write = Write { path: &change.path, seq, content: content_of(change)? };
         let path_steps = steps.entry(&change.path).or_insert_with(|| {
             order.push(&change.path);
             Vec::new()
         });
         match path_steps.last_mut() {
-            Some(last) if last.absorbed_by(&step) => *last = step,
-            _ => path_steps.push(step),
+            // The same content again (same hash, or delete after delete): only the last counts.
+            Some(last) if last.content.map(|c| c.0) == write.content.map(|c| c.0) => *last = write,
+            _ => path_steps.push(write),
         }
     }
     let depth = steps.values().map(Vec::len).max().unwrap_or(0);
-    let mut rounds: Vec<Round<'_>> = (0..depth).map(|_| Round::default()).collect();
+    let mut rounds: Vec<Round<'_>> = vec![Vec::new(); depth];
     for path in order {
-        for (round, step) in rounds.iter_mut().zip(steps.remove(path).unwrap_or_default()) {
-            match step {
-                Step::Upsert(u) => round.upserts.push(u),
-                Step::Delete(d) => round.deletes.push(d),
-            }
+        for (round, write) in rounds.iter_mut().zip(steps.remove(path).unwrap_or_default()) {
+            round.push(write);
         }
     }
     // Byte order, the order of the primary key: rows land next to each other, which
     // fills SQLite's b-tree pages instead of splitting them, and every writer locks
     // PostgreSQL rows in the same order.
     for round in &mut rounds {
-        round.upserts.sort_unstable_by(|a, b| a.path.cmp(b.path));
-        round.deletes.sort_unstable_by(|a, b| a.path.cmp(b.path));
+        round.sort_unstable_by(|a, b| a.path.cmp(b.path));
     }
     Ok(rounds)
 }
 
 /// The distinct paths the rounds create or update (those that may be new rows).
 pub(crate) fn upserted_paths<'a>(rounds: &[Round<'a>]) -> Vec<&'a str> {
-    let mut paths: Vec<&str> = rounds.iter().flat_map(|r| r.upserts.iter().map(|u| u.path)).collect();
+    let mut paths: Vec<&str> = rounds.iter().flatten().filter(|w| w.content.is_some()).map(|w| w.path).collect();
     paths.sort_unstable();
     paths.dedup();
     paths
@@ -149,33 +114,27 @@ mod tests {
         let changes = [up("a", H1, 1), Change::delete("b"), up("c", H2, 3)];
         let rounds = file_rounds(&changes, 10).unwrap();
         assert_eq!(rounds.len(), 1);
-        let paths: Vec<_> = rounds[0].upserts.iter().map(|u| (u.path, u.seq)).collect();
-        assert_eq!(paths, vec![("a", 10), ("c", 12)]);
+        let writes: Vec<_> = rounds[0].iter().map(|w| (w.path, w.seq, w.content.is_some())).collect();
+        assert_eq!(writes, vec![("a", 10, true), ("b", 11, false), ("c", 12, true)]);
         let unsorted = [up("z", H1, 1), up("b/x", H1, 1), up("a", H1, 1)];
         let sorted = file_rounds(&unsorted, 1).unwrap();
-        assert_eq!(sorted[0].upserts.iter().map(|u| u.path).collect::<Vec<_>>(), vec!["a", "b/x", "z"]);
-        assert_eq!(rounds[0].deletes, vec![Delete { path: "b", seq: 11 }]);
+        assert_eq!(sorted[0].iter().map(|w| w.path).collect::<Vec<_>>(), vec!["a", "b/x", "z"]);
     }
 
     #[test]
     fn same_content_collapses_to_the_last_change() {
         let changes = [up("a", H1, 1), up("a", H1, 2), Change::delete("b"), Change::delete("b")];
-        let rounds = file_rounds(&changes, 1).unwrap();
-        assert_eq!(rounds.len(), 1);
-        assert_eq!(rounds[0].upserts[0].mtime, 2);
-        assert_eq!(rounds[0].upserts[0].seq, 2);
-        assert_eq!(rounds[0].deletes, vec![Delete { path: "b", seq: 4 }]);
+        let a = Write { path: "a", seq: 2, content: Some((H1, 1, 2)) };
+        assert_eq!(file_rounds(&changes, 1).unwrap(), vec![vec![a, Write { path: "b", seq: 4, content: None }]]);
     }
 
     #[test]
     fn content_changes_of_one_path_keep_their_order() {
         let changes = [up("a", H1, 1), up("a", H2, 2), Change::delete("a"), up("b", H1, 4), up("a", H2, 5)];
         let rounds = file_rounds(&changes, 1).unwrap();
-        assert_eq!(rounds.len(), 4);
-        assert_eq!(rounds[0].upserts.iter().map(|u| u.path).collect::<Vec<_>>(), vec!["a", "b"]);
-        assert_eq!(rounds[1].upserts[0].hash, H2);
-        assert_eq!(rounds[2].deletes, vec![Delete { path: "a", seq: 3 }]);
-        assert_eq!(rounds[3].upserts[0].seq, 5);
+        let seqs: Vec<Vec<_>> = rounds.iter().map(|r| r.iter().map(|w| (w.path, w.seq)).collect()).collect();
+        assert_eq!(seqs, vec![vec![("a", 1), ("b", 4)], vec![("a", 2)], vec![("a", 3)], vec![("a", 5)]]);
+        assert_eq!((rounds[1][0].content.map(|c| c.0), rounds[2][0].content), (Some(H2), None));
     }
 
     #[test]

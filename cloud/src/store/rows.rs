@@ -195,11 +195,6 @@ pub(crate) fn latest_per_path(files: &[FileProgress]) -> Vec<&FileProgress> {
     kept
 }
 
-/// How a reported file is returned once stored.
-pub(crate) fn as_reported(files: &[&FileProgress], now_ms: i64) -> Vec<ReportedFile> {
-    files.iter().map(|f| ReportedFile { progress: (*f).clone(), reported_at: rfc3339(now_ms) }).collect()
-}
-
 /// Maps a unique-constraint failure to `on_unique`, anything else to a database error.
 pub(crate) fn unique_or(err: sqlx::Error, on_unique: impl FnOnce() -> StoreError) -> StoreError {
     match err.as_database_error() {

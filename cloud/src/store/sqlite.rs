@@ -22,16 +22,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloud_protocol::{Event, FileProgress};
+use serde_json::Value;
+use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
-use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::StoreResult;
-use super::backend::{Backend, Dialect, ON_FILE_CONFLICT, ON_PROGRESS_CONFLICT, Stamp};
-use super::plan::{Delete, Upsert};
-use super::rows::size_to_db;
+use super::backend::{self, Backend, Query};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -43,8 +40,6 @@ const READERS: u32 = 4;
 /// The writer checkpoints by itself only past this many WAL pages (16 MiB): the bound
 /// on the WAL should the background checkpoints fall behind.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 4000;
-/// SQLite's default cap on bound parameters per statement (`SQLITE_MAX_VARIABLE_NUMBER`).
-const MAX_BINDS: usize = 32766;
 
 /// SQLite-backed store. Cheap to share behind an `Arc`; the pools are internally shared.
 #[derive(Debug, Clone)]
@@ -88,9 +83,6 @@ impl SqliteStore {
         // Opened after the writer switched the file to WAL, which read-only connections
         // cannot do themselves.
         let read = SqlitePoolOptions::new().max_connections(READERS).connect_with(base.read_only(true)).await?;
-        // The WAL and its index exist now; they take the database's mode, but a
-        // file left by an older version may not have had it.
-        private::tighten(path).await.map_err(sqlx::Error::Io)?;
         Ok(SqliteStore { write, read, checkpointer: Arc::new(checkpointer) })
     }
 
@@ -117,9 +109,11 @@ impl SqliteStore {
 
 impl Backend for SqliteStore {
     type Db = Sqlite;
-    /// SQLite compares text byte by byte unless told otherwise; the single writer takes
-    /// the database's write lock up front; in WAL mode any transaction reads one snapshot.
-    const DIALECT: Dialect = Dialect { byte_order: "", begin_write: "BEGIN IMMEDIATE", begin_snapshot: "BEGIN" };
+    // SQLite compares text byte by byte unless told otherwise (no `BYTE_ORDER`); the
+    // single writer takes the database's write lock up front; in WAL mode any
+    // transaction reads one snapshot.
+    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+    const BEGIN_SNAPSHOT: &str = "BEGIN";
 
     fn pools(&self) -> (&SqlitePool, &SqlitePool) {
         (&self.read, &self.write)
@@ -129,84 +123,16 @@ impl Backend for SqliteStore {
         self.checkpointer.wrote();
     }
 
-    async fn existing_paths(conn: &mut SqliteConnection, project: &str, paths: &[&str]) -> StoreResult<Vec<String>> {
-        let mut known = Vec::new();
-        for chunk in paths.chunks(MAX_BINDS - 1) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT path FROM remote_files WHERE project_id = ");
-            q.push_bind(project).push(" AND path IN (");
-            let mut list = q.separated(", ");
-            for path in chunk {
-                list.push_bind(*path);
-            }
-            q.push(")");
-            known.extend(q.build_query_scalar::<String>().fetch_all(&mut *conn).await?);
-        }
-        Ok(known)
+    /// One parameter, the rows' JSON text, read through `jsonb_each`, which parses it
+    /// once and hands out each row in binary (so `->>` does not parse it again per
+    /// column); `->>` gives a value as the SQL value it holds (text, integer, real, NULL).
+    fn rows(n: usize, alias: &str, columns: &str) -> String {
+        let values: Vec<String> =
+            backend::columns(columns).enumerate().map(|(i, (name, _))| format!("value ->> {i} AS {name}")).collect();
+        format!("(SELECT {} FROM jsonb_each(${n})) AS {alias}", values.join(", "))
     }
 
-    async fn insert_events(conn: &mut SqliteConnection, at: Stamp<'_>, events: &[Event]) -> StoreResult<()> {
-        let sql = "INSERT INTO project_events (project_id, seq, path, op, hash, size, mtime, created_at) ";
-        insert_rows(conn, sql, events, 8, "", |row, Event { seq, change, .. }| {
-            row.push_bind(at.project).push_bind(*seq).push_bind(change.path.as_str()).push_bind(change.op.as_str());
-            row.push_bind(change.hash.as_deref()).push_bind(change.size.map(size_to_db));
-            row.push_bind(change.mtime).push_bind(at.now_ms);
-        })
-        .await
+    fn bind_rows<'q>(query: Query<'q, Self>, _: &str, rows: Vec<Value>) -> Query<'q, Self> {
+        query.bind(Value::Array(rows).to_string())
     }
-
-    async fn upsert_files(conn: &mut SqliteConnection, project: &str, upserts: &[Upsert<'_>]) -> StoreResult<()> {
-        let sql = "INSERT INTO remote_files (project_id, path, size, hash, mtime, seq, version) ";
-        insert_rows(conn, sql, upserts, 6, ON_FILE_CONFLICT, |row, u| {
-            row.push_bind(project).push_bind(u.path).push_bind(u.size).push_bind(u.hash).push_bind(u.mtime);
-            row.push_bind(u.seq).push("1");
-        })
-        .await
-    }
-
-    async fn delete_files(conn: &mut SqliteConnection, at: Stamp<'_>, deletes: &[Delete<'_>]) -> StoreResult<()> {
-        for chunk in deletes.chunks((MAX_BINDS - 3) / 2) {
-            let mut q = QueryBuilder::<Sqlite>::new("WITH gone (path, seq) AS (");
-            q.push_values(chunk, |mut row, d| {
-                row.push_bind(d.path).push_bind(d.seq);
-            });
-            q.push(") UPDATE remote_files SET deleted_by = CASE WHEN deleted_at IS NULL THEN ")
-                .push_bind(at.who)
-                .push(" ELSE deleted_by END, deleted_at = COALESCE(deleted_at, ")
-                .push_bind(at.now_ms)
-                .push("), seq = gone.seq FROM gone WHERE remote_files.project_id = ")
-                .push_bind(at.project)
-                .push(" AND remote_files.path = gone.path");
-            q.build().execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn upsert_progress(conn: &mut SqliteConnection, at: Stamp<'_>, files: &[&FileProgress]) -> StoreResult<()> {
-        let sql =
-            "INSERT INTO member_progress (project_id, user_id, path, state, percent, local_hash, error, reported_at) ";
-        insert_rows(conn, sql, files, 8, ON_PROGRESS_CONFLICT, |row, f| {
-            row.push_bind(at.project).push_bind(at.who).push_bind(f.path.as_str()).push_bind(f.state.as_str());
-            row.push_bind(f.percent).push_bind(f.local_hash.as_deref()).push_bind(f.error.as_deref());
-            row.push_bind(at.now_ms);
-        })
-        .await
-    }
-}
-
-/// Bulk writes are multi-row statements: `insert` `VALUES` (one row per item, of
-/// `columns` binds) `tail`, in chunks under SQLite's bound-parameter cap.
-async fn insert_rows<'a, T>(
-    conn: &mut SqliteConnection,
-    insert: &str,
-    items: &'a [T],
-    columns: usize,
-    tail: &str,
-    mut push: impl FnMut(&mut Separated<'_, Sqlite, &'static str>, &'a T),
-) -> StoreResult<()> {
-    for chunk in items.chunks(MAX_BINDS / columns) {
-        let mut q = QueryBuilder::<Sqlite>::new(insert);
-        q.push_values(chunk, |mut row, item| push(&mut row, item));
-        q.push(tail).build().execute(&mut *conn).await?;
-    }
-    Ok(())
 }

@@ -43,41 +43,28 @@ pub(super) async fn create_invite(mut tx: Tx<Here>, invite: NewInvite, now_ms: i
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct InviteRow {
-    project_id: String,
-    invitee: Option<String>,
-    expires_at: i64,
-    used_at: Option<i64>,
-    owner_id: String,
-}
-
-pub(super) async fn accept_invite(
-    mut tx: Tx<Here>,
-    code_hash: [u8; 32],
-    user: Uuid,
-    now_ms: i64,
-) -> StoreResult<Member> {
+pub(super) async fn accept_invite(mut tx: Tx<Here>, digest: [u8; 32], user: Uuid, now_ms: i64) -> StoreResult<Member> {
     let sql = "SELECT i.project_id, i.invitee, i.expires_at, i.used_at, p.owner_id \
                FROM invites i JOIN projects p ON p.id = i.project_id WHERE i.code_hash = $1";
-    let row: Option<InviteRow> = sqlx::query_as(sql).bind(&code_hash[..]).fetch_optional(&mut *tx).await?;
-    let invite = row.ok_or(StoreError::InviteUnknown)?;
+    let row = sqlx::query_as(sql).bind(&digest[..]).fetch_optional(&mut *tx).await?;
+    let (project_id, invitee, expires_at, used_at, owner_id): (String, Option<String>, i64, Option<i64>, String) =
+        row.ok_or(StoreError::InviteUnknown)?;
     let user_text = user.to_string();
-    if invite.used_at.is_some() {
+    if used_at.is_some() {
         return Err(StoreError::InviteUsed);
     }
-    if now_ms >= invite.expires_at {
+    if now_ms >= expires_at {
         return Err(StoreError::InviteExpired);
     }
-    if invite.invitee.as_ref().is_some_and(|i| *i != user_text) {
+    if invitee.as_ref().is_some_and(|i| *i != user_text) {
         return Err(StoreError::InviteForSomeoneElse);
     }
-    if invite.owner_id == user_text {
+    if owner_id == user_text {
         return Err(StoreError::OwnerCannotJoin);
     }
     // Someone may have used it since the read above: only one update finds it unused.
     let sql = "UPDATE invites SET used_at = $1, used_by = $2 WHERE code_hash = $3 AND used_at IS NULL";
-    let used = sqlx::query(sql).bind(now_ms).bind(&user_text).bind(&code_hash[..]).execute(&mut *tx).await?;
+    let used = sqlx::query(sql).bind(now_ms).bind(&user_text).bind(&digest[..]).execute(&mut *tx).await?;
     if used.rows_affected() == 0 {
         return Err(StoreError::InviteUsed);
     }
@@ -88,8 +75,8 @@ pub(super) async fn accept_invite(
                ON CONFLICT (project_id, user_id) DO UPDATE SET status = 'accepted', joined_at = CASE \
                WHEN members.status = 'accepted' THEN members.joined_at ELSE excluded.joined_at END, \
                updated_at = excluded.updated_at";
-    sqlx::query(sql).bind(&invite.project_id).bind(&user_text).bind(now_ms).execute(&mut *tx).await?;
-    let member = member(&mut tx, &invite.project_id, &user_text).await?;
+    sqlx::query(sql).bind(&project_id).bind(&user_text).bind(now_ms).execute(&mut *tx).await?;
+    let member = member(&mut tx, &project_id, &user_text).await?;
     tx.commit().await?;
     Ok(member)
 }

@@ -14,17 +14,19 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
-use sqlx::{Pool, QueryBuilder};
+use serde_json::json;
+use sqlx::{AssertSqlSafe, QueryBuilder};
 use uuid::Uuid;
 
 use super::Here;
-use crate::store::backend::{Backend, Stamp, Tx};
-use crate::store::paging::{page, sql_limit};
+use crate::store::backend::Backend;
+use crate::store::paging::page;
 use crate::store::rows::{
-    AccessRow, EventRow, MemberRow, ProgressRow, as_reported, latest_per_path, not_found_on_foreign_key, unique_or,
+    AccessRow, EventRow, FileRow, MemberRow, ProgressRow, latest_per_path, not_found_on_foreign_key, unique_or,
 };
 use crate::store::{
     Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreError, StoreResult, User,
+    rfc3339,
 };
 
 type Db = <Here as Backend>::Db;
@@ -32,20 +34,6 @@ type Db = <Here as Backend>::Db;
 /// A project and the caller's (`$1`) membership status in it, under aliases `p` and `m`.
 const ACCESS_SELECT: &str = "SELECT p.id, p.name, p.folder_id, p.owner_id, p.last_seq, p.created_at, \
     m.status AS member_status FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = $1";
-
-impl Here {
-    fn reader(&self) -> &Pool<Db> {
-        self.pools().0
-    }
-
-    async fn begin_write(&self) -> StoreResult<Tx<Here>> {
-        Ok(self.pools().1.begin_with(Self::DIALECT.begin_write).await?)
-    }
-
-    async fn begin_snapshot(&self) -> StoreResult<Tx<Here>> {
-        Ok(self.reader().begin_with(Self::DIALECT.begin_snapshot).await?)
-    }
-}
 
 #[async_trait]
 impl Store for Here {
@@ -106,8 +94,7 @@ impl Store for Here {
     }
 
     async fn list_members(&self, project: Uuid) -> StoreResult<Vec<Member>> {
-        let sql =
-            format!("{} WHERE m.project_id = $1 ORDER BY u.name{}", members::MEMBER_SELECT, Here::DIALECT.byte_order);
+        let sql = format!("{} WHERE m.project_id = $1 ORDER BY u.name{}", members::MEMBER_SELECT, Here::BYTE_ORDER);
         let query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(project.to_string());
         let rows: Vec<MemberRow> = query.fetch_all(self.reader()).await?;
         rows.into_iter().map(MemberRow::into_member).collect()
@@ -132,7 +119,20 @@ impl Store for Here {
     }
 
     async fn files_snapshot(&self, project: Uuid) -> StoreResult<FilesSnapshot> {
-        sequence::files_snapshot(self.begin_snapshot().await?, project).await
+        // Every path's state as of one seq: both statements run in one snapshot.
+        let mut tx = self.begin_snapshot().await?;
+        let project = project.to_string();
+        let last = sqlx::query_scalar("SELECT last_seq FROM projects WHERE id = $1").bind(&project);
+        let as_of_seq: i64 = last.fetch_optional(&mut *tx).await?.ok_or(StoreError::NotFound)?;
+        let sql = format!(
+            "SELECT path, size, hash, mtime, version, seq, deleted_at, deleted_by FROM remote_files \
+             WHERE project_id = $1 ORDER BY path{}",
+            Here::BYTE_ORDER
+        );
+        let rows: Vec<FileRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(&project).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let files = rows.into_iter().map(FileRow::into_file).collect::<StoreResult<_>>()?;
+        Ok(FilesSnapshot { files, as_of_seq })
     }
 
     async fn record_progress(
@@ -145,20 +145,29 @@ impl Store for Here {
         // One row per path: a single upsert may not touch a row twice.
         let files = latest_per_path(files);
         if !files.is_empty() {
-            // One transaction: a report is stored whole, however many statements it takes.
-            let mut tx = self.begin_write().await?;
-            let (project, user) = (project.to_string(), user.to_string());
-            Here::upsert_progress(&mut tx, Stamp { project: &project, who: &user, now_ms }, &files).await?;
-            tx.commit().await?;
+            // A member's newer report on a file replaces the older one.
+            const COLUMNS: &str = "path text, state text, percent float8, local_hash text, error text";
+            let sql = format!(
+                "INSERT INTO member_progress (project_id, user_id, path, state, percent, local_hash, error, reported_at) \
+                 SELECT $1, $2, f.path, f.state, f.percent, f.local_hash, f.error, $3 FROM {} WHERE true \
+                 ON CONFLICT (project_id, user_id, path) DO UPDATE SET state = excluded.state, \
+                 percent = excluded.percent, local_hash = excluded.local_hash, error = excluded.error, \
+                 reported_at = excluded.reported_at",
+                Here::rows(4, "f", COLUMNS)
+            );
+            let rows = files.iter().map(|f| json!([f.path, f.state.as_str(), f.percent, f.local_hash, f.error]));
+            let upsert = sqlx::query(AssertSqlSafe(sql)).bind(project.to_string()).bind(user.to_string()).bind(now_ms);
+            // One statement, so the report is stored whole.
+            Here::bind_rows(upsert, COLUMNS, rows.collect()).execute(self.pools().1).await?;
             self.wrote();
         }
-        Ok(as_reported(&files, now_ms))
+        Ok(files.iter().map(|f| ReportedFile { progress: (*f).clone(), reported_at: rfc3339(now_ms) }).collect())
     }
 
     async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport> {
         // Only current members: a revoked member's last words no longer describe the
         // project. Byte order on both databases, so cursors mean the same.
-        let order = Here::DIALECT.byte_order;
+        let order = Here::BYTE_ORDER;
         let mut q = QueryBuilder::<Db>::new(
             "SELECT p.user_id, u.name, p.path, p.state, p.percent, p.local_hash, p.error, p.reported_at \
              FROM member_progress p \
@@ -174,13 +183,15 @@ impl Store for Here {
             q.push(" OR (u.name = ").push_bind(after.name.clone());
             q.push(format_args!(" AND p.path{order} > ")).push_bind(after.path.clone()).push("))");
         }
-        q.push(format_args!(" ORDER BY u.name{order}, p.path{order} LIMIT ")).push_bind(sql_limit(query.limit));
+        // One more than the page, to know whether more follow.
+        let limit = i64::from(query.limit) + 1;
+        q.push(format_args!(" ORDER BY u.name{order}, p.path{order} LIMIT ")).push_bind(limit);
         let rows: Vec<ProgressRow> = q.build_query_as().fetch_all(self.reader()).await?;
         page(rows, query.limit)
     }
 
     async fn known_paths(&self, project: Uuid, paths: &[&str]) -> StoreResult<HashSet<String>> {
         let mut conn = self.reader().acquire().await?;
-        Ok(Here::existing_paths(&mut conn, &project.to_string(), paths).await?.into_iter().collect())
+        Ok(sequence::existing_paths(&mut conn, &project.to_string(), paths).await?.into_iter().collect())
     }
 }

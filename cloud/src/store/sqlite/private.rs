@@ -5,7 +5,7 @@
 //! The database file is created here, empty and 0600, before SQLite opens it:
 //! SQLite gives the WAL and shared-memory files the database's own mode, so
 //! they are private from their first byte. Files left by an older version are
-//! tightened after opening. Directories that already exist are left as they
+//! tightened before opening. Directories that already exist are left as they
 //! are: they may be shared on purpose (`/var/lib`).
 
 use std::io;
@@ -19,7 +19,8 @@ pub(super) const DIR_MODE: u32 = 0o700;
 /// Mode of the database and its companion files.
 pub(super) const FILE_MODE: u32 = 0o600;
 
-/// Creates the missing parent directories (0700) and the database file (0600).
+/// Creates the missing parent directories (0700) and the database file (0600), and
+/// sets 0600 on the database and on its `-wal` and `-shm` files if present.
 pub(super) async fn prepare(path: &Path) -> io::Result<()> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -34,16 +35,7 @@ pub(super) async fn prepare(path: &Path) -> io::Result<()> {
         file.write(true).create(true).truncate(false);
         #[cfg(unix)]
         file.mode(FILE_MODE);
-        file.open(&path).map(drop)
-    })
-    .await
-    .map_err(io::Error::other)?
-}
-
-/// Sets 0600 on the database and on its `-wal` and `-shm` files if present.
-pub(super) async fn tighten(path: &Path) -> io::Result<()> {
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
+        file.open(&path)?;
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);
