@@ -122,13 +122,25 @@ impl FileConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.message().to_owned() })
+        FileConfig::parse(path, &text)
+    }
+
+    /// Parses the text of a config file; `path` only names it in errors.
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), detail: e.message().to_owned() })
+    }
+
+    /// The whole text [`FileConfig::save`] writes.
+    pub(crate) fn render(&self) -> Result<String, toml::ser::Error> {
+        let body = toml::to_string_pretty(self)?;
+        Ok(format!("# The Syncthing companion's settings. It holds the cloud token: keep it private.\n{body}"))
     }
 
     /// Writes to `path` (mode 0600, atomically), creating its directory.
     pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
         let write_err = |source| ConfigError::Write { path: path.to_owned(), source };
-        let text = toml::to_string_pretty(self)
+        let text = self
+            .render()
             .map_err(|e| write_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(write_err)?;
@@ -144,7 +156,6 @@ impl FileConfig {
             // A file left by an older version may have wider permissions.
             #[cfg(unix)]
             f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-            f.write_all(b"# The Syncthing companion's settings. It holds the cloud token: keep it private.\n")?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)

@@ -24,6 +24,8 @@ pub(crate) mod commands;
 pub(crate) mod config;
 pub(crate) mod daemon;
 pub(crate) mod doctor;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hash;
 pub mod ignore;
 pub mod invitee;

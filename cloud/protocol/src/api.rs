@@ -423,6 +423,25 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (fuzz/regressions/client_message): serde_json's
+    /// default float parser may land one ULP off, so a percent written by
+    /// one side read back as another number on the other.
+    #[test]
+    fn percent_survives_the_wire_exactly() {
+        for percent in [100.08888888888889, 99.99999999999999, 42.123456789012345, 1e-7, 0.1 + 0.2] {
+            let p =
+                FileProgress { path: "a".into(), state: FileState::Syncing, percent, local_hash: None, error: None };
+            let json = serde_json::to_string(&p).unwrap();
+            let back: FileProgress = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                back.percent.to_bits(),
+                percent.to_bits(),
+                "{percent} read back as {} from {json}",
+                back.percent
+            );
+        }
+    }
+
     #[test]
     fn file_state_strings() {
         for s in [

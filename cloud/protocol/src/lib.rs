@@ -6,6 +6,8 @@
 
 mod api;
 mod change;
+#[doc(hidden)]
+pub mod fuzzing;
 mod path;
 pub mod retry;
 mod ws;

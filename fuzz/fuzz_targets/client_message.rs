@@ -1,0 +1,3 @@
+#![no_main]
+//! See `cloud_protocol::fuzzing::client_message`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cloud_protocol::fuzzing::client_message(data));
