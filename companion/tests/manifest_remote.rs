@@ -125,3 +125,28 @@ fn snapshot_then_events() {
     assert_eq!(cursor(&m, id), 11);
     assert_eq!(m.remote_files(id).unwrap().len(), 2);
 }
+
+/// The version comes from the cloud's snapshot: the largest one it can send,
+/// then a change of that file, is applied (the version stays at the top)
+/// instead of overflowing (a panic in debug builds; found by reading what the
+/// fuzz targets could not reach).
+#[test]
+fn a_snapshot_version_at_the_top_does_not_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = Manifest::open_in(dir.path()).unwrap();
+    let id = member_project(&mut m);
+    let top = RemoteFile {
+        path: "top".into(),
+        size: 1,
+        hash: hash_bytes(b"t"),
+        mtime: 5,
+        version: i64::MAX,
+        seq: 1,
+        deleted_at: None,
+        deleted_by: None,
+    };
+    m.load_snapshot(id, &FilesSnapshot { files: vec![top], as_of_seq: 1 }).unwrap();
+    assert_eq!(m.apply_events(id, &[put(2, "top", "changed")]).unwrap(), 2);
+    let row = m.remote_file(id, "top").unwrap().unwrap();
+    assert_eq!((row.hash, row.version), (hash_bytes(b"changed"), i64::MAX));
+}

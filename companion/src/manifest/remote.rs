@@ -88,7 +88,9 @@ fn apply(conn: &Connection, project: Uuid, event: &Event) -> Result<()> {
             };
             let version = match &known {
                 Some(k) if k.hash == *hash && !k.deleted => k.version,
-                Some(k) => k.version + 1,
+                // The version came from the cloud: at the top it stays there
+                // rather than overflow (a panic in debug builds).
+                Some(k) => k.version.saturating_add(1),
                 None => 1,
             };
             let row = RemoteFileRow {
