@@ -55,11 +55,11 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    #[serde(default, skip_serializing_if = "CloudSection::is_empty")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cloud: CloudSection,
-    #[serde(default, skip_serializing_if = "SyncthingSection::is_empty")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub syncthing: SyncthingSection,
-    #[serde(default, skip_serializing_if = "DashboardSection::is_empty")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub dashboard: DashboardSection,
 }
 
@@ -74,12 +74,6 @@ pub struct CloudSection {
     pub ca: Option<PathBuf>,
 }
 
-impl CloudSection {
-    fn is_empty(&self) -> bool {
-        self.url.is_none() && self.token.is_none() && self.ca.is_none()
-    }
-}
-
 /// `[syncthing]`: overrides of what discovery finds in config.xml.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,12 +81,6 @@ pub struct SyncthingSection {
     pub home: Option<PathBuf>,
     pub url: Option<String>,
     pub api_key: Option<String>,
-}
-
-impl SyncthingSection {
-    fn is_empty(&self) -> bool {
-        self.home.is_none() && self.url.is_none() && self.api_key.is_none()
-    }
 }
 
 /// `[dashboard]`: the local dashboard.
@@ -108,10 +96,9 @@ pub struct DashboardSection {
     pub allowed_hosts: Vec<String>,
 }
 
-impl DashboardSection {
-    fn is_empty(&self) -> bool {
-        self.listen.is_none() && self.allowed_hosts.is_empty()
-    }
+/// A section with nothing set is left out of the file.
+fn is_default<T: Default + PartialEq>(section: &T) -> bool {
+    *section == T::default()
 }
 
 impl FileConfig {

@@ -45,8 +45,9 @@ impl StateCounts {
     }
 }
 
-/// The folder as a whole: byte-weighted percent and the measured rate.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The folder as a whole: byte-weighted percent and the measured rate. Stored
+/// as the first fields of [`FolderLive`], where the ETA is whole seconds (`eta_s`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FolderProgress {
     /// 0..=100, weighted by each live (not deleted, not ignored here) file's size.
     pub percent: f64,
@@ -55,22 +56,36 @@ pub struct FolderProgress {
     /// Bytes per second over the last few seconds of pulling, when measured.
     pub rate_bps: Option<f64>,
     /// Time left at that rate, when there is one and something is left.
+    #[serde(default, rename = "eta_s", with = "whole_seconds")]
     pub eta: Option<Duration>,
     pub counts: StateCounts,
     /// Syncthing's folder error, if the folder is stopped by one.
     pub folder_error: Option<String>,
 }
 
+/// An optional [`Duration`] as a number of whole seconds.
+mod whole_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_secs))
+    }
+}
+
 /// A folder's summary as shown live (and stored for `companion status`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FolderLive {
-    pub percent: f64,
-    pub bytes_total: u64,
-    pub bytes_done: u64,
-    pub rate_bps: Option<f64>,
-    pub eta_s: Option<u64>,
-    pub counts: StateCounts,
-    pub folder_error: Option<String>,
+    #[serde(flatten)]
+    pub folder: FolderProgress,
     /// Per file being pulled: seconds left at its measured rate.
     pub file_eta_s: BTreeMap<String, u64>,
     /// The `.sync-conflict-` copies on this disk, by the path of their
@@ -83,18 +98,14 @@ pub struct FolderLive {
 
 impl FolderLive {
     pub fn new(folder: &FolderProgress, file_eta_s: BTreeMap<String, u64>) -> FolderLive {
-        FolderLive {
-            percent: folder.percent,
-            bytes_total: folder.bytes_total,
-            bytes_done: folder.bytes_done,
+        // As stored: the rate rounded, the ETA in whole seconds (so that
+        // `same_as` sees no change where the stored row would show none).
+        let folder = FolderProgress {
             rate_bps: folder.rate_bps.map(|r| r.round()),
-            eta_s: folder.eta.map(|d| d.as_secs()),
-            counts: folder.counts,
-            folder_error: folder.folder_error.clone(),
-            file_eta_s,
-            conflict_copies: BTreeMap::new(),
-            at: now(),
-        }
+            eta: folder.eta.map(|d| Duration::from_secs(d.as_secs())),
+            ..folder.clone()
+        };
+        FolderLive { folder, file_eta_s, conflict_copies: BTreeMap::new(), at: now() }
     }
 
     /// The same, naming the conflict copies on disk by original.
@@ -173,4 +184,28 @@ pub fn folder_key(project: Uuid) -> String {
 fn now() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder summary stored in the manifest's kv table by an earlier build
+    /// reads back, and is written again, byte for byte.
+    #[test]
+    fn the_stored_folder_summary_keeps_its_bytes() {
+        let rows = [
+            r#"{"percent":42.5,"bytes_total":1000,"bytes_done":425,"rate_bps":1234.0,"eta_s":65,"counts":{"synced":1,"syncing":2,"pending":3,"conflict":0,"error":0,"deleted":0,"ignored":4},"folder_error":null,"file_eta_s":{"big.bin":65},"at":"2026-11-30T21:41:53Z"}"#,
+            r#"{"percent":0.0,"bytes_total":0,"bytes_done":0,"rate_bps":null,"eta_s":null,"counts":{"synced":0,"syncing":0,"pending":0,"conflict":1,"error":0,"deleted":0,"ignored":0},"folder_error":"folder path missing","file_eta_s":{},"conflict_copies":{"a.txt":["a.sync-conflict-20261130-214153-ABCDEFG.txt"]},"at":"2026-11-30T21:41:53Z"}"#,
+        ];
+        for row in rows {
+            let live: FolderLive = serde_json::from_str(row).unwrap();
+            assert_eq!(serde_json::to_string(&live).unwrap(), row);
+        }
+        // Rows from before `ignored` was counted still read.
+        let old = r#"{"percent":0.0,"bytes_total":0,"bytes_done":0,"rate_bps":null,"eta_s":7,"counts":{"synced":0,"syncing":0,"pending":0,"conflict":0,"error":0,"deleted":0},"folder_error":null,"file_eta_s":{},"at":"x"}"#;
+        let live: FolderLive = serde_json::from_str(old).unwrap();
+        assert_eq!(live.folder.counts.ignored, 0);
+        assert_eq!(live.folder.eta, Some(Duration::from_secs(7)));
+    }
 }

@@ -60,6 +60,8 @@ fn shows(engine: &Engine) -> (FileState, f64, Option<String>) {
 }
 
 const CUT: &str = "stalled: no device that has this file is connected (since 21:41:53 UTC)";
+/// Syncthing's words for a pull that no connected device can serve.
+const NO_DEVICE: &str = "syncing: no connected device has the required version of this file";
 
 #[test]
 fn a_cut_link_holds_the_real_percent_says_why_and_resumes_to_a_check_mark() {
@@ -158,20 +160,14 @@ fn a_pull_without_progress_reports_is_left_to_syncthing() {
     engine.check_stalls(t0 + STALL_AFTER * 10, datetime!(2026-11-30 21:50:00 UTC));
     assert_eq!(shows(&engine), (FileState::Syncing, 0.0, None));
     // Syncthing's own words still count: pending-like pull, stalled.
-    engine.event(
-        &folder_errors("2026-11-30T21:41:53Z", "syncing: no connected device has the required version of this file"),
-        t0,
-    );
+    engine.event(&folder_errors("2026-11-30T21:41:53Z", NO_DEVICE), t0);
     assert_eq!(shows(&engine), (FileState::Syncing, 0.0, Some(CUT.into())));
 }
 
 #[test]
 fn a_file_never_started_waits_as_pending_with_the_reason() {
     let (mut engine, _world, t0) = engine();
-    engine.event(
-        &folder_errors("2026-11-30T21:41:53Z", "syncing: no connected device has the required version of this file"),
-        t0,
-    );
+    engine.event(&folder_errors("2026-11-30T21:41:53Z", NO_DEVICE), t0);
     assert_eq!(shows(&engine), (FileState::Pending, 0.0, Some(CUT.into())));
 }
 

@@ -5,9 +5,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use cloud_protocol::{FileProgress, FileState, FilesSnapshot, RemoteFile, ReportedFile, Role};
-use companion::live::{FolderLive, folder_key};
+use companion::live::{FolderLive, FolderProgress, folder_key};
 use companion::manifest::{Manifest, ProjectRow};
 use uuid::Uuid;
 
@@ -33,18 +34,16 @@ fn badge(path: &str, state: FileState, percent: f64, error: Option<&str>) -> Fil
     FileProgress { path: path.into(), state, percent, local_hash: None, error: error.map(str::to_owned) }
 }
 
+/// `companion status ARGS` on the files in `dir` (none of the caller's own).
+fn status_command(dir: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_companion"));
+    cmd.arg("--config").arg(dir.join("config.toml")).arg("--state-dir").arg(dir.join("state"));
+    cmd.arg("status").args(args).env_remove("COMPANION_CONFIG").env_remove("COMPANION_STATE_DIR");
+    cmd
+}
+
 fn status(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_companion"))
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("status")
-        .args(args)
-        .env_remove("COMPANION_CONFIG")
-        .env_remove("COMPANION_STATE_DIR")
-        .output()
-        .expect("companion runs")
+    status_command(dir, args).output().expect("companion runs")
 }
 
 #[test]
@@ -62,8 +61,7 @@ fn status_json_table_owner_view_and_watch() {
     ];
     m.save_badges(member_id, &badges).unwrap();
     let live = FolderLive {
-        eta_s: Some(65),
-        rate_bps: Some(1e7),
+        folder: FolderProgress { eta: Some(Duration::from_secs(65)), rate_bps: Some(1e7), ..Default::default() },
         file_eta_s: [("big.bin".to_owned(), 65)].into(),
         ..Default::default()
     };
@@ -106,15 +104,7 @@ fn status_json_table_owner_view_and_watch() {
     assert!(!status(dir.path(), &["nope"]).status.success());
 
     // --watch --json prints a line per change until stopped.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_companion"))
-        .arg("--config")
-        .arg(dir.path().join("config.toml"))
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(["status", "--watch", "--json"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = status_command(dir.path(), &["--watch", "--json"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["projects"].as_array().unwrap().len(), 2);

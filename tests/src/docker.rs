@@ -178,15 +178,7 @@ impl Run {
         let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.clone()];
         args.extend(["--network".into(), network, "--network-alias".into(), spec.alias.clone()]);
         args.extend(["--label".into(), "e2e-run".into()]);
-        for (k, v) in &spec.env {
-            args.extend(["-e".into(), format!("{k}={v}")]);
-        }
-        for (host, inside, ro) in &spec.mounts {
-            let mode = if *ro { ":ro" } else { "" };
-            args.extend(["-v".into(), format!("{}:{inside}{mode}", host.display())]);
-        }
-        args.push(spec.image.clone());
-        args.extend(spec.args.iter().cloned());
+        push_env_mounts_image(&mut args, spec);
         // Recorded before it exists: a `docker run` that fails half-way may leave one.
         self.containers.lock().unwrap().push(name.clone());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -199,15 +191,7 @@ impl Run {
         let name = self.name(&spec.name);
         let mut args: Vec<String> = vec!["run".into(), "--rm".into(), "--name".into(), name];
         args.extend(["--network".into(), self.name(&spec.network), "--label".into(), "e2e-run".into()]);
-        for (k, v) in &spec.env {
-            args.extend(["-e".into(), format!("{k}={v}")]);
-        }
-        for (host, inside, ro) in &spec.mounts {
-            let mode = if *ro { ":ro" } else { "" };
-            args.extend(["-v".into(), format!("{}:{inside}{mode}", host.display())]);
-        }
-        args.push(spec.image.clone());
-        args.extend(spec.args.iter().cloned());
+        push_env_mounts_image(&mut args, spec);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         docker(&refs).await
     }
@@ -383,4 +367,18 @@ impl Container {
             Err(e) => format!("(docker logs failed: {e})"),
         }
     }
+}
+
+/// The `docker run` arguments after the options of `spec`: its `-e`, its `-v`, its
+/// image and the image's arguments.
+fn push_env_mounts_image(args: &mut Vec<String>, spec: &Spec) {
+    for (k, v) in &spec.env {
+        args.extend(["-e".into(), format!("{k}={v}")]);
+    }
+    for (host, inside, ro) in &spec.mounts {
+        let mode = if *ro { ":ro" } else { "" };
+        args.extend(["-v".into(), format!("{}:{inside}{mode}", host.display())]);
+    }
+    args.push(spec.image.clone());
+    args.extend(spec.args.iter().cloned());
 }

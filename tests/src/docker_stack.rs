@@ -10,7 +10,7 @@
 //! directory, so the test writes and hashes files directly.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rand::RngExt;
@@ -304,6 +304,27 @@ impl<'r> DockerStack<'r> {
             }
         }
     }
+}
+
+/// The frame of every container test: starts the deployment of test `test` under
+/// `options`, runs `scenario` on it, ends the run (keeping the logs when it failed,
+/// see [`Run::finish`]) and prints how long `what` took.
+pub async fn run_in_containers(
+    test: &str,
+    what: &str,
+    options: DockerOptions,
+    scenario: impl AsyncFnOnce(&DockerStack<'_>) -> anyhow::Result<()>,
+) {
+    let started = Instant::now();
+    let run = Run::new(test).unwrap();
+    let result = async {
+        let stack = DockerStack::start(&run, options).await?;
+        eprintln!("deployment up after {:.1} s", started.elapsed().as_secs_f64());
+        scenario(&stack).await
+    }
+    .await;
+    run.finish(result).unwrap();
+    eprintln!("{what} in containers took {:.1} s", started.elapsed().as_secs_f64());
 }
 
 /// Writes `len` random bytes to `path` (parents created) and returns their wire hash.

@@ -5,10 +5,9 @@
 //! the cloud's last sequence number, and every file ends ✓ with its hash.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e::docker::Run;
-use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, write_file};
+use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, run_in_containers, write_file};
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
 
@@ -17,15 +16,7 @@ const FILES: usize = 50;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn changes_made_while_the_cloud_is_down_arrive_once_in_order() {
-    let started = Instant::now();
-    let run = Run::new("outage").unwrap();
-    let result = async {
-        let stack = DockerStack::start(&run, DockerOptions::default()).await?;
-        scenario(&stack).await
-    }
-    .await;
-    run.finish(result).unwrap();
-    eprintln!("cloud outage in containers took {:.1} s", started.elapsed().as_secs_f64());
+    run_in_containers("outage", "cloud outage", DockerOptions::default(), scenario).await;
 }
 
 async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {

@@ -5,10 +5,10 @@
 //! manifest by a throwaway container, nor after), and it ends ✓ with the hash.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e::docker::{Run, Spec};
-use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, write_random};
+use e2e::docker::Spec;
+use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, run_in_containers, write_random};
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
 
@@ -18,16 +18,8 @@ const BIG_MIB: usize = 16;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_companion_container_rebuilds_its_badges() {
-    let started = Instant::now();
-    let run = Run::new("restart").unwrap();
-    let result = async {
-        let options = DockerOptions { invitee_recv_limit_kibps: 1024, ..DockerOptions::default() };
-        let stack = DockerStack::start(&run, options).await?;
-        scenario(&stack).await
-    }
-    .await;
-    run.finish(result).unwrap();
-    eprintln!("companion restart in containers took {:.1} s", started.elapsed().as_secs_f64());
+    let options = DockerOptions { invitee_recv_limit_kibps: 1024, ..DockerOptions::default() };
+    run_in_containers("restart", "companion restart", options, scenario).await;
 }
 
 async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {

@@ -21,8 +21,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use e2e::docker::Run;
-use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, member_file, write_random};
+use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, member_file, run_in_containers, write_random};
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
 
@@ -38,16 +37,8 @@ const SAMPLE: Duration = Duration::from_millis(500);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_mid_transfer_holds_the_badge_then_resumes() {
-    let started = Instant::now();
-    let run = Run::new("partition").unwrap();
-    let result = async {
-        let options = DockerOptions { owner_send_limit_kibps: 1024, ..DockerOptions::default() };
-        let stack = DockerStack::start(&run, options).await?;
-        scenario(&stack).await
-    }
-    .await;
-    run.finish(result).unwrap();
-    eprintln!("partition in containers took {:.1} s", started.elapsed().as_secs_f64());
+    let options = DockerOptions { owner_send_limit_kibps: 1024, ..DockerOptions::default() };
+    run_in_containers("partition", "partition", options, scenario).await;
 }
 
 /// One sample of the timeline.

@@ -4,10 +4,9 @@
 //! `companion status --json` (read with `docker exec`) with the owner's hash,
 //! and the owner sees the member at 100 %.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use e2e::docker::Run;
-use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, member_file, write_random};
+use e2e::docker_stack::{DockerOptions, DockerStack, file_entry, member_file, run_in_containers, write_random};
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
 
@@ -15,16 +14,7 @@ const LONG: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn whole_path_in_containers() {
-    let started = Instant::now();
-    let run = Run::new("whole").unwrap();
-    let result = async {
-        let stack = DockerStack::start(&run, DockerOptions::default()).await?;
-        eprintln!("deployment up after {:.1} s", started.elapsed().as_secs_f64());
-        scenario(&stack).await
-    }
-    .await;
-    run.finish(result).unwrap();
-    eprintln!("whole path in containers took {:.1} s", started.elapsed().as_secs_f64());
+    run_in_containers("whole", "whole path", DockerOptions::default(), scenario).await;
 }
 
 async fn scenario(stack: &DockerStack<'_>) -> anyhow::Result<()> {

@@ -11,8 +11,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use e2e::docker_stack::{member_file, write_random};
 use e2e::{CloudDb, CloudProc, Companion, Nginx, Stack, StackOptions, TlsFront, cloud, file_entry};
-use rand::RngExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
@@ -97,8 +97,7 @@ async fn scenario(stack: &Stack, front: &TlsFront) -> anyhow::Result<()> {
 
     try_eventually_async("the owner to see the invitee at 100%, through nginx", LONG, || async {
         let status = stack.owner.status_json().await.ok()?;
-        let member = status["projects"][0]["members"].as_array()?.iter().find(|m| m["name"] == "invitee")?.clone();
-        let file = member["files"].as_array()?.iter().find(|f| f["path"] == path)?.clone();
+        let file = member_file(&status, "invitee", path)?;
         (file["state"] == "synced" && file["percent"].as_f64() == Some(100.0)).then_some(())
     })
     .await?;
@@ -171,15 +170,4 @@ async fn a_wrong_or_missing_ca_is_named_by_login_doctor_and_run() {
 
     proxy.proc.stop(Duration::from_secs(10)).await.unwrap();
     cloud.proc.stop(Duration::from_secs(10)).await.unwrap();
-}
-
-/// Writes `len` random bytes to `path` and returns their wire hash.
-fn write_random(path: &Path, len: usize) -> anyhow::Result<String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut data = vec![0u8; len];
-    rand::rng().fill(&mut data[..]);
-    std::fs::write(path, &data)?;
-    Ok(format!("blake3:{}", blake3::hash(&data).to_hex()))
 }

@@ -5,12 +5,11 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
+use e2e::docker_stack::{member_file, write_random};
 use e2e::kit::support::postgres;
 use e2e::{Stack, StackOptions, file_entry};
-use rand::RngExt;
 use serde_json::Value;
 use syncthing_fixtures::poll::try_eventually_async;
 
@@ -91,8 +90,7 @@ async fn scenario(stack: &Stack) -> anyhow::Result<()> {
     // The owner sees the member reach 100% for it.
     try_eventually_async("the owner to see the invitee at 100%", LONG, || async {
         let status = stack.owner.status_json().await.ok()?;
-        let member = status["projects"][0]["members"].as_array()?.iter().find(|m| m["name"] == "invitee")?.clone();
-        let file = member["files"].as_array()?.iter().find(|f| f["path"] == BIG)?.clone();
+        let file = member_file(&status, "invitee", BIG)?;
         (file["state"] == "synced" && file["percent"].as_f64() == Some(100.0)).then_some(())
     })
     .await?;
@@ -122,15 +120,4 @@ async fn wait_state(stack: &Stack, path: &str, state: &str) -> anyhow::Result<Va
     })
     .await?;
     Ok(entry)
-}
-
-/// Writes `len` random bytes to `path` and returns their wire hash.
-fn write_random(path: &Path, len: usize) -> anyhow::Result<String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut data = vec![0u8; len];
-    rand::rng().fill(&mut data[..]);
-    std::fs::write(path, &data)?;
-    Ok(format!("blake3:{}", blake3::hash(&data).to_hex()))
 }

@@ -183,10 +183,6 @@ impl Manifest {
 
     /// Forgets a path entirely (say, it became ignored). False if it was not there.
     pub fn forget_local_file(&mut self, project: Uuid, path: &str) -> Result<bool> {
-        let n = self.conn.execute(
-            "DELETE FROM local_files WHERE project_id = ?1 AND path = ?2",
-            params![project.to_string(), path],
-        )?;
-        Ok(n > 0)
+        super::delete_path(&self.conn, "local_files", project, path)
     }
 }

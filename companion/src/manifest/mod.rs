@@ -176,6 +176,13 @@ fn size_from_sql(size: i64) -> u64 {
     u64::try_from(size).unwrap_or(0)
 }
 
+/// Deletes the row of `project`'s `path` from `table` (a table keyed by both).
+/// False if there was none.
+fn delete_path(conn: &Connection, table: &str, project: Uuid, path: &str) -> Result<bool> {
+    let sql = format!("DELETE FROM {table} WHERE project_id = ?1 AND path = ?2");
+    Ok(conn.execute(&sql, rusqlite::params![project.to_string(), path])? > 0)
+}
+
 fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|e| ManifestError::Decode(format!("bad project id {text:?}: {e}")))
 }

@@ -63,11 +63,7 @@ impl Manifest {
 
     /// Forgets one path's badge. False if there was none.
     pub fn remove_file_state(&mut self, project: Uuid, path: &str) -> Result<bool> {
-        let n = self.conn.execute(
-            "DELETE FROM file_states WHERE project_id = ?1 AND path = ?2",
-            params![project.to_string(), path],
-        )?;
-        Ok(n > 0)
+        super::delete_path(&self.conn, "file_states", project, path)
     }
 
     /// A stored value.

@@ -18,23 +18,14 @@ fn rewritten_home(node: &Node, dir: &Path, address: &str) -> PathBuf {
     home
 }
 
+/// `companion doctor` living in `dir`, given Syncthing's home (and `url`, as a
+/// compose file sets it for the sidecar); whether it passed, and what it said.
 async fn doctor(dir: &Path, home: &Path, url: Option<&str>) -> (bool, String) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_companion"));
-    cmd.arg("doctor")
-        .arg("--config")
-        .arg(dir.join("companion.toml"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--syncthing-home")
-        .arg(home)
-        .env_remove("COMPANION_SYNCTHING_URL")
-        .env_remove("COMPANION_SYNCTHING_API_KEY")
-        .env_remove("COMPANION_SYNCTHING_HOME");
+    let mut companion = e2e::Companion::in_dir("doctor", dir, home).unwrap();
     if let Some(url) = url {
-        // As a compose file sets it for the sidecar.
-        cmd.env("COMPANION_SYNCTHING_URL", url);
+        companion.set_env("COMPANION_SYNCTHING_URL", url);
     }
-    let out = cmd.output().await.unwrap();
+    let out = companion.command(&["doctor"]).unwrap().output().await.unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }

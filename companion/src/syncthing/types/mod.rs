@@ -22,6 +22,38 @@ pub use system::{
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
+/// The string conversions of an enum backed by Syncthing's strings: each
+/// variant's name (then the older names it is also read from), and `Other`
+/// keeping any string this build does not know. One table for both ways, so
+/// reading and writing cannot drift apart.
+macro_rules! string_enum {
+    ($ty:ident { $($variant:ident => $name:literal $(| $alias:literal)*,)* }) => {
+        impl From<String> for $ty {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($name $(| $alias)* => Self::$variant,)*
+                    _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(t: $ty) -> Self {
+                t.to_string()
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $name,)*
+                    Self::Other(s) => s,
+                })
+            }
+        }
+    };
+}
+
 /// A folder's type, as in config.xml (`type="sendreceive"`) and `/rest/config`.
 ///
 /// Backed by the string so that a type this build does not know (say, a
@@ -37,35 +69,12 @@ pub enum FolderType {
     Other(String),
 }
 
-impl From<String> for FolderType {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "sendreceive" | "readwrite" => Self::SendReceive,
-            "sendonly" | "readonly" => Self::SendOnly,
-            "receiveonly" => Self::ReceiveOnly,
-            "receiveencrypted" => Self::ReceiveEncrypted,
-            _ => Self::Other(s),
-        }
-    }
-}
-
-impl From<FolderType> for String {
-    fn from(t: FolderType) -> Self {
-        t.to_string()
-    }
-}
-
-impl fmt::Display for FolderType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::SendReceive => "sendreceive",
-            Self::SendOnly => "sendonly",
-            Self::ReceiveOnly => "receiveonly",
-            Self::ReceiveEncrypted => "receiveencrypted",
-            Self::Other(s) => s,
-        })
-    }
-}
+string_enum!(FolderType {
+    SendReceive => "sendreceive" | "readwrite",
+    SendOnly => "sendonly" | "readonly",
+    ReceiveOnly => "receiveonly",
+    ReceiveEncrypted => "receiveencrypted",
+});
 
 /// A folder's state as in `db/status.state` and `StateChanged` (docs/syncthing.md §9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -87,47 +96,18 @@ pub enum FolderState {
     Other(String),
 }
 
-impl From<String> for FolderState {
-    fn from(s: String) -> Self {
-        match s.as_str() {
-            "idle" => Self::Idle,
-            "scan-waiting" => Self::ScanWaiting,
-            "scanning" => Self::Scanning,
-            "sync-waiting" => Self::SyncWaiting,
-            "sync-preparing" => Self::SyncPreparing,
-            "syncing" => Self::Syncing,
-            "clean-waiting" => Self::CleanWaiting,
-            "cleaning" => Self::Cleaning,
-            "error" => Self::Error,
-            "starting" => Self::Starting,
-            _ => Self::Other(s),
-        }
-    }
-}
-
-impl From<FolderState> for String {
-    fn from(s: FolderState) -> Self {
-        s.to_string()
-    }
-}
-
-impl fmt::Display for FolderState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Idle => "idle",
-            Self::ScanWaiting => "scan-waiting",
-            Self::Scanning => "scanning",
-            Self::SyncWaiting => "sync-waiting",
-            Self::SyncPreparing => "sync-preparing",
-            Self::Syncing => "syncing",
-            Self::CleanWaiting => "clean-waiting",
-            Self::Cleaning => "cleaning",
-            Self::Error => "error",
-            Self::Starting => "starting",
-            Self::Other(s) => s,
-        })
-    }
-}
+string_enum!(FolderState {
+    Idle => "idle",
+    ScanWaiting => "scan-waiting",
+    Scanning => "scanning",
+    SyncWaiting => "sync-waiting",
+    SyncPreparing => "sync-preparing",
+    Syncing => "syncing",
+    CleanWaiting => "clean-waiting",
+    Cleaning => "cleaning",
+    Error => "error",
+    Starting => "starting",
+});
 
 /// Syncthing writes `null` for empty Go slices; read that as an empty list.
 pub(crate) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>

@@ -168,9 +168,9 @@ fn project_view(manifest: &Manifest, p: &ProjectRow, heartbeat: Duration) -> Res
             ProjectStatus::Active => "active".into(),
             ProjectStatus::Revoked => "revoked".into(),
         },
-        eta_s: folder.as_ref().and_then(|f| f.eta_s),
-        rate_bps: folder.as_ref().and_then(|f| f.rate_bps),
-        folder_error: folder.and_then(|f| f.folder_error),
+        eta_s: folder.as_ref().and_then(|f| f.folder.eta).map(|d| d.as_secs()),
+        rate_bps: folder.as_ref().and_then(|f| f.folder.rate_bps),
+        folder_error: folder.and_then(|f| f.folder.folder_error),
     })
 }
 
