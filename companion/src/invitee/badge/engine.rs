@@ -8,11 +8,13 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use cloud_protocol::FileProgress;
+use time::OffsetDateTime;
 
 use super::here::HereRules;
 use super::model::{Action, DiskFact, Expected, Prior, Verified};
 use super::rate::Rate;
 use super::rule::{Pull, Tracked};
+use super::stall;
 use crate::syncthing::types::{DbStatus, FolderState, Need};
 
 /// The badge engine of one folder. See the module docs.
@@ -397,4 +399,34 @@ fn folder_error(status: &DbStatus) -> Option<String> {
         .and_then(nonempty)
         .or_else(|| nonempty(&status.invalid))
         .or_else(|| (status.state == FolderState::Error).then(|| "the folder is in an error state".to_owned()))
+}
+
+/// Stalled pulls ([`super::stall`]).
+impl Engine {
+    /// The driver's timer: every pull that has reported progress and has
+    /// received nothing, in this whole folder, for [`STALL_AFTER`](stall::STALL_AFTER) reads
+    /// stalled. `now` and `wall` are the same moment (monotonic, and UTC
+    /// for the words). Only pulls that reported blocks count: a file too
+    /// small for Syncthing's progress reports (or with them turned off)
+    /// would otherwise look stalled while it is pulled.
+    pub fn check_stalls(&mut self, now: Instant, wall: OffsetDateTime) {
+        let folder_moved = self.last_moved;
+        let mut stalled = Vec::new();
+        for (path, t) in &mut self.files {
+            let reports = matches!(t.pull, Pull::Active { delete: false, total: 1.., .. });
+            let Some(s) = t.stall.as_mut().filter(|s| reports && s.words.is_none()) else { continue };
+            let quiet_since = folder_moved.map_or(s.moved_at, |f| f.max(s.moved_at));
+            let quiet = now.saturating_duration_since(quiet_since);
+            if quiet >= stall::STALL_AFTER {
+                let since = wall - quiet;
+                s.words = Some(format!("nothing received (since {})", stall::clock(since)));
+                stalled.push(path.clone());
+            }
+        }
+        if !stalled.is_empty() {
+            self.tick();
+            self.touched.extend(stalled);
+            self.settle();
+        }
+    }
 }

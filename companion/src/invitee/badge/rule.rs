@@ -4,12 +4,14 @@
 //! place means every input path (events, REST, disk, restart) agrees.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use cloud_protocol::{FileProgress, FileState};
+use time::OffsetDateTime;
 
 use super::model::{DiskFact, Expected, Prior, round_percent};
 use super::rate::Rate;
-use super::stall::Stall;
+use super::stall::{self, Stall};
 use crate::syncthing::types::DbFile;
 
 /// What Syncthing's puller is doing with the file.
@@ -267,6 +269,47 @@ fn same_mtime(modified: &str, mtime_ms: i64) -> bool {
     };
     let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
     (ms - i128::from(mtime_ms)).abs() <= 1
+}
+
+/// Stalled pulls ([`super::stall`]): what each pull event does to the watch.
+impl Tracked {
+    /// The words of the stall, if the pull is stalled.
+    pub fn stalled(&self) -> Option<&str> {
+        self.stall.as_ref()?.words.as_deref()
+    }
+
+    /// A pull (re)started at `now`: a stall's words stay until data moves,
+    /// so a reconnect does not flicker to "all is well" before it does.
+    pub(super) fn pull_started(&mut self, now: Instant) {
+        let words = self.stall.take().and_then(|s| s.words);
+        self.stall = Some(Box::new(Stall { moved_at: now, words }));
+    }
+
+    /// Blocks arrived at `now`: whatever stalled it is over.
+    pub(super) fn pull_moved(&mut self, now: Instant) {
+        self.stall = Some(Stall::started(now));
+    }
+
+    /// The pull finished (or was given up): nothing left to watch.
+    pub(super) fn pull_ended(&mut self) {
+        self.stall = None;
+    }
+
+    /// Syncthing says no device that has the file is connected (at `at`,
+    /// its event's time). An earlier stall of this kind keeps its time.
+    /// False when that changes nothing.
+    pub(super) fn unreachable_since(&mut self, at: Option<OffsetDateTime>, now: Instant) -> bool {
+        const WORDS: &str = "no device that has this file is connected";
+        let s = self.stall.get_or_insert_with(|| Stall::started(now));
+        if s.words.as_deref().is_some_and(|w| w.starts_with(WORDS)) {
+            return false;
+        }
+        s.words = Some(match at {
+            Some(at) => format!("{WORDS} (since {})", stall::clock(at)),
+            None => WORDS.to_owned(),
+        });
+        true
+    }
 }
 
 #[cfg(test)]
