@@ -284,7 +284,12 @@ async fn a_partition_mid_transfer_holds_the_real_percent_says_stalled_and_resume
     assert_eq!(member["local_hash"], member["expected_hash"]);
     assert_eq!((&owner["state"], &owner["local_hash"]), (&json!("synced"), &member["local_hash"]));
     marks.push(mark("✓ on both sides"));
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The printed timeline ends with a sample taken after ✓.
+    let done_at = marks.last().unwrap().0;
+    eventually_async("a sample after ✓", DEADLINE, || async {
+        rec.samples().last().is_some_and(|l| l.t > done_at).then_some(())
+    })
+    .await;
     rec.print(&marks);
 
     // Throughout: never ✓ while cut, never ✗, never above the real percent
