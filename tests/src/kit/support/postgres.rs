@@ -72,9 +72,112 @@ pub fn with_database(url: &str, database: &str) -> String {
     format!("{server}/{database}{query}")
 }
 
+/// A PostgreSQL server of one test's own, which the test may stop and start
+/// again (on the same port and data) without disturbing tests that share the
+/// process-wide server. Quits with the test process like that one.
+pub struct DedicatedServer {
+    dir: PathBuf,
+    port: u16,
+    account: Option<(u32, u32)>,
+    running: Option<(u32, Receiver<std::io::Result<ExitStatus>>)>,
+    starts: usize,
+}
+
+impl DedicatedServer {
+    /// initdb and start a server of its own; blocking, run it before the test's work.
+    pub fn start() -> DedicatedServer {
+        let (dir, account) = init_data_dir();
+        let mut server = DedicatedServer { dir, port: 0, account, running: None, starts: 0 };
+        let mut failures = Vec::new();
+        for _ in 0..START_ATTEMPTS {
+            server.port = syncthing_fixtures::ports::free_port().unwrap_or_else(|e| panic!("cannot bind a port: {e}"));
+            match server.try_start() {
+                Ok(()) => return server,
+                Err(why) => failures.push(why),
+            }
+        }
+        panic!("the dedicated PostgreSQL did not start:\n{}", failures.join("\n"));
+    }
+
+    /// The server URL (no database part), stable across restarts.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (fast shutdown: every client connection is cut) and
+    /// waits until it has exited.
+    pub fn stop(&mut self) {
+        let (pid, exited) = self.running.take().expect("the dedicated PostgreSQL is not running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid fits in i32"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)
+            .unwrap_or_else(|e| panic!("cannot signal PostgreSQL {pid}: {e}"));
+        match exited.recv_timeout(READY_WITHIN) {
+            Ok(_) => {}
+            Err(e) => panic!("PostgreSQL {pid} did not stop within {READY_WITHIN:?}: {e}"),
+        }
+    }
+
+    /// Starts it again on the same port and data, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        assert!(self.running.is_none(), "stop it first");
+        self.try_start().unwrap_or_else(|why| panic!("the dedicated PostgreSQL did not start again: {why}"));
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
+        let bin = Path::new(PG_BIN);
+        let log_path = self.dir.join(format!("postgres-{}.log", self.starts));
+        self.starts += 1;
+        let (pid, exited) = spawn_keeper(bin, &self.dir.join("data"), &self.dir, self.port, &log_path, self.account);
+        match wait_ready(bin, self.port, &exited) {
+            Ok(()) => {
+                self.running = Some((pid, exited));
+                Ok(())
+            }
+            Err(why) => {
+                let log = fs::read_to_string(&log_path).unwrap_or_default();
+                Err(format!("on port {}: {why}\n{log}", self.port))
+            }
+        }
+    }
+}
+
+impl Drop for DedicatedServer {
+    /// Stops a server left running; the data directory goes with the next sweep.
+    fn drop(&mut self) {
+        if let Some((pid, _)) = self.running.take()
+            && let Ok(pid) = i32::try_from(pid)
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGQUIT);
+        }
+    }
+}
+
 /// initdb, then start `postgres` (retrying on another port if the chosen one was taken)
 /// and wait until it accepts connections. Runs once per process.
 fn start_server() -> String {
+    let (dir, account) = init_data_dir();
+    let bin = Path::new(PG_BIN);
+    let data = dir.join("data");
+    let mut failures = Vec::new();
+    for attempt in 0..START_ATTEMPTS {
+        // A race with another process for the port is retried.
+        let port = syncthing_fixtures::ports::free_port().unwrap_or_else(|e| panic!("cannot bind a port: {e}"));
+        let log_path = dir.join(format!("postgres-{attempt}.log"));
+        let (_, exited) = spawn_keeper(bin, &data, &dir, port, &log_path, account);
+        match wait_ready(bin, port, &exited) {
+            Ok(()) => return format!("postgres://postgres@127.0.0.1:{port}"),
+            Err(why) => {
+                let log = fs::read_to_string(&log_path).unwrap_or_default();
+                failures.push(format!("attempt {attempt} on port {port}: {why}\n{log}"));
+            }
+        }
+    }
+    panic!("the test PostgreSQL did not start:\n{}", failures.join("\n"));
+}
+
+/// A fresh data directory (initdb) under the system temp dir, owned by the
+/// account the server runs as; swept once this process is gone.
+fn init_data_dir() -> (PathBuf, Option<(u32, u32)>) {
     let bin = Path::new(PG_BIN);
     assert!(
         bin.join("postgres").exists(),
@@ -101,26 +204,13 @@ fn start_server() -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut failures = Vec::new();
-    for attempt in 0..START_ATTEMPTS {
-        // A race with another process for the port is retried.
-        let port = syncthing_fixtures::ports::free_port().unwrap_or_else(|e| panic!("cannot bind a port: {e}"));
-        let log_path = dir.join(format!("postgres-{attempt}.log"));
-        let exited = spawn_keeper(bin, &data, &dir, port, &log_path, account);
-        match wait_ready(bin, port, &exited) {
-            Ok(()) => return format!("postgres://postgres@127.0.0.1:{port}"),
-            Err(why) => {
-                let log = fs::read_to_string(&log_path).unwrap_or_default();
-                failures.push(format!("attempt {attempt} on port {port}: {why}\n{log}"));
-            }
-        }
-    }
-    panic!("the test PostgreSQL did not start:\n{}", failures.join("\n"));
+    (dir, account)
 }
 
 /// Spawns `postgres` from a thread that then waits on it for the rest of the process:
 /// the parent-death signal fires when the spawning *thread* ends, so it must outlive
-/// every test. The receiver reports the server's exit, if it ever exits.
+/// every test. Returns the server's pid and a receiver that reports its exit, if it
+/// ever exits.
 fn spawn_keeper(
     bin: &Path,
     data: &Path,
@@ -128,7 +218,7 @@ fn spawn_keeper(
     port: u16,
     log_path: &Path,
     account: Option<(u32, u32)>,
-) -> Receiver<std::io::Result<ExitStatus>> {
+) -> (u32, Receiver<std::io::Result<ExitStatus>>) {
     let log = File::create(log_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", log_path.display()));
     let err_log = log.try_clone().unwrap_or_else(|e| panic!("cannot share the log file: {e}"));
     let mut cmd = Command::new(bin.join("postgres"));
@@ -147,14 +237,19 @@ fn spawn_keeper(
     as_account(&mut cmd, account, socket_dir);
     quit_with_parent(&mut cmd);
     let (tx, rx) = mpsc::channel();
+    let (pid_tx, pid_rx) = mpsc::channel();
     std::thread::Builder::new()
         .name(format!("postgres-{port}"))
         .spawn(move || {
-            let result = cmd.spawn().and_then(|mut child| child.wait());
+            let result = cmd.spawn().and_then(|mut child| {
+                let _ = pid_tx.send(child.id());
+                child.wait()
+            });
             let _ = tx.send(result);
         })
         .unwrap_or_else(|e| panic!("cannot start the postgres keeper thread: {e}"));
-    rx
+    // 0 when the spawn failed: the exit receiver then says why.
+    (pid_rx.recv().unwrap_or(0), rx)
 }
 
 /// Polls `pg_isready` until the server accepts connections, it exits, or time runs out.
