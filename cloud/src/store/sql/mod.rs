@@ -31,6 +31,10 @@ use crate::store::{
 
 type Db = <Here as Backend>::Db;
 
+/// How long [`Store::ping`] waits for the database (readiness probes
+/// commonly give up after 1 to 5 s).
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A project and the caller's (`$1`) membership status in it, under aliases `p` and `m`.
 const ACCESS_SELECT: &str = "SELECT p.id, p.name, p.folder_id, p.owner_id, p.last_seq, p.created_at, \
     m.status AS member_status FROM projects p LEFT JOIN members m ON m.project_id = p.id AND m.user_id = $1";
@@ -38,8 +42,13 @@ const ACCESS_SELECT: &str = "SELECT p.id, p.name, p.folder_id, p.owner_id, p.las
 #[async_trait]
 impl Store for Here {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(self.reader()).await?;
-        Ok(())
+        // With the database down, taking a connection waits for the pool's
+        // acquire timeout (30 s) while it retries connecting; a readiness
+        // probe must answer "not ready" well before a prober gives up on it.
+        match tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(self.reader())).await {
+            Ok(done) => done.map(drop).map_err(StoreError::from),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     async fn create_user(&self, name: &str, token_hash: [u8; 32], now_ms: i64) -> StoreResult<User> {
