@@ -18,6 +18,10 @@ use crate::server::{self, ServerError};
 use crate::state::{AppState, Settings};
 use crate::store::{Store, now_ms};
 
+/// Push messages a socket queues before its subscriptions wait: what a
+/// stalled socket holds in the server is bounded by a few of them.
+pub const PUSH_OUT_QUEUE: usize = crate::push::OUT_QUEUE;
+
 /// How long starting or stopping may take on a loaded 2-core machine.
 const WITHIN: Duration = Duration::from_secs(60);
 

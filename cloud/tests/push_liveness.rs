@@ -27,6 +27,12 @@ async fn wait_subscriptions(cloud: &TestCloud, n: usize) {
     eventually_async(&what, DEADLINE, || async { (cloud.state().hub.subscriber_count() == n).then_some(()) }).await
 }
 
+/// The most a TCP socket's send buffer may grow to (`tcp_wmem`'s third value).
+fn tcp_wmem_max() -> usize {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem").expect("read tcp_wmem");
+    text.split_whitespace().nth(2).and_then(|v| v.parse().ok()).expect("tcp_wmem's maximum")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     // Far more than the socket buffers can hide: the kernel alone takes a few
@@ -35,12 +41,13 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
     const SIZE: u64 = 1000;
     const TOTAL: i64 = (BATCHES * SIZE) as i64;
     const IDLE_S: u64 = 3600;
+    const SUBSCRIBER_BUFFER: usize = 4;
     // The slow client reads nothing, so it answers no ping either: the idle
     // timeout (60 s by default) must not end it before the buffer bound does.
     // Under load, writing the 60 batches took over 60 s once, and the
     // subscription ended as a silent peer, not with `resync`.
     let settings = Settings {
-        subscriber_buffer: 4,
+        subscriber_buffer: SUBSCRIBER_BUFFER,
         rate_limit_per_s: 0,
         ws_idle_timeout: Duration::from_secs(IDLE_S),
         ..Settings::default()
@@ -63,11 +70,18 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
         owner.update(project, Uuid::new_v4(), changes).await;
     }
     assert_eq!(fast_reader.await.expect("fast reader") as i64, TOTAL, "a reading client keeps up");
+    // The fast one has every event, in order, with no resync (`events_until`
+    // panics otherwise), while the slow one has read nothing yet.
 
     // Now the slow one reads: a dense prefix of the events, then `resync`.
     let mut last = 0;
+    let (mut held_bytes, mut biggest) = (0, 0);
     loop {
-        match slow.recv().await {
+        let message = slow.recv().await;
+        let size = serde_json::to_string(&message).expect("json").len();
+        held_bytes += size;
+        biggest = biggest.max(size);
+        match message {
             ServerMessage::Events { events, .. } => {
                 for event in events {
                     assert_eq!(event.seq, last + 1, "no gap even before a resync");
@@ -81,8 +95,24 @@ async fn a_client_that_stops_reading_gets_resync_not_unbounded_buffers() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    eprintln!("the slow client got {last} of {TOTAL} events before resync");
+    eprintln!("the slow client got {last} of {TOTAL} events ({held_bytes} bytes) before resync");
     assert!(last < TOTAL / 2, "the server held {last} events for a client that did not read");
+    // Others are not slowed: the server stopped feeding the slow one at
+    // `last`, and events committed after it was more than the channel's
+    // buffer behind still reached the fast one (all `TOTAL` of them).
+    assert!(
+        last + (SUBSCRIBER_BUFFER as i64 + 1) * SIZE as i64 <= TOTAL,
+        "the fast one got events past the slow one's fall"
+    );
+    // Bounded memory: all it got before `resync` was held for it at once (it
+    // read nothing until now), in the kernel's socket buffers or the server's
+    // per-socket queue. That is at most the kernel's send-buffer ceiling, the
+    // small receive buffer it asked for, and a few messages (the queue, one
+    // being written, one in the subscription's hand), however much was
+    // written. The project channel's buffer is shared and fixed in size.
+    let kernel = tcp_wmem_max() + 2 * 4096;
+    let bound = kernel + (cloud::testing::PUSH_OUT_QUEUE + 2) * biggest;
+    assert!(held_bytes <= bound, "held {held_bytes} bytes for a stalled socket, more than {bound}");
     eventually_async("the lagging subscription ended", DEADLINE, || async {
         (cloud.state().hub.subscriber_count() == 0).then_some(())
     })

@@ -34,7 +34,8 @@ use crate::store::{User, now_ms};
 /// Subscription messages queued per socket (each at most one page of events):
 /// only a hand-off, the buffering that matters is the project channel's. A few,
 /// so a socket that is briefly behind finds several to write with one flush.
-const OUT_QUEUE: usize = 4;
+/// Tests see it as [`crate::testing::PUSH_OUT_QUEUE`].
+pub(crate) const OUT_QUEUE: usize = 4;
 /// Most pushed messages written before one flush.
 const MAX_FRAMES_PER_FLUSH: usize = 16;
 /// Client requests read ahead of handling. Each may be a whole `ws_max_message`,

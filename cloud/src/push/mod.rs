@@ -21,6 +21,7 @@ mod session;
 mod subscription;
 mod throttle;
 
+pub(crate) use connection::OUT_QUEUE;
 pub use fanout::FanoutError;
 pub use hub::Hub;
 pub(crate) use hub::SocketDeps;
