@@ -179,6 +179,8 @@ pub struct ConfigEnv {
     pub dashboard_listen: Option<String>,
     /// `COMPANION_HEARTBEAT_MS` (tests shorten the heartbeat with it)
     pub heartbeat: Option<std::time::Duration>,
+    /// `COMPANION_CLOCK_OFFSET` (tests and diagnosis play a wrong clock with it)
+    pub clock_offset: Option<time::Duration>,
     /// `COMPANION_DASHBOARD_ALLOWED_HOSTS`, comma-separated.
     pub dashboard_allowed_hosts: Option<Vec<String>>,
 }
@@ -197,6 +199,7 @@ impl ConfigEnv {
             heartbeat: crate::presence::heartbeat_from_env(
                 std::env::var(crate::presence::HEARTBEAT_ENV).ok().as_deref(),
             ),
+            clock_offset: crate::clock::offset_from_env(std::env::var(crate::clock::OFFSET_ENV).ok().as_deref()),
             dashboard_allowed_hosts: text("COMPANION_DASHBOARD_ALLOWED_HOSTS")
                 .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect()),
         }
@@ -252,6 +255,8 @@ pub struct Settings {
     pub dashboard_listen: String,
     /// How often an idle member says it is still there ([`crate::presence`]).
     pub heartbeat: std::time::Duration,
+    /// How far this companion's clock is set from the system's ([`crate::clock`]).
+    pub clock_offset: time::Duration,
     /// Extra `Host` values the dashboard accepts (environment over file).
     pub dashboard_allowed_hosts: Vec<String>,
 }
@@ -299,12 +304,15 @@ impl Settings {
             dashboard_listen,
             dashboard_allowed_hosts,
             heartbeat,
+            clock_offset: env.clock_offset.unwrap_or(time::Duration::ZERO),
         })
     }
 
     /// [`Settings::resolve`] with the process environment.
     pub fn from_process(flags: &Flags) -> Result<Settings, ConfigError> {
-        Settings::resolve(flags, &ConfigEnv::from_process())
+        let settings = Settings::resolve(flags, &ConfigEnv::from_process())?;
+        crate::clock::install(settings.clock_offset);
+        Ok(settings)
     }
 
     /// The cloud to talk to, or an error telling the user to log in.

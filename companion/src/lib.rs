@@ -15,10 +15,11 @@
 //!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
 //!   [`ui`] (dashboard and what `status` shows), `daemon` (plugs both sides
 //!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
-//!   `walk`, `ignore`, `beneath`, `presence`, `config`, `state_dir`, `doctor`).
+//!   `walk`, `ignore`, `beneath`, `presence`, `clock`, `config`, `state_dir`, `doctor`).
 
 pub mod beneath;
 pub mod cli;
+pub mod clock;
 pub mod cloud_client;
 pub(crate) mod commands;
 pub(crate) mod config;

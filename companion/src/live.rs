@@ -182,8 +182,7 @@ pub fn folder_key(project: Uuid) -> String {
 }
 
 fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    crate::clock::now_rfc3339()
 }
 
 #[cfg(test)]

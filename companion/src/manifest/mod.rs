@@ -163,8 +163,7 @@ fn open_error(path: &Path, source: rusqlite::Error) -> ManifestError {
 
 /// Now, as the RFC 3339 UTC text stored in timestamp columns.
 fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    crate::clock::now_rfc3339()
 }
 
 /// Sizes are u64 in Rust and i64 in SQLite; no real file reaches 2^63 bytes.

@@ -374,7 +374,9 @@ fn recheck_after() -> std::time::Duration {
     std::time::Duration::from_millis(RECENT_MS.unsigned_abs() + 500)
 }
 
-/// Now, in ms since the Unix epoch (the unit of `Change::mtime`).
+/// Now, in ms since the Unix epoch (the unit of `Change::mtime`). The
+/// system's clock, not [`crate::clock`]'s: it is compared with files' ctimes,
+/// which the kernel stamps from the system's clock.
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)

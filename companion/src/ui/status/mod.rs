@@ -250,7 +250,7 @@ fn members(
             conflict_version: None,
         });
     }
-    let now = OffsetDateTime::now_utc();
+    let now = crate::clock::now_utc();
     let offline_after = crate::presence::offline_after(heartbeat);
     Ok(by_member
         .into_iter()

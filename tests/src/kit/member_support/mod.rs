@@ -43,6 +43,8 @@ pub struct Knobs {
     pub via_proxy: bool,
     /// `COMPANION_HEARTBEAT_MS` of both companions.
     pub heartbeat_ms: Option<u64>,
+    /// `COMPANION_CLOCK_OFFSET` (seconds) of the owner's companion.
+    pub owner_clock_offset_s: Option<i64>,
 }
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
@@ -65,6 +67,9 @@ pub async fn setup(knobs: Knobs) -> Setup {
     if let Some(ms) = knobs.heartbeat_ms {
         owner.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
         member.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
+    }
+    if let Some(s) = knobs.owner_clock_offset_s {
+        owner.set_env("COMPANION_CLOCK_OFFSET", &s.to_string());
     }
     let project = owner.login_and_share(&cloud.url(), &alice_token, FOLDER);
     owner.start();
