@@ -23,6 +23,7 @@ mod manifest;
 mod manifest_remote;
 mod member_big_file;
 mod member_catch_up;
+mod member_clock_skew;
 mod member_conflict_copies;
 mod member_false_conflict;
 mod member_hardening;

@@ -175,6 +175,8 @@ pub struct CloudClient {
     tls: Arc<rustls::ClientConfig>,
     base: String,
     token: String,
+    /// The cloud's clock against ours, from every answer's `Date`.
+    clock: super::cloud_clock::CloudClock,
 }
 
 impl std::fmt::Debug for CloudClient {
@@ -223,7 +225,13 @@ impl CloudClient {
             .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
             .build()
             .map_err(ApiError::Build)?;
-        Ok(CloudClient { http, tls, base: base_url.trim_end_matches('/').to_owned(), token: token.to_owned() })
+        Ok(CloudClient {
+            http,
+            tls,
+            base: base_url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            clock: Default::default(),
+        })
     }
 
     /// The TLS settings (system roots plus `--cloud-ca`), for the WebSocket.
@@ -323,6 +331,11 @@ impl CloudClient {
         self.call(Method::DELETE, &format!("/api/projects/{project}/members/{user}"), None::<&()>).await
     }
 
+    /// Ours minus the cloud's clock, as its last answer showed ([`super::cloud_clock`]).
+    pub fn clock_offset(&self) -> Option<time::Duration> {
+        self.clock.offset()
+    }
+
     /// `GET /api/projects/{id}/progress`: each member's last reported state per
     /// file, every page of it (the cloud answers in pages and says where the
     /// next starts), merged into one report.
@@ -363,6 +376,7 @@ impl CloudClient {
         }
         let response = request.send().await.map_err(|e| self.transport_error(path, e))?;
         let status = response.status();
+        self.clock.observe(response.headers());
         let retry_after = retry_after(&response);
         let bytes = response.bytes().await.map_err(|e| self.transport_error(path, e))?;
         if status.is_success() {

@@ -5,6 +5,7 @@
 //! subscribes and reports.
 
 pub mod api;
+pub mod cloud_clock;
 pub mod socket;
 pub mod tls;
 

@@ -1,13 +1,18 @@
 //! The owner's view of who has what: `member_progress` messages as they
 //! arrive, and on each connect the cloud's stored reports
 //! (`GET …/progress`), which cover members who reported while we were away.
+//! The cloud's `reported_at` times are kept on our clock
+//! ([`crate::cloud_client::cloud_clock`]): they are compared with our "now".
 
 use std::time::Duration;
 
 use cloud_protocol::{ReportedFile, Role};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::cloud_client::api::CloudClient;
+use crate::cloud_client::cloud_clock::to_local;
 use crate::live::{Live, LiveUpdate};
 use crate::manifest::db::Db;
 
@@ -21,9 +26,14 @@ pub(crate) async fn heard(
     project: Uuid,
     user: Uuid,
     name: String,
-    files: Vec<ReportedFile>,
+    mut files: Vec<ReportedFile>,
     heartbeat: Duration,
 ) {
+    // Stamped by the cloud as it passed the report on, i.e. just now.
+    let stamped = files.iter().filter_map(|f| OffsetDateTime::parse(&f.reported_at, &Rfc3339).ok()).max();
+    if let Some(stamped) = stamped {
+        on_our_clock(&mut files, crate::clock::now_utc() - stamped);
+    }
     let offline_after = crate::presence::offline_after(heartbeat);
     let stored_name = name.clone();
     let was_online = db
@@ -48,8 +58,14 @@ pub(crate) async fn heard(
 
 /// Heard from within `offline_after` of now.
 fn recent(at: &str, offline_after: Duration) -> bool {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::parse(at, &Rfc3339).is_ok_and(|at| (time::OffsetDateTime::now_utc() - at) < offline_after)
+    OffsetDateTime::parse(at, &Rfc3339).is_ok_and(|at| (crate::clock::now_utc() - at) < offline_after)
+}
+
+/// Moves the cloud's `reported_at` of `files` onto our clock (`offset`: ours minus the cloud's).
+fn on_our_clock(files: &mut [ReportedFile], offset: time::Duration) {
+    for f in files {
+        f.reported_at = to_local(&f.reported_at, offset);
+    }
 }
 
 /// Records one member's report and tells the dashboard.
@@ -73,7 +89,11 @@ pub async fn refresh_member_progress(db: Db, cloud: CloudClient, live: Live) {
         let id = project.project_id;
         match cloud.progress(id).await {
             Ok(report) => {
-                for member in report.members {
+                let offset = cloud.clock_offset();
+                for mut member in report.members {
+                    if let Some(offset) = offset {
+                        on_our_clock(&mut member.files, offset);
+                    }
                     record(&db, &live, id, member.user_id, member.name, member.files).await;
                 }
             }
