@@ -7,10 +7,11 @@ use crate::member_support;
 
 use std::time::{Duration, SystemTime};
 
-use cloud_protocol::FileState;
+use cloud_protocol::{Change, FileState, Op, UpdateFilesRequest};
 use companion::ui::status::{MemberView, StatusReport};
 use member_support::*;
-use syncthing_fixtures::poll::eventually;
+use syncthing_fixtures::poll::{eventually, eventually_async};
+use uuid::Uuid;
 
 const HOUR_S: i64 = 3600;
 /// What an honest age or ETA here stays under: the test lasts seconds.
@@ -50,7 +51,7 @@ fn write_at(s: &Setup, path: &str, content: &[u8], offset_s: i64) {
     std::fs::File::options().write(true).open(s.a(path)).and_then(|f| f.set_modified(mtime)).expect("set mtime");
 }
 
-async fn owner_clock_off_by(offset_s: i64) {
+async fn owner_clock_off_by(offset_s: i64) -> Setup {
     let mut s =
         setup(Knobs { owner_clock_offset_s: Some(offset_s), heartbeat_ms: Some(500), ..Knobs::default() }).await;
     let alice = ClientOf::client(&s.cloud, &s.alice_token);
@@ -83,14 +84,45 @@ async fn owner_clock_off_by(offset_s: i64) {
     // No badge left behind: the last report of the file stands, ✓.
     let file = offline.files.iter().find(|f| f.path == "cut.txt").map(|f| (f.state, f.local_hash.clone()));
     assert_eq!(file, Some((FileState::Synced, Some(companion::hash::hash_bytes(&versions[2])))));
+    s
+}
+
+/// Bob reports while the owner's companion is down and is gone when it
+/// comes back: what the owner reads back from the cloud (stamped by the
+/// cloud's clock) must not make him look online, nor an hour old.
+async fn reports_read_back_after_a_restart(s: &mut Setup) {
+    s.owner.stop().await;
+    s.member.start();
+    // A file announced straight through the cloud (as the owner, whose
+    // companion is down): bob's companion reports its badge.
+    let alice = s.cloud.client(&s.alice_token);
+    let change = Change::upsert(Op::Create, "later.txt", companion::hash::hash_bytes(b"later\n"), 6, 1);
+    let batch = UpdateFilesRequest { batch_id: Uuid::new_v4(), changes: vec![change] };
+    alice.update_files(s.project, &batch).await.expect("announce later.txt");
+    eventually_async("bob's report of later.txt in the cloud", DEADLINE, || async {
+        let report = alice.progress(s.project).await.ok()?;
+        let bob = report.members.into_iter().find(|m| m.user_id == s.bob)?;
+        bob.files.iter().any(|f| f.progress.path == "later.txt").then_some(())
+    })
+    .await;
+    s.member.stop().await;
+    s.owner.start();
+    // Online for a few heartbeats after his last report, then not.
+    let view = eventually("the owner read bob's report of later.txt back, and bob offline", DEADLINE, || {
+        bob_view(s).filter(|m| m.files.iter().any(|f| f.path == "later.txt") && !m.online)
+    })
+    .await;
+    assert!(view.as_of_age_s.is_some_and(|a| (1..SANE_S).contains(&a)), "{view:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_clock_an_hour_ahead() {
-    owner_clock_off_by(HOUR_S).await;
+    let _ = owner_clock_off_by(HOUR_S).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owner_clock_an_hour_behind() {
-    owner_clock_off_by(-HOUR_S).await;
+    let mut s = owner_clock_off_by(-HOUR_S).await;
+    // Behind is where the cloud's times look like the future.
+    reports_read_back_after_a_restart(&mut s).await;
 }
