@@ -290,7 +290,15 @@ fn assert_applied_once(events: &[Event]) {
             (Op::Delete, None) => live.remove(path).is_some(),
             _ => false,
         };
-        assert!(fine, "seq {} does not follow from the log before it: {:?}; log {}", e.seq, e.change, show(events));
+        if !fine {
+            let history: Vec<Event> = events.iter().filter(|o| o.change.path == path).cloned().collect();
+            panic!(
+                "seq {} does not follow from the log before it: {:?}; {path} in the log: {}",
+                e.seq,
+                e.change,
+                show(&history)
+            );
+        }
         if let Some(h) = hash
             && let Some(first) = seen.insert((path, h), e.seq)
         {
