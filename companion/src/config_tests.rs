@@ -3,7 +3,7 @@
 use super::*;
 
 fn env_in(dir: &Path) -> ConfigEnv {
-    ConfigEnv { home: Some(dir.join("home")), ..ConfigEnv::default() }
+    ConfigEnv { dirs: BaseDirs::home(dir.join("home")), ..ConfigEnv::default() }
 }
 
 /// A `[cloud]` section with both keys set.
@@ -13,10 +13,11 @@ fn cloud_section(url: &str, token: &str) -> CloudSection {
 
 #[test]
 fn defaults_follow_xdg() {
-    let env = ConfigEnv { home: Some("/h".into()), ..ConfigEnv::default() };
+    let env = ConfigEnv { dirs: BaseDirs::home("/h"), ..ConfigEnv::default() };
     assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/h/.config/syncthing-companion/config.toml"));
     assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/h/.local/state/syncthing-companion"));
-    let env = ConfigEnv { xdg_config_home: Some("/c".into()), xdg_state_home: Some("/s".into()), ..env };
+    let dirs = BaseDirs { xdg_config_home: Some("/c".into()), xdg_state_home: Some("/s".into()), ..env.dirs };
+    let env = ConfigEnv { dirs, ..env };
     assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/c/syncthing-companion/config.toml"));
     assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/s/syncthing-companion"));
     assert!(matches!(ConfigEnv::default().default_state_dir(), Err(ConfigError::NoHome)));
@@ -44,7 +45,7 @@ fn flags_beat_env_beat_file() {
             // Relative to the config file's directory.
             ca: Some("certs/ca.pem".into()),
         },
-        syncthing: SyncthingSection { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
+        syncthing: Overrides { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
         dashboard: DashboardSection {
             listen: Some("127.0.0.1:1".into()),
             allowed_hosts: vec!["nas.local:8385".into()],
@@ -115,4 +116,25 @@ fn a_bad_file_names_itself() {
     assert!(err.contains("c.toml") && err.contains("not valid"), "{err}");
     std::fs::write(&path, "[nope]\n").unwrap();
     assert!(matches!(FileConfig::load(&path), Err(ConfigError::Parse { .. })));
+}
+
+/// The file's text is the user's: its sections and keys stay as they are.
+#[test]
+fn rendered_file_is_pinned() {
+    let file = FileConfig {
+        cloud: cloud_section("http://c", "t"),
+        syncthing: Overrides { home: Some("/st".into()), url: Some("http://st".into()), api_key: Some("k".into()) },
+        dashboard: DashboardSection { listen: Some("127.0.0.1:1".into()), allowed_hosts: vec![] },
+    };
+    let text = file.render().unwrap();
+    assert_eq!(
+        text,
+        "# The Syncthing companion's settings. It holds the cloud token: keep it private.\n\
+         [cloud]\nurl = \"http://c\"\ntoken = \"t\"\n\n\
+         [syncthing]\nhome = \"/st\"\nurl = \"http://st\"\napi_key = \"k\"\n\n\
+         [dashboard]\nlisten = \"127.0.0.1:1\"\n"
+    );
+    assert_eq!(FileConfig::parse(Path::new("c.toml"), &text).unwrap(), file);
+    let unknown = FileConfig::parse(Path::new("c.toml"), "[syncthing]\nport = 1\n");
+    assert!(matches!(unknown, Err(ConfigError::Parse { .. })));
 }
