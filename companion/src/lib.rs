@@ -16,9 +16,10 @@
 //!   [`ui`] (dashboard and what `status` shows), `daemon` (plugs both sides
 //!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
 //!   `walk`, `ignore`, `beneath`, `presence`, `config`, `base_dirs`,
-//!   `state_dir`, `doctor`).
+//!   `base_url`, `state_dir`, `doctor`).
 
 pub mod base_dirs;
+pub mod base_url;
 pub mod beneath;
 pub mod cli;
 pub mod cloud_client;
