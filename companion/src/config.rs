@@ -231,10 +231,10 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The file as loaded: commands that change it (`init`, `login`) edit and save this.
     pub file: FileConfig,
-    /// `None` until `companion login`.
-    pub cloud: Option<CloudAccess>,
-    /// The extra CA file for the cloud (flag over file), also before login.
-    pub cloud_ca: Option<PathBuf>,
+    /// The cloud's URL and token (environment over file; set by `companion
+    /// login`) and its extra CA file (flag over file, also before login).
+    /// [`Settings::cloud`] gives them as a [`CloudAccess`].
+    pub cloud: CloudSection,
     /// How to find Syncthing (flags over file).
     pub syncthing: Overrides,
     pub dashboard_listen: String,
@@ -256,13 +256,11 @@ impl Settings {
             None => env.default_state_dir()?,
         };
         let file = FileConfig::load(&config_path)?;
-        let url = env.cloud_url.clone().or_else(|| file.cloud.url.clone());
-        let token = env.cloud_token.clone().or_else(|| file.cloud.token.clone());
         let file_dir = config_path.parent().unwrap_or(Path::new(""));
-        let cloud_ca = flags.cloud_ca.clone().or_else(|| file.cloud.ca.as_ref().map(|ca| file_dir.join(ca)));
-        let cloud = match (url, token) {
-            (Some(url), Some(token)) => Some(CloudAccess { url, token, ca: cloud_ca.clone() }),
-            _ => None,
+        let cloud = CloudSection {
+            url: env.cloud_url.clone().or_else(|| file.cloud.url.clone()),
+            token: env.cloud_token.clone().or_else(|| file.cloud.token.clone()),
+            ca: flags.cloud_ca.clone().or_else(|| file.cloud.ca.as_ref().map(|ca| file_dir.join(ca))),
         };
         let syncthing = flags.syncthing.clone().or(&file.syncthing);
         let dashboard_listen = env
@@ -278,7 +276,6 @@ impl Settings {
             state_dir,
             file,
             cloud,
-            cloud_ca,
             syncthing,
             dashboard_listen,
             dashboard_allowed_hosts,
@@ -292,8 +289,13 @@ impl Settings {
     }
 
     /// The cloud to talk to, or an error telling the user to log in.
-    pub fn cloud(&self) -> Result<&CloudAccess, ConfigError> {
-        self.cloud.as_ref().ok_or(ConfigError::NotLoggedIn)
+    pub fn cloud(&self) -> Result<CloudAccess, ConfigError> {
+        match &self.cloud {
+            CloudSection { url: Some(url), token: Some(token), ca } => {
+                Ok(CloudAccess { url: url.clone(), token: token.clone(), ca: ca.clone() })
+            }
+            _ => Err(ConfigError::NotLoggedIn),
+        }
     }
 
     /// `STATE_DIR/manifest.db`

@@ -28,7 +28,6 @@ fn missing_file_gives_defaults_and_no_cloud() {
     let dir = tempfile::tempdir().unwrap();
     let s = Settings::resolve(&Flags::default(), &env_in(dir.path())).unwrap();
     assert_eq!(s.file, FileConfig::default());
-    assert!(s.cloud.is_none());
     assert!(matches!(s.cloud(), Err(ConfigError::NotLoggedIn)));
     assert_eq!(s.dashboard_listen, DEFAULT_DASHBOARD_LISTEN);
     assert_eq!(s.manifest_path(), dir.path().join("home/.local/state/syncthing-companion/manifest.db"));
@@ -57,10 +56,10 @@ fn flags_beat_env_beat_file() {
     let s = Settings::resolve(&flags, &env_in(dir.path())).unwrap();
     let file_ca = dir.path().join("certs/ca.pem");
     assert_eq!(
-        s.cloud.clone().unwrap(),
+        s.cloud().unwrap(),
         CloudAccess { url: "http://file".into(), token: "file-token".into(), ca: Some(file_ca.clone()) }
     );
-    assert_eq!(s.cloud_ca, Some(file_ca));
+    assert_eq!(s.cloud.ca, Some(file_ca));
     assert_eq!(s.syncthing.url.as_deref(), Some("http://st-file"));
     assert_eq!(s.dashboard_listen, "127.0.0.1:1");
     assert_eq!(s.dashboard_allowed_hosts, ["nas.local:8385"]);
@@ -79,7 +78,7 @@ fn flags_beat_env_beat_file() {
     };
     let s = Settings::resolve(&flags, &env).unwrap();
     assert_eq!(
-        s.cloud.unwrap(),
+        s.cloud().unwrap(),
         CloudAccess { url: "http://env".into(), token: "file-token".into(), ca: Some("/flag/ca.pem".into()) }
     );
     assert_eq!(s.dashboard_allowed_hosts, ["companion:8385"]);
