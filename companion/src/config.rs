@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::base_dirs::BaseDirs;
 use crate::manifest::{Manifest, ManifestError};
 use crate::state_dir::MANIFEST_FILE;
 use crate::syncthing::Overrides;
@@ -57,8 +58,9 @@ pub enum ConfigError {
 pub struct FileConfig {
     #[serde(default, skip_serializing_if = "is_default")]
     pub cloud: CloudSection,
+    /// `[syncthing]`: overrides of what discovery finds in config.xml.
     #[serde(default, skip_serializing_if = "is_default")]
-    pub syncthing: SyncthingSection,
+    pub syncthing: Overrides,
     #[serde(default, skip_serializing_if = "is_default")]
     pub dashboard: DashboardSection,
 }
@@ -72,15 +74,6 @@ pub struct CloudSection {
     /// A PEM file of CA certificates trusted for the cloud, on top of the system's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
-}
-
-/// `[syncthing]`: overrides of what discovery finds in config.xml.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncthingSection {
-    pub home: Option<PathBuf>,
-    pub url: Option<String>,
-    pub api_key: Option<String>,
 }
 
 /// `[dashboard]`: the local dashboard.
@@ -168,9 +161,7 @@ pub struct Flags {
 /// The environment values the settings depend on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConfigEnv {
-    pub xdg_config_home: Option<PathBuf>,
-    pub xdg_state_home: Option<PathBuf>,
-    pub home: Option<PathBuf>,
+    pub dirs: BaseDirs,
     /// `COMPANION_CLOUD_URL`
     pub cloud_url: Option<String>,
     /// `COMPANION_CLOUD_TOKEN`
@@ -187,12 +178,9 @@ pub struct ConfigEnv {
 
 impl ConfigEnv {
     pub fn from_process() -> ConfigEnv {
-        let path = |k: &str| std::env::var_os(k).map(PathBuf::from).filter(|p| p.is_absolute());
         let text = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         ConfigEnv {
-            xdg_config_home: path("XDG_CONFIG_HOME"),
-            xdg_state_home: path("XDG_STATE_HOME"),
-            home: path("HOME"),
+            dirs: BaseDirs::from_process(),
             cloud_url: text("COMPANION_CLOUD_URL"),
             cloud_token: text("COMPANION_CLOUD_TOKEN"),
             dashboard_listen: text("COMPANION_DASHBOARD_LISTEN"),
@@ -206,7 +194,7 @@ impl ConfigEnv {
     }
 
     fn base(&self, xdg: &Option<PathBuf>, fallback: &str) -> Result<PathBuf, ConfigError> {
-        match (xdg, &self.home) {
+        match (xdg, &self.dirs.home) {
             (Some(dir), _) => Ok(dir.clone()),
             (None, Some(home)) => Ok(home.join(fallback)),
             (None, None) => Err(ConfigError::NoHome),
@@ -215,12 +203,12 @@ impl ConfigEnv {
 
     /// `$XDG_CONFIG_HOME/syncthing-companion/config.toml`, else under `~/.config`.
     pub fn default_config_path(&self) -> Result<PathBuf, ConfigError> {
-        Ok(self.base(&self.xdg_config_home, ".config")?.join(APP_DIR).join(CONFIG_FILE))
+        Ok(self.base(&self.dirs.xdg_config_home, ".config")?.join(APP_DIR).join(CONFIG_FILE))
     }
 
     /// `$XDG_STATE_HOME/syncthing-companion`, else under `~/.local/state`.
     pub fn default_state_dir(&self) -> Result<PathBuf, ConfigError> {
-        Ok(self.base(&self.xdg_state_home, ".local/state")?.join(APP_DIR))
+        Ok(self.base(&self.dirs.xdg_state_home, ".local/state")?.join(APP_DIR))
     }
 }
 
@@ -246,10 +234,10 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The file as loaded: commands that change it (`init`, `login`) edit and save this.
     pub file: FileConfig,
-    /// `None` until `companion login`.
-    pub cloud: Option<CloudAccess>,
-    /// The extra CA file for the cloud (flag over file), also before login.
-    pub cloud_ca: Option<PathBuf>,
+    /// The cloud's URL and token (environment over file; set by `companion
+    /// login`) and its extra CA file (flag over file, also before login).
+    /// [`Settings::cloud`] gives them as a [`CloudAccess`].
+    pub cloud: CloudSection,
     /// How to find Syncthing (flags over file).
     pub syncthing: Overrides,
     pub dashboard_listen: String,
@@ -273,19 +261,13 @@ impl Settings {
             None => env.default_state_dir()?,
         };
         let file = FileConfig::load(&config_path)?;
-        let url = env.cloud_url.clone().or_else(|| file.cloud.url.clone());
-        let token = env.cloud_token.clone().or_else(|| file.cloud.token.clone());
         let file_dir = config_path.parent().unwrap_or(Path::new(""));
-        let cloud_ca = flags.cloud_ca.clone().or_else(|| file.cloud.ca.as_ref().map(|ca| file_dir.join(ca)));
-        let cloud = match (url, token) {
-            (Some(url), Some(token)) => Some(CloudAccess { url, token, ca: cloud_ca.clone() }),
-            _ => None,
+        let cloud = CloudSection {
+            url: env.cloud_url.clone().or_else(|| file.cloud.url.clone()),
+            token: env.cloud_token.clone().or_else(|| file.cloud.token.clone()),
+            ca: flags.cloud_ca.clone().or_else(|| file.cloud.ca.as_ref().map(|ca| file_dir.join(ca))),
         };
-        let syncthing = Overrides {
-            home: flags.syncthing.home.clone().or_else(|| file.syncthing.home.clone()),
-            url: flags.syncthing.url.clone().or_else(|| file.syncthing.url.clone()),
-            api_key: flags.syncthing.api_key.clone().or_else(|| file.syncthing.api_key.clone()),
-        };
+        let syncthing = flags.syncthing.clone().or(&file.syncthing);
         let dashboard_listen = env
             .dashboard_listen
             .clone()
@@ -299,7 +281,6 @@ impl Settings {
             state_dir,
             file,
             cloud,
-            cloud_ca,
             syncthing,
             dashboard_listen,
             dashboard_allowed_hosts,
@@ -316,8 +297,13 @@ impl Settings {
     }
 
     /// The cloud to talk to, or an error telling the user to log in.
-    pub fn cloud(&self) -> Result<&CloudAccess, ConfigError> {
-        self.cloud.as_ref().ok_or(ConfigError::NotLoggedIn)
+    pub fn cloud(&self) -> Result<CloudAccess, ConfigError> {
+        match &self.cloud {
+            CloudSection { url: Some(url), token: Some(token), ca } => {
+                Ok(CloudAccess { url: url.clone(), token: token.clone(), ca: ca.clone() })
+            }
+            _ => Err(ConfigError::NotLoggedIn),
+        }
     }
 
     /// `STATE_DIR/manifest.db`

@@ -3,7 +3,7 @@
 use super::*;
 
 fn env_in(dir: &Path) -> ConfigEnv {
-    ConfigEnv { home: Some(dir.join("home")), ..ConfigEnv::default() }
+    ConfigEnv { dirs: BaseDirs::home(dir.join("home")), ..ConfigEnv::default() }
 }
 
 /// A `[cloud]` section with both keys set.
@@ -13,10 +13,11 @@ fn cloud_section(url: &str, token: &str) -> CloudSection {
 
 #[test]
 fn defaults_follow_xdg() {
-    let env = ConfigEnv { home: Some("/h".into()), ..ConfigEnv::default() };
+    let env = ConfigEnv { dirs: BaseDirs::home("/h"), ..ConfigEnv::default() };
     assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/h/.config/syncthing-companion/config.toml"));
     assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/h/.local/state/syncthing-companion"));
-    let env = ConfigEnv { xdg_config_home: Some("/c".into()), xdg_state_home: Some("/s".into()), ..env };
+    let dirs = BaseDirs { xdg_config_home: Some("/c".into()), xdg_state_home: Some("/s".into()), ..env.dirs };
+    let env = ConfigEnv { dirs, ..env };
     assert_eq!(env.default_config_path().unwrap(), PathBuf::from("/c/syncthing-companion/config.toml"));
     assert_eq!(env.default_state_dir().unwrap(), PathBuf::from("/s/syncthing-companion"));
     assert!(matches!(ConfigEnv::default().default_state_dir(), Err(ConfigError::NoHome)));
@@ -27,7 +28,6 @@ fn missing_file_gives_defaults_and_no_cloud() {
     let dir = tempfile::tempdir().unwrap();
     let s = Settings::resolve(&Flags::default(), &env_in(dir.path())).unwrap();
     assert_eq!(s.file, FileConfig::default());
-    assert!(s.cloud.is_none());
     assert!(matches!(s.cloud(), Err(ConfigError::NotLoggedIn)));
     assert_eq!(s.dashboard_listen, DEFAULT_DASHBOARD_LISTEN);
     assert_eq!(s.manifest_path(), dir.path().join("home/.local/state/syncthing-companion/manifest.db"));
@@ -44,7 +44,7 @@ fn flags_beat_env_beat_file() {
             // Relative to the config file's directory.
             ca: Some("certs/ca.pem".into()),
         },
-        syncthing: SyncthingSection { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
+        syncthing: Overrides { home: None, url: Some("http://st-file".into()), api_key: Some("k-file".into()) },
         dashboard: DashboardSection {
             listen: Some("127.0.0.1:1".into()),
             allowed_hosts: vec!["nas.local:8385".into()],
@@ -56,10 +56,10 @@ fn flags_beat_env_beat_file() {
     let s = Settings::resolve(&flags, &env_in(dir.path())).unwrap();
     let file_ca = dir.path().join("certs/ca.pem");
     assert_eq!(
-        s.cloud.clone().unwrap(),
+        s.cloud().unwrap(),
         CloudAccess { url: "http://file".into(), token: "file-token".into(), ca: Some(file_ca.clone()) }
     );
-    assert_eq!(s.cloud_ca, Some(file_ca));
+    assert_eq!(s.cloud.ca, Some(file_ca));
     assert_eq!(s.syncthing.url.as_deref(), Some("http://st-file"));
     assert_eq!(s.dashboard_listen, "127.0.0.1:1");
     assert_eq!(s.dashboard_allowed_hosts, ["nas.local:8385"]);
@@ -78,7 +78,7 @@ fn flags_beat_env_beat_file() {
     };
     let s = Settings::resolve(&flags, &env).unwrap();
     assert_eq!(
-        s.cloud.unwrap(),
+        s.cloud().unwrap(),
         CloudAccess { url: "http://env".into(), token: "file-token".into(), ca: Some("/flag/ca.pem".into()) }
     );
     assert_eq!(s.dashboard_allowed_hosts, ["companion:8385"]);
@@ -115,4 +115,25 @@ fn a_bad_file_names_itself() {
     assert!(err.contains("c.toml") && err.contains("not valid"), "{err}");
     std::fs::write(&path, "[nope]\n").unwrap();
     assert!(matches!(FileConfig::load(&path), Err(ConfigError::Parse { .. })));
+}
+
+/// The file's text is the user's: its sections and keys stay as they are.
+#[test]
+fn rendered_file_is_pinned() {
+    let file = FileConfig {
+        cloud: cloud_section("http://c", "t"),
+        syncthing: Overrides { home: Some("/st".into()), url: Some("http://st".into()), api_key: Some("k".into()) },
+        dashboard: DashboardSection { listen: Some("127.0.0.1:1".into()), allowed_hosts: vec![] },
+    };
+    let text = file.render().unwrap();
+    assert_eq!(
+        text,
+        "# The Syncthing companion's settings. It holds the cloud token: keep it private.\n\
+         [cloud]\nurl = \"http://c\"\ntoken = \"t\"\n\n\
+         [syncthing]\nhome = \"/st\"\nurl = \"http://st\"\napi_key = \"k\"\n\n\
+         [dashboard]\nlisten = \"127.0.0.1:1\"\n"
+    );
+    assert_eq!(FileConfig::parse(Path::new("c.toml"), &text).unwrap(), file);
+    let unknown = FileConfig::parse(Path::new("c.toml"), "[syncthing]\nport = 1\n");
+    assert!(matches!(unknown, Err(ConfigError::Parse { .. })));
 }

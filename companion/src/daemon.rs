@@ -151,7 +151,7 @@ impl Daemon {
 
     /// Runs until `shutdown` is cancelled.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), DaemonError> {
-        let access = self.settings.cloud()?.clone();
+        let access = self.settings.cloud()?;
         let cloud = CloudClient::from_access(&access)?;
         let endpoint = crate::syncthing::discovery::resolve(&self.settings.syncthing, &SearchEnv::from_process())?;
         let syncthing = Client::new(&endpoint.url, &endpoint.api_key)?;

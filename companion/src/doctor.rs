@@ -2,6 +2,7 @@
 //! and prints version, device id and folders, or one plain sentence saying
 //! what is wrong and what to do about it.
 
+use crate::base_url::SetupError;
 use crate::syncthing::discovery::{self, DiscoveryError, Endpoint, Overrides, SearchEnv};
 use crate::syncthing::types::parse_release;
 use crate::syncthing::types::{FolderState, FolderType};
@@ -93,7 +94,9 @@ impl DoctorError {
                 ClientError::Timeout { url, .. } => format!(
                     "Syncthing at {url} did not answer in time: it may still be starting or overloaded; try again in a moment."
                 ),
-                ClientError::InvalidUrl { .. } => format!("{e}; pass a URL such as http://127.0.0.1:8384."),
+                ClientError::Setup(SetupError::InvalidUrl { .. }) => {
+                    format!("{e}; pass a URL such as http://127.0.0.1:8384.")
+                }
                 other => format!("Syncthing answered unexpectedly: {other}."),
             },
         }

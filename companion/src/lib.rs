@@ -15,8 +15,11 @@
 //!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
 //!   [`ui`] (dashboard and what `status` shows), `daemon` (plugs both sides
 //!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
-//!   `walk`, `ignore`, `beneath`, `presence`, `clock`, `config`, `state_dir`, `doctor`).
+//!   `walk`, `ignore`, `beneath`, `presence`, `clock`, `config`, `base_dirs`,
+//!   `base_url`, `state_dir`, `doctor`).
 
+pub mod base_dirs;
+pub mod base_url;
 pub mod beneath;
 pub mod cli;
 pub mod clock;

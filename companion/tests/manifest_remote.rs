@@ -38,12 +38,15 @@ fn events_apply_in_order_and_refuse_gaps() {
         [put(1, "a", "one"), put(2, "b", "b"), ev(3, Change::upsert(Op::Update, "a", hash_bytes(b"two"), 3, 9))];
     assert_eq!(m.apply_events(id, &events).unwrap(), 3);
     let a = m.remote_file(id, "a").unwrap().unwrap();
-    assert_eq!((a.hash, a.size, a.mtime, a.version, a.seq, a.deleted), (hash_bytes(b"two"), 3, 9, 2, 3, false));
+    assert_eq!(
+        (a.hash, a.size, a.mtime, a.version, a.seq, a.deleted_at.is_some()),
+        (hash_bytes(b"two"), 3, 9, 2, 3, false)
+    );
 
     // A replay overlapping what is applied is harmless.
     assert_eq!(m.apply_events(id, &[events[1].clone(), events[2].clone(), ev(4, Change::delete("b"))]).unwrap(), 4);
     let b = m.remote_file(id, "b").unwrap().unwrap();
-    assert!(b.deleted);
+    assert!(b.deleted_at.is_some());
     assert_eq!((b.seq, b.deleted_at.as_deref()), (4, Some("2026-11-29T05:00:04Z")));
     assert_eq!(m.apply_events(id, &events).unwrap(), 4);
     assert_eq!(m.apply_events(id, &[]).unwrap(), 4);
@@ -58,7 +61,7 @@ fn events_apply_in_order_and_refuse_gaps() {
     assert_eq!(m.apply_events(id, &[put(5, "a", "two"), put(6, "b", "b")]).unwrap(), 6);
     assert_eq!(m.remote_file(id, "a").unwrap().unwrap().version, 2);
     let b = m.remote_file(id, "b").unwrap().unwrap();
-    assert_eq!((b.deleted, b.deleted_at, b.version), (false, None, 2));
+    assert_eq!((b.deleted_at, b.version), (None, 2));
     // A delete of a path never announced leaves nothing behind.
     assert_eq!(m.apply_events(id, &[ev(7, Change::delete("ghost"))]).unwrap(), 7);
     assert!(m.remote_file(id, "ghost").unwrap().is_none());
@@ -102,7 +105,7 @@ fn snapshot_then_events() {
     assert_eq!(cursor(&m, id), 10);
     let files = m.remote_files(id).unwrap();
     assert_eq!(
-        files.iter().map(|f| (f.path.as_str(), f.deleted)).collect::<Vec<_>>(),
+        files.iter().map(|f| (f.path.as_str(), f.deleted_at.is_some())).collect::<Vec<_>>(),
         [("gone", true), ("kept", false)]
     );
     assert_eq!(files[1].version, 3);

@@ -121,7 +121,7 @@ fn untruthful_badges(s: &Setup) -> Vec<String> {
     let rows = manifest.remote_files(s.project).expect("announced paths");
     let copies = conflict_copies(&s.b(""));
     let mut problems = Vec::new();
-    for row in rows.iter().filter(|r| !r.deleted) {
+    for row in rows.iter().filter(|r| r.deleted_at.is_none()) {
         let on_disk = std::fs::read(s.b(&row.path)).ok().map(|b| format!("blake3:{}", blake3::hash(&b).to_hex()));
         if on_disk.as_deref() != Some(row.hash.as_str()) {
             continue;

@@ -113,7 +113,7 @@ async fn an_edit_beats_a_concurrent_delete_and_the_badges_follow() {
         .await;
     assert_eq!(b.local_hash, None);
     eventually("the invitee hearing of the owner's delete of kept.txt", DEADLINE, || {
-        s.member.manifest().remote_file(s.project, "kept.txt").ok()??.deleted.then_some(())
+        s.member.manifest().remote_file(s.project, "kept.txt").ok()??.deleted_at.map(|_| ())
     })
     .await;
     // The owner deleted it; B still has its edit: ⚠ (once Syncthing is

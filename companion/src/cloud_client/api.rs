@@ -16,12 +16,13 @@ use cloud_protocol::{
     CreateProjectRequest, ErrorBody, EventsPage, FilesSnapshot, InvalidChange, Invite, Me, Member, MemberList,
     ProgressReport, Project, ProjectList, UpdateFilesRequest, UpdateFilesResponse,
 };
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::tls::{self, TlsSetupError};
+use crate::base_url::{self, SetupError};
 use crate::config::CloudAccess;
 
 /// Default timeout of one request; a batch of 1000 changes is well below it.
@@ -30,10 +31,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why a call to the cloud failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("invalid cloud URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    #[error("could not set up the HTTP client: {0}")]
-    Build(#[source] reqwest::Error),
+    /// The URL is not one, or the HTTP client cannot be built.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// The CA file is unreadable or holds no certificate, or TLS cannot be set up.
     #[error(transparent)]
     Tls(#[from] TlsSetupError),
@@ -210,21 +210,14 @@ impl CloudClient {
     }
 
     fn build(base_url: &str, token: &str, timeout: Duration, ca: Option<&Path>) -> Result<CloudClient, ApiError> {
-        let invalid = |reason: &str| ApiError::InvalidUrl { url: base_url.to_owned(), reason: reason.to_owned() };
-        let url = Url::parse(base_url).map_err(|e| invalid(&e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid("the scheme must be http or https"));
-        }
-        if url.host_str().is_none() {
-            return Err(invalid("there is no host"));
-        }
+        base_url::parse("cloud", base_url)?;
         let tls = tls::client_config(ca)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(timeout)
             .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
             .build()
-            .map_err(ApiError::Build)?;
+            .map_err(SetupError::Build)?;
         Ok(CloudClient {
             http,
             tls,
@@ -480,8 +473,8 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_ws_derived() {
-        assert!(matches!(CloudClient::new("ftp://x", "t"), Err(ApiError::InvalidUrl { .. })));
-        assert!(matches!(CloudClient::new("not a url", "t"), Err(ApiError::InvalidUrl { .. })));
+        assert!(matches!(CloudClient::new("ftp://x", "t"), Err(ApiError::Setup(SetupError::InvalidUrl { .. }))));
+        assert!(matches!(CloudClient::new("not a url", "t"), Err(ApiError::Setup(SetupError::InvalidUrl { .. }))));
         let c = CloudClient::new("http://127.0.0.1:3001/", "t").unwrap();
         assert_eq!(c.base_url(), "http://127.0.0.1:3001");
         assert_eq!(c.ws_url(), "ws://127.0.0.1:3001/api/ws");

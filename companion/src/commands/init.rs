@@ -29,7 +29,7 @@ pub async fn run(mut settings: Settings, out: &mut dyn std::io::Write) -> anyhow
     // 0700 from the start: it will hold the manifest and the dashboard's secret.
     crate::state_dir::prepare(&settings.state_dir)?;
     writeln!(out, "Wrote {}; state goes to {}.", settings.config_path.display(), settings.state_dir.display())?;
-    if settings.cloud.is_none() {
+    if settings.cloud().is_err() {
         writeln!(out, "Next: companion login --cloud URL --token TOKEN")?;
     }
     Ok(())

@@ -10,7 +10,7 @@ use super::cloud_error;
 pub async fn run(mut settings: Settings, url: &str, token: &str, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let url = url.trim().trim_end_matches('/');
     let token = token.trim();
-    let ca = settings.cloud_ca.as_deref().map(std::path::absolute).transpose()?;
+    let ca = settings.cloud.ca.as_deref().map(std::path::absolute).transpose()?;
     let client = CloudClient::with_ca(url, token, ca.as_deref())?;
     let me = client.me().await.map_err(cloud_error)?;
     settings.file.cloud.url = Some(url.to_owned());

@@ -24,7 +24,7 @@ use crate::syncthing::{Client, Endpoint, SearchEnv, discovery};
 
 /// A client for the cloud the user logged in to.
 pub fn cloud(settings: &Settings) -> anyhow::Result<CloudClient> {
-    Ok(CloudClient::from_access(settings.cloud()?)?)
+    Ok(CloudClient::from_access(&settings.cloud()?)?)
 }
 
 /// Where Syncthing is, and a client for it.
@@ -97,11 +97,11 @@ pub fn quarantine_report(settings: &Settings) -> Vec<String> {
 /// `doctor`'s cloud lines: who the token belongs to and what waits to be
 /// sent, or what is wrong. The flag is false when something is wrong.
 pub async fn cloud_report(settings: &Settings) -> (bool, Vec<String>) {
-    let Some(access) = &settings.cloud else {
+    let Ok(access) = settings.cloud() else {
         return (true, vec!["Cloud:     not logged in (run `companion login --cloud URL --token TOKEN`)".to_owned()]);
     };
     let mut lines = Vec::new();
-    let ok = match CloudClient::from_access(access) {
+    let ok = match CloudClient::from_access(&access) {
         Ok(client) => match client.me().await {
             Ok(me) => {
                 lines.push(format!("Cloud:     {} as {} ({})", access.url, me.name, me.user_id));

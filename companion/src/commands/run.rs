@@ -26,7 +26,7 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
 /// cloud that does not answer within [`PREFLIGHT_WAIT`] does not hold the
 /// daemon back either.
 pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
-    let client = CloudClient::from_access(settings.cloud()?)?;
+    let client = CloudClient::from_access(&settings.cloud()?)?;
     match tokio::time::timeout(PREFLIGHT_WAIT, client.me()).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) if e.is_certificate_problem() => Err(super::cloud_error(e)),

@@ -5,40 +5,29 @@
 //! the project's `last_seq` cursor, so the table and the cursor always agree:
 //! after a crash we ask the cloud for `since_seq = last_seq` and resume.
 
-use cloud_protocol::{Event, FilesSnapshot, Op};
+use cloud_protocol::{Event, FilesSnapshot, Op, RemoteFile};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::{Manifest, ManifestError, Result, size_from_sql, size_to_sql};
 
-/// One path as the cloud announced it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteFileRow {
-    pub path: String,
-    pub size: u64,
-    pub hash: String,
-    /// Milliseconds since the Unix epoch.
-    pub mtime: i64,
-    /// Starts at 1, bumped each time the hash changes.
-    pub version: i64,
-    /// Seq of the last event that touched this path.
-    pub seq: i64,
-    pub deleted: bool,
-    pub deleted_at: Option<String>,
-}
+/// One path as the cloud announced it: the cloud's own [`RemoteFile`], kept as
+/// it came (`deleted_by` is not kept: nothing on the invitee side reads it).
+/// A path is deleted when it has a `deleted_at`.
+pub type RemoteFileRow = RemoteFile;
 
-const COLUMNS: &str = "path, size, hash, mtime, version, seq, deleted, deleted_at";
+const COLUMNS: &str = "path, size, hash, mtime, version, seq, deleted_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RemoteFileRow> {
-    Ok(RemoteFileRow {
+    Ok(RemoteFile {
         path: row.get(0)?,
         size: size_from_sql(row.get(1)?),
         hash: row.get(2)?,
         mtime: row.get(3)?,
         version: row.get(4)?,
         seq: row.get(5)?,
-        deleted: row.get(6)?,
-        deleted_at: row.get(7)?,
+        deleted_at: row.get(6)?,
+        deleted_by: None,
     })
 }
 
@@ -56,7 +45,7 @@ fn last_seq(conn: &Connection, project: Uuid) -> Result<i64> {
 fn put(conn: &Connection, project: Uuid, f: &RemoteFileRow) -> Result<()> {
     conn.execute(
         &format!(
-            "INSERT OR REPLACE INTO remote_files (project_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT OR REPLACE INTO remote_files (project_id, {COLUMNS}, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ),
         params![
             project.to_string(),
@@ -66,8 +55,8 @@ fn put(conn: &Connection, project: Uuid, f: &RemoteFileRow) -> Result<()> {
             f.mtime,
             f.version,
             f.seq,
-            f.deleted,
-            f.deleted_at
+            f.deleted_at,
+            f.deleted_at.is_some()
         ],
     )?;
     Ok(())
@@ -87,32 +76,30 @@ fn apply(conn: &Connection, project: Uuid, event: &Event) -> Result<()> {
                 return Err(invalid("create/update without hash, size or mtime".into()));
             };
             let version = match &known {
-                Some(k) if k.hash == *hash && !k.deleted => k.version,
+                Some(k) if k.hash == *hash && k.deleted_at.is_none() => k.version,
                 // The version came from the cloud: at the top it stays there
                 // rather than overflow (a panic in debug builds).
                 Some(k) => k.version.saturating_add(1),
                 None => 1,
             };
-            let row = RemoteFileRow {
+            let row = RemoteFile {
                 path: change.path.clone(),
                 size,
                 hash: hash.clone(),
                 mtime,
                 version,
                 seq: event.seq,
-                deleted: false,
                 deleted_at: None,
+                deleted_by: None,
             };
             put(conn, project, &row)
         }
         // A delete of a path we never heard of leaves nothing to expect.
         Op::Delete => match known {
             None => Ok(()),
-            Some(k) => put(
-                conn,
-                project,
-                &RemoteFileRow { seq: event.seq, deleted: true, deleted_at: Some(event.created_at.clone()), ..k },
-            ),
+            Some(k) => {
+                put(conn, project, &RemoteFile { seq: event.seq, deleted_at: Some(event.created_at.clone()), ..k })
+            }
         },
     }
 }
@@ -152,17 +139,7 @@ impl Manifest {
                 seq: f.seq,
                 reason: format!("snapshot path {:?}: {e}", f.path),
             })?;
-            let row = RemoteFileRow {
-                path: f.path.clone(),
-                size: f.size,
-                hash: f.hash.clone(),
-                mtime: f.mtime,
-                version: f.version,
-                seq: f.seq,
-                deleted: f.deleted_at.is_some(),
-                deleted_at: f.deleted_at.clone(),
-            };
-            put(&tx, project, &row)?;
+            put(&tx, project, f)?;
         }
         tx.execute(
             "UPDATE projects SET last_seq = ?2 WHERE project_id = ?1",

@@ -9,7 +9,8 @@ use super::types::{
     BrowseEntry, Completion, Config, Connections, DbFile, DbStatus, DeviceConfig, FileList, FolderConfig, Ignores,
     Need, Ping, SystemStatus, SystemVersion,
 };
-use reqwest::{Method, Url};
+use crate::base_url::{self, SetupError};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -43,13 +44,8 @@ impl Client {
     /// invalid certificate is accepted; elsewhere normal verification applies,
     /// so the key is never handed to an unverified remote.
     pub fn new(base_url: &str, api_key: &str) -> Result<Client, ClientError> {
-        let url = Url::parse(base_url).map_err(|e| invalid(base_url, &e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(base_url, "the scheme must be http or https"));
-        }
-        let Some(host) = url.host_str() else {
-            return Err(invalid(base_url, "there is no host"));
-        };
+        let url = base_url::parse("Syncthing", base_url)?;
+        let host = url.host_str().unwrap_or_default();
         let loopback = host == "localhost"
             || host.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         let http = reqwest::Client::builder()
@@ -58,7 +54,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .tls_danger_accept_invalid_certs(loopback && url.scheme() == "https")
             .build()
-            .map_err(ClientError::Build)?;
+            .map_err(SetupError::Build)?;
         Ok(Client {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
@@ -273,10 +269,6 @@ fn folder_subject(folder: &str) -> Subject<'_> {
 
 fn paging(page: Option<Page>) -> Vec<(&'static str, String)> {
     page.map(|p| vec![("page", p.page.to_string()), ("perpage", p.per_page.to_string())]).unwrap_or_default()
-}
-
-fn invalid(url: &str, reason: &str) -> ClientError {
-    ClientError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() }
 }
 
 #[cfg(test)]

@@ -12,32 +12,26 @@
 
 use super::config_xml::{self, LocalConfig};
 pub use super::error::DiscoveryError;
+use crate::base_dirs::BaseDirs;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The environment values the search depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchEnv {
+    pub dirs: BaseDirs,
     /// `STHOMEDIR`: Syncthing's `--home` (config and data in one directory).
     pub st_home_dir: Option<PathBuf>,
     /// `STCONFDIR`: Syncthing's `--config` (config and keys only; the
     /// database then lives in `--data`/`STDATADIR`, which we never need).
     pub st_conf_dir: Option<PathBuf>,
-    pub xdg_state_home: Option<PathBuf>,
-    pub xdg_config_home: Option<PathBuf>,
-    pub home: Option<PathBuf>,
 }
 
 impl SearchEnv {
     /// Reads `STHOMEDIR`, `STCONFDIR`, `XDG_STATE_HOME`, `XDG_CONFIG_HOME` and `HOME`.
     pub fn from_process() -> SearchEnv {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-        SearchEnv {
-            st_home_dir: var("STHOMEDIR"),
-            st_conf_dir: var("STCONFDIR"),
-            xdg_state_home: var("XDG_STATE_HOME"),
-            xdg_config_home: var("XDG_CONFIG_HOME"),
-            home: var("HOME"),
-        }
+        SearchEnv { dirs: BaseDirs::from_process(), st_home_dir: var("STHOMEDIR"), st_conf_dir: var("STCONFDIR") }
     }
 }
 
@@ -48,12 +42,26 @@ pub struct Candidate {
     pub reason: &'static str,
 }
 
-/// What the user passed on the command line (or in `COMPANION_*` variables).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the user says about where Syncthing is, over what discovery finds:
+/// on the command line (or in `COMPANION_*` variables), or in the config
+/// file's `[syncthing]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Overrides {
     pub home: Option<PathBuf>,
     pub url: Option<String>,
     pub api_key: Option<String>,
+}
+
+impl Overrides {
+    /// Each value of `self`, else `fallback`'s (flags over the file).
+    pub fn or(self, fallback: &Overrides) -> Overrides {
+        Overrides {
+            home: self.home.or_else(|| fallback.home.clone()),
+            url: self.url.or_else(|| fallback.url.clone()),
+            api_key: self.api_key.or_else(|| fallback.api_key.clone()),
+        }
+    }
 }
 
 /// How to reach Syncthing, and the config it came from when there is one.
@@ -77,7 +85,7 @@ pub fn candidates(explicit: Option<&Path>, env: &SearchEnv) -> Vec<Candidate> {
     // still honours a relative XDG_CONFIG_HOME, relative to *its* working
     // directory, which we cannot know.)
     let absolute = |p: &Option<PathBuf>| p.clone().filter(|p| p.is_absolute());
-    let home = absolute(&env.home);
+    let home = absolute(&env.dirs.home);
     let mut out = Vec::new();
     let mut push = |dir: Option<PathBuf>, reason: &'static str| {
         if let Some(dir) = dir
@@ -89,7 +97,7 @@ pub fn candidates(explicit: Option<&Path>, env: &SearchEnv) -> Vec<Candidate> {
     push(absolute(&env.st_home_dir), "$STHOMEDIR is set (Syncthing's --home)");
     push(absolute(&env.st_conf_dir), "$STCONFDIR is set (Syncthing's --config)");
     push(
-        absolute(&env.xdg_config_home).map(|d| d.join("syncthing")),
+        absolute(&env.dirs.xdg_config_home).map(|d| d.join("syncthing")),
         "an existing config under $XDG_CONFIG_HOME wins over the default, as in Syncthing",
     );
     push(
@@ -97,7 +105,7 @@ pub fn candidates(explicit: Option<&Path>, env: &SearchEnv) -> Vec<Candidate> {
         "an existing config in the pre-1.27 location wins over the default, as in Syncthing",
     );
     push(
-        absolute(&env.xdg_state_home).map(|d| d.join("syncthing")),
+        absolute(&env.dirs.xdg_state_home).map(|d| d.join("syncthing")),
         "$XDG_STATE_HOME/syncthing, Syncthing's default since 1.27",
     );
     push(home.as_ref().map(|h| h.join(".local/state/syncthing")), "Syncthing's default since 1.27");

@@ -189,9 +189,11 @@ fn search_order_follows_syncthing() {
     let env = SearchEnv {
         st_home_dir: None,
         st_conf_dir: Some("/conf".into()),
-        xdg_state_home: Some("/x/state".into()),
-        xdg_config_home: Some("relative/ignored".into()),
-        home: Some("/home/u".into()),
+        dirs: BaseDirs {
+            xdg_state_home: Some("/x/state".into()),
+            xdg_config_home: Some("relative/ignored".into()),
+            home: Some("/home/u".into()),
+        },
     };
     let got = candidate_homes(None, &env);
     let want: Vec<PathBuf> =
@@ -200,7 +202,8 @@ fn search_order_follows_syncthing() {
             .map(PathBuf::from)
             .collect();
     assert_eq!(got, want);
-    let env = SearchEnv { st_home_dir: Some("/h".into()), xdg_config_home: Some("/x/config".into()), ..env };
+    let dirs = BaseDirs { xdg_config_home: Some("/x/config".into()), ..env.dirs };
+    let env = SearchEnv { st_home_dir: Some("/h".into()), dirs, ..env };
     assert_eq!(candidate_homes(None, &env)[..3], [PathBuf::from("/h"), "/conf".into(), "/x/config/syncthing".into()]);
     assert_eq!(candidate_homes(Some(Path::new("/only")), &env), vec![PathBuf::from("/only")]);
     assert!(candidate_homes(None, &SearchEnv::default()).is_empty());
@@ -217,7 +220,7 @@ fn an_existing_legacy_config_wins_over_the_new_default_and_says_why() {
         let port = if dir.starts_with(".config") { "28384" } else { "9999" };
         std::fs::write(home.join(dir).join("config.xml"), config_xml(&PLAIN_GUI.replace("28384", port))).unwrap();
     }
-    let env = SearchEnv { home: Some(home.clone()), ..SearchEnv::default() };
+    let env = SearchEnv { dirs: BaseDirs::home(&home), ..SearchEnv::default() };
     let endpoint = resolve(&Overrides::default(), &env).unwrap();
     assert_eq!(endpoint.url, "http://127.0.0.1:28384");
     assert_eq!(endpoint.config.unwrap().path, home.join(".config/syncthing/config.xml"));
@@ -237,7 +240,7 @@ fn finds_the_first_existing_config_and_names_what_it_tried() {
     let legacy = home.join(".config/syncthing");
     std::fs::create_dir_all(&legacy).unwrap();
     std::fs::write(legacy.join("config.xml"), config_xml(PLAIN_GUI)).unwrap();
-    let env = SearchEnv { home: Some(home.clone()), ..SearchEnv::default() };
+    let env = SearchEnv { dirs: BaseDirs::home(&home), ..SearchEnv::default() };
     let found = find_config_xml(None, &env).unwrap();
     assert_eq!(found, legacy.join("config.xml"));
     let endpoint = resolve(&Overrides::default(), &env).unwrap();

@@ -10,15 +10,16 @@
 //! version (and, for 2.x, the source file) it comes from.
 
 use std::path::PathBuf;
+
+use crate::base_url::SetupError;
 use std::time::Duration;
 
 /// Something went wrong talking to Syncthing's REST API.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid Syncthing URL {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    #[error("could not set up the HTTP client: {0}")]
-    Build(#[source] reqwest::Error),
+    /// The URL is not one, or the HTTP client cannot be built.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("Syncthing is not reachable at {url}")]
     Unreachable {
         url: String,

@@ -25,7 +25,12 @@ pub struct Expected {
 
 impl From<&RemoteFileRow> for Expected {
     fn from(row: &RemoteFileRow) -> Self {
-        Expected { size: row.size, hash: row.hash.as_str().into(), mtime_ms: row.mtime, deleted: row.deleted }
+        Expected {
+            size: row.size,
+            hash: row.hash.as_str().into(),
+            mtime_ms: row.mtime,
+            deleted: row.deleted_at.is_some(),
+        }
     }
 }
 

@@ -184,7 +184,7 @@ fn member_files(manifest: &Manifest, id: Uuid, folder: Option<&FolderLive>) -> R
         .into_iter()
         .map(|r| {
             let badge = badges.get(&r.path);
-            let expected = (!r.hash.is_empty() && !r.deleted).then(|| r.hash.clone());
+            let expected = (!r.hash.is_empty() && r.deleted_at.is_none()).then(|| r.hash.clone());
             FileView {
                 state: badge.map_or(FileState::Pending, |b| b.state),
                 percent: badge.map_or(0.0, |b| b.percent),
