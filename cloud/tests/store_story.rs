@@ -7,8 +7,8 @@ use crate::support;
 use std::sync::Arc;
 
 use cloud::store::{
-    AppendOutcome, BatchInput, NewInvite, PostgresStore, ProgressCursor, ProgressQuery, SqliteStore, Store, StoreError,
-    rfc3339,
+    AppendOutcome, BatchInput, NewInvite, PostgresStore, ProgressCursor, ProgressInput, ProgressQuery, SqliteStore,
+    Store, StoreError, rfc3339,
 };
 use cloud_protocol::{Change, FileProgress, FileState, MemberStatus, Op, ReportedFile, Role, UpdateFilesResponse};
 use sha2::{Digest, Sha256};
@@ -126,10 +126,9 @@ async fn story(store: &dyn Store) {
     batches(store, pid, owner.id).await;
 
     // Progress: latest per file, grouped per member by name, files by path.
-    let reported = store
-        .record_progress(pid, member.id, &[progress("b/c.bin", FileState::Syncing, 40.0)], T0 + 200)
-        .await
-        .unwrap();
+    let report = |user, files, now_ms| ProgressInput { project_id: pid, user, files, now_ms };
+    let first = [progress("b/c.bin", FileState::Syncing, 40.0)];
+    let reported = store.record_progress(report(member.id, &first, T0 + 200)).await.unwrap();
     let syncing =
         ReportedFile { progress: progress("b/c.bin", FileState::Syncing, 40.0), reported_at: rfc3339(T0 + 200) };
     assert_eq!(reported, vec![syncing]);
@@ -137,11 +136,11 @@ async fn story(store: &dyn Store) {
     done.local_hash = Some(H2.into());
     let files =
         [progress("b/c.bin", FileState::Syncing, 10.0), done.clone(), progress("b/c.bin", FileState::Synced, 100.0)];
-    let stored = store.record_progress(pid, member.id, &files, T0 + 300).await.unwrap();
+    let stored = store.record_progress(report(member.id, &files, T0 + 300)).await.unwrap();
     assert_eq!(stored.len(), 2, "one entry per path, the last one: {stored:?}");
     let mut failed = progress("a.txt", FileState::Error, 0.0);
     failed.error = Some("disk full".into());
-    store.record_progress(pid, other.id, std::slice::from_ref(&failed), T0 + 400).await.unwrap();
+    store.record_progress(report(other.id, std::slice::from_ref(&failed), T0 + 400)).await.unwrap();
     let report = store.progress(pid, &ProgressQuery::all()).await.unwrap();
     let shape: Vec<_> = report
         .members

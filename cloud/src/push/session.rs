@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::Hub;
 use super::subscription::{Outgoing, Subscription};
-use crate::store::{User, now_ms};
+use crate::store::{ProgressInput, User, now_ms};
 
 /// Most files one `progress` message may carry.
 pub const MAX_PROGRESS_FILES: usize = 1000;
@@ -169,7 +169,8 @@ impl Session {
         if files.is_empty() {
             return Ok(unknown_reply);
         }
-        let stored = match self.hub.store().record_progress(project, self.user.id, &files, now_ms()).await {
+        let report = ProgressInput { project_id: project, user: self.user.id, files: &files, now_ms: now_ms() };
+        let stored = match self.hub.store().record_progress(report).await {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::error!(%project, error = %e, "could not store progress");

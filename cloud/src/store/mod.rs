@@ -94,6 +94,17 @@ pub struct BatchInput<'a> {
     pub max_paths: u64,
 }
 
+/// One member's report on some files of a project, as [`Store::record_progress`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressInput<'a> {
+    pub project_id: Uuid,
+    /// The member who reported.
+    pub user: Uuid,
+    /// Their states, in the order sent (a later entry for a path wins).
+    pub files: &'a [FileProgress],
+    pub now_ms: i64,
+}
+
 /// Storage errors. `Conflict`-like variants are expected outcomes the API maps to 4xx.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -160,13 +171,7 @@ pub trait Store: Send + Sync + 'static {
     async fn files_snapshot(&self, project: Uuid) -> StoreResult<FilesSnapshot>;
 
     /// Stores a member's reported file states (latest per file wins); returns them as stored.
-    async fn record_progress(
-        &self,
-        project: Uuid,
-        user: Uuid,
-        files: &[FileProgress],
-        now_ms: i64,
-    ) -> StoreResult<Vec<ReportedFile>>;
+    async fn record_progress(&self, report: ProgressInput<'_>) -> StoreResult<Vec<ReportedFile>>;
     /// Latest reported state per member and file (current members only), one
     /// page in (member name, path) order.
     async fn progress(&self, project: Uuid, query: &ProgressQuery) -> StoreResult<ProgressReport>;

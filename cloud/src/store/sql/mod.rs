@@ -13,7 +13,7 @@ mod sequence;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use cloud_protocol::{Event, FileProgress, FilesSnapshot, Member, ProgressReport, ReportedFile};
+use cloud_protocol::{Event, FilesSnapshot, Member, ProgressReport, ReportedFile};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 use uuid::Uuid;
@@ -25,8 +25,8 @@ use crate::store::rows::{
     AccessRow, EventRow, FileRow, MemberRow, ProgressRow, latest_per_path, not_found_on_foreign_key, unique_or,
 };
 use crate::store::{
-    Access, AppendOutcome, BatchInput, NewInvite, ProgressQuery, ProjectRow, Store, StoreError, StoreResult, User,
-    rfc3339,
+    Access, AppendOutcome, BatchInput, NewInvite, ProgressInput, ProgressQuery, ProjectRow, Store, StoreError,
+    StoreResult, User, rfc3339,
 };
 
 type Db = <Here as Backend>::Db;
@@ -144,13 +144,8 @@ impl Store for Here {
         Ok(FilesSnapshot { files, as_of_seq })
     }
 
-    async fn record_progress(
-        &self,
-        project: Uuid,
-        user: Uuid,
-        files: &[FileProgress],
-        now_ms: i64,
-    ) -> StoreResult<Vec<ReportedFile>> {
+    async fn record_progress(&self, report: ProgressInput<'_>) -> StoreResult<Vec<ReportedFile>> {
+        let ProgressInput { project_id: project, user, files, now_ms } = report;
         // One row per path: a single upsert may not touch a row twice.
         let files = latest_per_path(files);
         if !files.is_empty() {
