@@ -27,20 +27,13 @@ impl Op {
 /// One content change of one file. `hash`, `size` and `mtime` are present for
 /// create/update and absent for delete (see [`Change::validate`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Change {
-    /// Relative, `/`-separated (docs/wire.md#paths); at most 4096 bytes.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4096))]
     pub path: String,
     pub op: Op,
-    /// `blake3:` and 64 lowercase hex digits; create and update only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(pattern = "^blake3:[0-9a-f]{64}$"))]
     pub hash: Option<String>,
-    /// Bytes, at most 2^53; create and update only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(maximum = 9007199254740992_u64))]
     pub size: Option<u64>,
     /// Milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -51,7 +51,7 @@ impl EventsQuery {
 }
 
 /// The event log after `since_seq`, one page.
-#[utoipa::path(get, path = "/api/projects/{id}/events", tag = "files", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/events", operation_id = "listEvents", tag = "files", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "the project"),
         ("since_seq" = Option<i64>, Query, minimum = 0, description = "events after this seq (default 0)"),

@@ -16,7 +16,7 @@ use crate::store::{AppendOutcome, BatchInput, now_ms};
 
 /// Appends a batch of changes (owner only): all are applied or none. A retry
 /// with the same `batch_id` and changes answers the first outcome again.
-#[utoipa::path(post, path = "/api/projects/{id}/files/update", tag = "files", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+#[utoipa::path(post, path = "/api/projects/{id}/files/update", operation_id = "updateFiles", tag = "files", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     request_body = UpdateFilesRequest,
     responses(
         (status = 200, description = "applied (or replayed): the seqs given", body = UpdateFilesResponse),
@@ -65,7 +65,7 @@ pub async fn update(
 }
 
 /// The current state of every path, as of one seq.
-#[utoipa::path(get, path = "/api/projects/{id}/files", tag = "files", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+#[utoipa::path(get, path = "/api/projects/{id}/files", operation_id = "getFiles", tag = "files", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     responses(
         (status = 200, description = "the snapshot", body = FilesSnapshot),
         (status = 400, description = "`invalid_id`", body = ErrorBody),

@@ -17,13 +17,13 @@ pub struct Status {
     pub status: &'static str,
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "meta",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "meta",
     responses((status = 200, description = "the process answers", body = Status)))]
 pub async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "meta", responses(
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "meta", responses(
     (status = 200, description = "the database is reachable and the server is not shutting down", body = Status),
     (status = 503, description = "shutting down, or the database is not reachable", body = ErrorBody),
 ))]

@@ -36,10 +36,12 @@ pub struct CodePath {
 }
 
 /// Makes a single-use, expiring invite code (owner only). The body is optional.
-#[utoipa::path(post, path = "/api/projects/{id}/invites", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+#[utoipa::path(post, path = "/api/projects/{id}/invites", operation_id = "createInvite", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     request_body(content = Option<CreateInviteRequest>, description = "optional: address the invite to one user"),
     responses(
-        (status = 201, description = "the invite; its code is shown this once", body = Invite),
+        (status = 201, description = "the invite; its code is shown this once", body = Invite, links(
+            ("acceptInvite" = (operation_id = "acceptInvite", parameters(("code" = "$response.body#/code"))))
+        )),
         (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_id`", body = ErrorBody),
         (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
         (status = 404, description = "no such project, or no user with that `user_id`", body = ErrorBody),
@@ -72,7 +74,7 @@ pub async fn create(
 }
 
 /// Uses an invite code: the caller becomes an accepted member.
-#[utoipa::path(post, path = "/api/invites/{code}/accept", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/invites/{code}/accept", operation_id = "acceptInvite", tag = "members", security(("bearer" = [])),
     params(("code" = String, Path, description = "the invite code")),
     responses(
         (status = 200, description = "the caller's membership", body = Member),

@@ -23,9 +23,13 @@ pub struct MemberPath {
 }
 
 /// Everyone invited to, in, or revoked from the project.
-#[utoipa::path(get, path = "/api/projects/{id}/members", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+#[utoipa::path(get, path = "/api/projects/{id}/members", operation_id = "listMembers", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     responses(
-        (status = 200, description = "the members", body = MemberList),
+        (status = 200, description = "the members", body = MemberList, links(
+            ("revokeMember" = (operation_id = "revokeMember", parameters(
+                ("id" = "$request.path.id"), ("user_id" = "$response.body#/members/0/user_id")
+            )))
+        )),
         (status = 400, description = "`invalid_id`", body = ErrorBody),
         (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
@@ -35,7 +39,7 @@ pub async fn list(State(state): State<AppState>, call: ProjectCall) -> Result<Js
 }
 
 /// Revokes a member (owner only); their sockets lose the project at once.
-#[utoipa::path(delete, path = "/api/projects/{id}/members/{user_id}", tag = "members", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/projects/{id}/members/{user_id}", operation_id = "revokeMember", tag = "members", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "the project"), ("user_id" = Uuid, Path, description = "the member to revoke")),
     responses(
         (status = 200, description = "the revoked membership", body = Member),

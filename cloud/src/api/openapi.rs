@@ -100,7 +100,7 @@ impl Served {
 /// This document.
 #[utoipa::path(
     get,
-    path = "/api/openapi.json",
+    path = "/api/openapi.json", operation_id = "openapi",
     tag = "meta",
     responses((status = 200, description = "this OpenAPI 3.1 document", content_type = "application/json"))
 )]

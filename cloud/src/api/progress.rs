@@ -30,7 +30,7 @@ pub struct PageQuery {
 
 /// The latest reported state per member and file, one page (the owner sees
 /// every member, a member only themself).
-#[utoipa::path(get, path = "/api/projects/{id}/progress", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects/{id}/progress", operation_id = "getProgress", tag = "members", security(("bearer" = [])),
     params(
         ("id" = Uuid, Path, description = "the project"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),

@@ -22,10 +22,18 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_FOLDER_ID_CHARS: usize = 256;
 
 /// Creates a project owned by the caller.
-#[utoipa::path(post, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/projects", operation_id = "createProject", tag = "projects", security(("bearer" = [])),
     request_body = CreateProjectRequest,
     responses(
-        (status = 201, description = "created; the caller is its owner", body = Project),
+        (status = 201, description = "created; the caller is its owner", body = Project, links(
+            ("getProject" = (operation_id = "getProject", parameters(("id" = "$response.body#/id")))),
+            ("updateFiles" = (operation_id = "updateFiles", parameters(("id" = "$response.body#/id")))),
+            ("getFiles" = (operation_id = "getFiles", parameters(("id" = "$response.body#/id")))),
+            ("listEvents" = (operation_id = "listEvents", parameters(("id" = "$response.body#/id")))),
+            ("createInvite" = (operation_id = "createInvite", parameters(("id" = "$response.body#/id")))),
+            ("listMembers" = (operation_id = "listMembers", parameters(("id" = "$response.body#/id")))),
+            ("getProgress" = (operation_id = "getProgress", parameters(("id" = "$response.body#/id"))))
+        )),
         (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_field` (empty, too long, control characters)", body = ErrorBody),
         (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
         (status = 415, description = "the body is not sent as `application/json`", body = ErrorBody),
@@ -50,7 +58,7 @@ pub async fn create(
 }
 
 /// The projects the caller owns or is an accepted member of.
-#[utoipa::path(get, path = "/api/projects", tag = "projects", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/projects", operation_id = "listProjects", tag = "projects", security(("bearer" = [])),
     responses((status = 200, description = "owned and joined projects", body = ProjectList)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProjectList>, ApiError> {
     let projects = state.store.list_projects(user.0.id).await?;
@@ -58,7 +66,7 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
 }
 
 /// One project, as the caller sees it.
-#[utoipa::path(get, path = "/api/projects/{id}", tag = "projects", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+#[utoipa::path(get, path = "/api/projects/{id}", operation_id = "getProject", tag = "projects", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     responses(
         (status = 200, description = "the project", body = Project),
         (status = 400, description = "`invalid_id`: the id is not a UUID", body = ErrorBody),

@@ -25,7 +25,7 @@ use crate::state::AppState;
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// The WebSocket endpoint (docs/wire.md#websocket). Mount as `GET /api/ws`.
-#[utoipa::path(get, path = "/api/ws", tag = "push", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/ws", operation_id = "openWebSocket", tag = "push", security(("bearer" = [])),
     responses(
         (status = 101, description = "switched to the WebSocket protocol"),
         (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
