@@ -14,6 +14,9 @@ use crate::{Change, MAX_PROGRESS_ERROR_BYTES, PathError, validate_hash, validate
 pub struct UpdateFilesRequest {
     /// Made once by the sender and kept with the batch, so a retry is recognised.
     pub batch_id: Uuid,
+    /// 1 to 1000 (`MAX_BATCH_CHANGES`): an empty batch is `400 empty_batch`, a
+    /// bigger one `413 too_many_changes`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub changes: Vec<Change>,
 }
 

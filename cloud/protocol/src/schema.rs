@@ -55,7 +55,9 @@ fn upsert() -> Schema {
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
                 .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                .description(Some("milliseconds since the Unix epoch")),
+                .description(Some("milliseconds since the Unix epoch"))
+                .minimum(Some(i64::MIN))
+                .maximum(Some(i64::MAX)),
         )
         .required("path")
         .required("op")

@@ -44,10 +44,11 @@ pub struct CodePath {
         )),
         (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_id`", body = ErrorBody),
         (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
-        (status = 404, description = "no such project, or no user with that `user_id`", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
         (status = 409, description = "`owner_cannot_join`: the invite is addressed to the owner", body = ErrorBody),
         (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
         (status = 415, description = "a non-empty body not sent as `application/json`", body = ErrorBody),
+        (status = 422, description = "`unknown_user`: no user has that `user_id`", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -66,7 +67,7 @@ pub async fn create(
     let invite = NewInvite { project_id: call.id, code_hash: digest(&code), invitee, expires_at_ms };
     state.store.create_invite(invite, now).await.map_err(|e| match e {
         // An addressed invite for a user id that does not exist.
-        StoreError::NotFound => ApiError::NotFound("no user with that user_id".into()),
+        StoreError::NotFound => ApiError::UnknownUser(invitee.unwrap_or_default()),
         other => other.into(),
     })?;
     tracing::info!(project = %call.id, addressed = invitee.is_some(), "invite created");
