@@ -46,6 +46,10 @@ pub enum ApiError {
          (--max-paths-per-project); nothing was applied"
     )]
     QuotaExceeded { would: u64, max: u64 },
+    /// An invite addressed to a user id nobody has. Not `404`: that would read
+    /// as the project in the URL missing (schemathesis took it so).
+    #[error("no user with user_id {0}; check the id")]
+    UnknownUser(uuid::Uuid),
     #[error("too many requests; slow down and retry")]
     TooManyRequests,
     #[error("service unavailable: {0}")]
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::QuotaExceeded { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded"),
+            ApiError::UnknownUser(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_user"),
             ApiError::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -124,6 +124,13 @@ pub fn route_label(req: &Request) -> String {
 }
 
 /// `GET /metrics`: the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics", operation_id = "metrics",
+    tag = "meta",
+    description = "Prometheus metrics; served on `--metrics-listen` instead when that is set.",
+    responses((status = 200, description = "the Prometheus text format", content_type = "text/plain"))
+)]
 pub async fn render() -> Response {
     let handle = install();
     // Upkeep drains histogram buffers; scrapes are rare, so doing it here is enough.

@@ -18,20 +18,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{Request, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
+use axum::{Extension, Router};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::accept;
-use crate::api::{self, health};
+use crate::api;
 use crate::config::{Config, Database, Opened};
 use crate::metrics;
 use crate::push::{FanoutError, Hub};
@@ -61,15 +62,13 @@ pub fn router(state: AppState) -> Router {
     metrics::install();
     // route_layer: only matched /api routes are authenticated and limited here.
     let limits = ratelimit::Limits::new(&state.settings);
-    let api = api::routes().route_layer(from_fn_with_state((state.clone(), limits), ratelimit::limit));
+    let limit =
+        |api: OpenApiRouter<AppState>| api.route_layer(from_fn_with_state((state.clone(), limits), ratelimit::limit));
+    let (app, doc) = api::surface(state.settings.metrics_listen.is_none(), limit).split_for_parts();
     let body_limit = state.settings.body_limit;
     let request_timeout = state.settings.request_timeout;
-    let mut app =
-        Router::new().merge(api).route("/healthz", get(health::healthz)).route("/readyz", get(health::readyz));
-    if state.settings.metrics_listen.is_none() {
-        app = app.route("/metrics", get(metrics::render));
-    }
-    app.fallback(api::not_found)
+    app.layer(Extension(api::openapi::Served::new(&doc)))
+        .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         // Inside the wire-body rewrite, so a timeout answers `408` in the wire format.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))

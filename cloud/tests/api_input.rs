@@ -242,6 +242,9 @@ async fn bad_projects_and_invites() {
         (json!({"name": "", "folder_id": "f"}), "name"),
         (json!({"name": "   ", "folder_id": "f"}), "name"),
         (json!({"name": long, "folder_id": "f"}), "name"),
+        // Found by schemathesis: the length is what is sent (the document's
+        // `maxLength`), not what is left after trimming.
+        (json!({"name": format!(" {}", "n".repeat(200)), "folder_id": "f"}), "name"),
         (json!({"name": "a\u{7}b", "folder_id": "f"}), "name"),
         (json!({"name": "ok", "folder_id": ""}), "folder_id"),
         (json!({"name": "ok", "folder_id": " f"}), "folder_id"),
@@ -258,6 +261,10 @@ async fn bad_projects_and_invites() {
     )
     .await;
     assert!(err.error.message.contains("folder_id"), "{}", err.error.message);
+    // Found by schemathesis: 256 characters are accepted as the document's
+    // `maxLength` says, even when they take more than 256 bytes.
+    let wide = json!({"name": "ok", "folder_id": "é".repeat(256)});
+    assert_eq!(owner.post_json("/api/projects", &wide).await.status(), StatusCode::CREATED);
 
     let invites = format!("/api/projects/{p}/invites");
     let me = owner.me().await.user_id;
@@ -265,8 +272,9 @@ async fn bad_projects_and_invites() {
         .await;
     expect_error(
         owner.post_json(&invites, &json!({"user_id": Uuid::new_v4()})).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
+        // Found by schemathesis: a 404 here read as the project missing.
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_user",
     )
     .await;
     expect_error(owner.post_json(&invites, &json!({"user": "bob"})).await, StatusCode::BAD_REQUEST, "invalid_body")
@@ -283,8 +291,10 @@ async fn bad_projects_and_invites() {
         "unsupported_media_type",
     )
     .await;
-    // An empty JSON object and an empty body both make an open invite.
+    // An empty JSON object, an empty body and (found by schemathesis: the
+    // document's body is optional, so nullable) `null` all make an open invite.
     assert_eq!(owner.post_json(&invites, &json!({})).await.status(), StatusCode::CREATED);
+    assert_eq!(owner.post_raw(&invites, Some("application/json"), "null").await.status(), StatusCode::CREATED);
     assert_eq!(owner.post_raw(&invites, Some("application/json"), "").await.status(), StatusCode::CREATED);
     cloud.shutdown().await;
 }

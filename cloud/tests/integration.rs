@@ -15,6 +15,7 @@ mod crash;
 mod hardening_http;
 mod hardening_limits;
 mod hardening_progress;
+mod openapi;
 mod push_cluster;
 mod push_liveness;
 mod push_order;

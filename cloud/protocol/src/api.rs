@@ -9,15 +9,20 @@ use crate::{Change, MAX_PROGRESS_ERROR_BYTES, PathError, validate_hash, validate
 
 /// `POST /api/projects/{id}/files/update` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateFilesRequest {
     /// Made once by the sender and kept with the batch, so a retry is recognised.
     pub batch_id: Uuid,
+    /// 1 to 1000 (`MAX_BATCH_CHANGES`): an empty batch is `400 empty_batch`, a
+    /// bigger one `413 too_many_changes`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub changes: Vec<Change>,
 }
 
 /// Answer to an accepted batch: the seqs it was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateFilesResponse {
     pub first_seq: i64,
     pub last_seq: i64,
@@ -26,6 +31,7 @@ pub struct UpdateFilesResponse {
 
 /// One sequenced change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub seq: i64,
     pub change: Change,
@@ -34,6 +40,7 @@ pub struct Event {
 
 /// `GET /api/projects/{id}/events?since_seq=N&limit=L` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventsPage {
     pub events: Vec<Event>,
     /// The `since_seq` to ask for next (the last seq returned, or the one asked for).
@@ -43,6 +50,7 @@ pub struct EventsPage {
 
 /// Current state of one path of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RemoteFile {
     pub path: String,
     pub size: u64,
@@ -60,6 +68,7 @@ pub struct RemoteFile {
 
 /// `GET /api/projects/{id}/files` answer: a snapshot as of one seq.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FilesSnapshot {
     pub files: Vec<RemoteFile>,
     pub as_of_seq: i64,
@@ -67,6 +76,7 @@ pub struct FilesSnapshot {
 
 /// `GET /api/me` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub user_id: Uuid,
     pub name: String,
@@ -74,14 +84,30 @@ pub struct Me {
 
 /// `POST /api/projects` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProjectRequest {
+    /// A label for people: at most 200 characters, not blank, no control characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub name: String,
+    /// Syncthing's folder id, byte for byte: at most 256 characters, no control
+    /// characters, no whitespace at either end.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 256,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"
+        )
+    )]
     pub folder_id: String,
 }
 
 /// The caller's relation to a project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -90,6 +116,7 @@ pub enum Role {
 
 /// A project as its owner or a member sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
     pub id: Uuid,
     pub name: String,
@@ -102,12 +129,14 @@ pub struct Project {
 
 /// `GET /api/projects` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectList {
     pub projects: Vec<Project>,
 }
 
 /// `POST /api/projects/{id}/invites` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invite {
     pub code: String,
     pub project_id: Uuid,
@@ -116,6 +145,7 @@ pub struct Invite {
 
 /// Where a member stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MemberStatus {
     Invited,
@@ -125,6 +155,7 @@ pub enum MemberStatus {
 
 /// One membership of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub project_id: Uuid,
     pub user_id: Uuid,
@@ -135,12 +166,14 @@ pub struct Member {
 
 /// `GET /api/projects/{id}/members` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberList {
     pub members: Vec<Member>,
 }
 
 /// A file's badge state (docs/badges.md#the-states).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FileState {
     Synced,
@@ -184,6 +217,7 @@ impl FileState {
 
 /// One file's progress as a member reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileProgress {
     pub path: String,
@@ -229,6 +263,7 @@ pub enum ProgressError {
 
 /// One file's progress as the cloud stored it, with when it was reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportedFile {
     #[serde(flatten)]
     pub progress: FileProgress,
@@ -237,6 +272,7 @@ pub struct ReportedFile {
 
 /// A member's last reported state of each file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberFiles {
     pub user_id: Uuid,
     pub name: String,
@@ -248,6 +284,7 @@ pub struct MemberFiles {
 /// follow: pass it back as `?cursor=` for the next page. A member may span two
 /// pages (then it appears on both).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgressReport {
     pub members: Vec<MemberFiles>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,11 +293,13 @@ pub struct ProgressReport {
 
 /// The error body: `{"error": {"code", "message", "details"?}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// snake_case, stable: clients branch on it.
     pub code: String,
@@ -273,6 +312,7 @@ pub struct ErrorDetail {
 
 /// One refused entry of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvalidChange {
     pub index: usize,
     pub path: String,

@@ -6,6 +6,7 @@ use crate::{MAX_FILE_SIZE, PathError, validate_path};
 
 /// What happened to a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     Create,
@@ -32,11 +33,41 @@ pub struct Change {
     pub op: Op,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::size")]
     pub size: Option<u64>,
     /// Milliseconds since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "integral::mtime")]
     pub mtime: Option<i64>,
+}
+
+/// `size` and `mtime` as JSON reads them: one kind of number, so `190.0` is
+/// the integer 190 (as JSON Schema's `integer`, which the cloud's OpenAPI
+/// document promises); a fraction, or a value out of range, is refused.
+mod integral {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Number;
+
+    /// 2^63 and 2^64 as `f64` (exact): the first values out of range.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+
+    fn whole(n: &Number, low: f64, end: f64) -> Option<f64> {
+        n.as_f64().filter(|f| f.fract() == 0.0 && *f >= low && *f < end)
+    }
+
+    pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let Some(n) = Option::<Number>::deserialize(d)? else { return Ok(None) };
+        // `as` is exact here: `whole` checked the value is an integer in range.
+        let value = n.as_u64().or_else(|| whole(&n, 0.0, U64_END).map(|f| f as u64));
+        value.map(Some).ok_or_else(|| D::Error::custom(format!("size must be an integer >= 0, not {n}")))
+    }
+
+    pub fn mtime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let Some(n) = Option::<Number>::deserialize(d)? else { return Ok(None) };
+        let value = n.as_i64().or_else(|| whole(&n, -I64_END, I64_END).map(|f| f as i64));
+        value.map(Some).ok_or_else(|| D::Error::custom(format!("mtime must be a 64-bit integer, not {n}")))
+    }
 }
 
 impl Change {
@@ -114,6 +145,20 @@ mod tests {
     use super::*;
 
     const HASH: &str = "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+
+    /// Found by schemathesis: JSON has one kind of number, and JSON Schema's
+    /// `integer` (the OpenAPI document's) includes `190.0`; serde took only `190`.
+    #[test]
+    fn integers_written_with_a_zero_fraction_are_integers() {
+        let json = format!(r#"{{"path": "a", "op": "create", "hash": "{HASH}", "size": 190.0, "mtime": -2.0e3}}"#);
+        let change: Change = serde_json::from_str(&json).unwrap();
+        assert_eq!((change.size, change.mtime), (Some(190), Some(-2000)));
+        for bad in [r#""size": 1.5"#, r#""size": -1.0"#, r#""size": 1e30"#, r#""mtime": 1e300"#, r#""mtime": 0.1"#] {
+            let json = format!(r#"{{"path": "a", "op": "create", "hash": "{HASH}", {bad}}}"#);
+            let err = serde_json::from_str::<Change>(&json).unwrap_err().to_string();
+            assert!(err.contains("integer"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn change_fields_follow_op() {

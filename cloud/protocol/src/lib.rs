@@ -10,6 +10,8 @@ mod change;
 pub mod fuzzing;
 mod path;
 pub mod retry;
+#[cfg(feature = "openapi")]
+mod schema;
 mod ws;
 
 pub use api::*;

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use cloud_protocol::{EventsPage, MAX_EVENTS_PAGE};
+use cloud_protocol::{ErrorBody, EventsPage, MAX_EVENTS_PAGE};
 use serde::Deserialize;
 
 use super::access::ProjectCall;
@@ -50,6 +50,18 @@ impl EventsQuery {
     }
 }
 
+/// The event log after `since_seq`, one page.
+#[utoipa::path(get, path = "/api/projects/{id}/events", operation_id = "listEvents", tag = "files", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "the project"),
+        ("since_seq" = Option<i64>, Query, minimum = 0, description = "events after this seq (default 0)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "events per page (default 1000)"),
+    ),
+    responses(
+        (status = 200, description = "one page of events", body = EventsPage),
+        (status = 400, description = "`invalid_id` or `invalid_query`", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     call: ProjectCall,

@@ -32,7 +32,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// A JSON body that may be left out entirely: an empty body gives `None`.
+/// A JSON body that may be left out entirely: an empty body, or JSON `null`,
+/// gives `None`.
 /// Used where every field is optional (`POST …/invites`).
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub Option<T>);
@@ -50,8 +51,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
         if !is_json(&headers) {
             return Err(missing_content_type());
         }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(value)| OptionalJson(Some(value)))
+        axum::Json::<Option<T>>::from_bytes(&bytes)
+            .map(|axum::Json(value)| OptionalJson(value))
             .map_err(|r| json_rejection(r, limit))
     }
 }

@@ -4,16 +4,30 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use cloud_protocol::ErrorBody;
+use serde::Serialize;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The probes' answer: `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Status {
+    #[schema(examples("ok", "ready"))]
+    pub status: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "meta",
+    responses((status = 200, description = "the process answers", body = Status)))]
+pub async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "meta", responses(
+    (status = 200, description = "the database is reachable and the server is not shutting down", body = Status),
+    (status = 503, description = "shutting down, or the database is not reachable", body = ErrorBody),
+))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     if state.shutdown.is_cancelled() {
         return Err(ApiError::Unavailable("shutting down".into()));
     }
@@ -22,5 +36,5 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         tracing::warn!(error = %e, "readiness check failed");
         return Err(ApiError::Unavailable("the database is not reachable".into()));
     }
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(Status { status: "ready" }))
 }

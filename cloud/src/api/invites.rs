@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use cloud_protocol::{Invite, Member};
+use cloud_protocol::{ErrorBody, Invite, Member};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::store::{NewInvite, StoreError, now_ms, rfc3339};
 
 /// `POST /api/projects/{id}/invites` body; the body itself is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// Address the invite to this user.
@@ -35,6 +35,21 @@ pub struct CodePath {
     pub code: String,
 }
 
+/// Makes a single-use, expiring invite code (owner only). The body is optional.
+#[utoipa::path(post, path = "/api/projects/{id}/invites", operation_id = "createInvite", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+    request_body(content = Option<CreateInviteRequest>, description = "optional: address the invite to one user"),
+    responses(
+        (status = 201, description = "the invite; its code is shown this once", body = Invite, links(
+            ("acceptInvite" = (operation_id = "acceptInvite", parameters(("code" = "$response.body#/code"))))
+        )),
+        (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_id`", body = ErrorBody),
+        (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
+        (status = 409, description = "`owner_cannot_join`: the invite is addressed to the owner", body = ErrorBody),
+        (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
+        (status = 415, description = "a non-empty body not sent as `application/json`", body = ErrorBody),
+        (status = 422, description = "`unknown_user`: no user has that `user_id`", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     call: ProjectCall,
@@ -52,13 +67,23 @@ pub async fn create(
     let invite = NewInvite { project_id: call.id, code_hash: digest(&code), invitee, expires_at_ms };
     state.store.create_invite(invite, now).await.map_err(|e| match e {
         // An addressed invite for a user id that does not exist.
-        StoreError::NotFound => ApiError::NotFound("no user with that user_id".into()),
+        StoreError::NotFound => ApiError::UnknownUser(invitee.unwrap_or_default()),
         other => other.into(),
     })?;
     tracing::info!(project = %call.id, addressed = invitee.is_some(), "invite created");
     Ok((StatusCode::CREATED, Json(Invite { code, project_id: call.id, expires_at: rfc3339(expires_at_ms) })))
 }
 
+/// Uses an invite code: the caller becomes an accepted member.
+#[utoipa::path(post, path = "/api/invites/{code}/accept", operation_id = "acceptInvite", tag = "members", security(("bearer" = [])),
+    params(("code" = String, Path, description = "the invite code")),
+    responses(
+        (status = 200, description = "the caller's membership", body = Member),
+        (status = 403, description = "the invite is addressed to another user", body = ErrorBody),
+        (status = 404, description = "unknown invite code", body = ErrorBody),
+        (status = 409, description = "`owner_cannot_join`: the caller owns the project", body = ErrorBody),
+        (status = 410, description = "the invite expired or was used", body = ErrorBody),
+    ))]
 pub async fn accept(
     State(state): State<AppState>,
     user: AuthUser,

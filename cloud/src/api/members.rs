@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use cloud_protocol::{Member, MemberList};
+use cloud_protocol::{ErrorBody, Member, MemberList};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -22,11 +22,31 @@ pub struct MemberPath {
     pub user_id: Uuid,
 }
 
+/// Everyone invited to, in, or revoked from the project.
+#[utoipa::path(get, path = "/api/projects/{id}/members", operation_id = "listMembers", tag = "members", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+    responses(
+        (status = 200, description = "the members", body = MemberList, links(
+            ("revokeMember" = (operation_id = "revokeMember", parameters(
+                ("id" = "$request.path.id"), ("user_id" = "$response.body#/members/0/user_id")
+            )))
+        )),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
+    ))]
 pub async fn list(State(state): State<AppState>, call: ProjectCall) -> Result<Json<MemberList>, ApiError> {
     call.readable(&state).await?;
     Ok(Json(MemberList { members: state.store.list_members(call.id).await? }))
 }
 
+/// Revokes a member (owner only); their sockets lose the project at once.
+#[utoipa::path(delete, path = "/api/projects/{id}/members/{user_id}", operation_id = "revokeMember", tag = "members", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "the project"), ("user_id" = Uuid, Path, description = "the member to revoke")),
+    responses(
+        (status = 200, description = "the revoked membership", body = Member),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
+        (status = 404, description = "no such project, or that user is not a member", body = ErrorBody),
+    ))]
 pub async fn revoke(
     State(state): State<AppState>,
     user: AuthUser,

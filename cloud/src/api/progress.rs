@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use cloud_protocol::{DEFAULT_PROGRESS_PAGE, MAX_PROGRESS_PAGE, ProgressReport, Role};
+use cloud_protocol::{DEFAULT_PROGRESS_PAGE, ErrorBody, MAX_PROGRESS_PAGE, ProgressReport, Role};
 use serde::Deserialize;
 
 use super::access::ProjectCall;
@@ -28,6 +28,19 @@ pub struct PageQuery {
     pub limit: Option<u32>,
 }
 
+/// The latest reported state per member and file, one page (the owner sees
+/// every member, a member only themself).
+#[utoipa::path(get, path = "/api/projects/{id}/progress", operation_id = "getProgress", tag = "members", security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "the project"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 5000, description = "rows per page (default 1000)"),
+    ),
+    responses(
+        (status = 200, description = "one page of progress", body = ProgressReport),
+        (status = 400, description = "`invalid_id` or `invalid_query`", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
+    ))]
 pub async fn report(
     State(state): State<AppState>,
     call: ProjectCall,

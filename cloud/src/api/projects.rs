@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use cloud_protocol::{CreateProjectRequest, Project, ProjectList};
+use cloud_protocol::{CreateProjectRequest, ErrorBody, Project, ProjectList};
 
 use super::access::{ProjectCall, project_view};
 use super::extract::ApiJson;
@@ -16,19 +16,38 @@ use crate::store::now_ms;
 
 /// Longest project name, in characters: it is a label for people.
 pub const MAX_NAME_CHARS: usize = 200;
-/// Longest folder id, in bytes. Syncthing's own ids are short (`abcde-fghij`);
-/// the bound only keeps junk out.
-pub const MAX_FOLDER_ID_BYTES: usize = 256;
+/// Longest folder id, in characters (like the name, so the OpenAPI document's
+/// `maxLength` says exactly what is accepted). Syncthing's own ids are short
+/// (`abcde-fghij`); the bound only keeps junk out.
+pub const MAX_FOLDER_ID_CHARS: usize = 256;
 
+/// Creates a project owned by the caller.
+#[utoipa::path(post, path = "/api/projects", operation_id = "createProject", tag = "projects", security(("bearer" = [])),
+    request_body = CreateProjectRequest,
+    responses(
+        (status = 201, description = "created; the caller is its owner", body = Project, links(
+            ("getProject" = (operation_id = "getProject", parameters(("id" = "$response.body#/id")))),
+            ("updateFiles" = (operation_id = "updateFiles", parameters(("id" = "$response.body#/id")))),
+            ("getFiles" = (operation_id = "getFiles", parameters(("id" = "$response.body#/id")))),
+            ("listEvents" = (operation_id = "listEvents", parameters(("id" = "$response.body#/id")))),
+            ("createInvite" = (operation_id = "createInvite", parameters(("id" = "$response.body#/id")))),
+            ("listMembers" = (operation_id = "listMembers", parameters(("id" = "$response.body#/id")))),
+            ("getProgress" = (operation_id = "getProgress", parameters(("id" = "$response.body#/id"))))
+        )),
+        (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_field` (empty, too long, control characters)", body = ErrorBody),
+        (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
+        (status = 415, description = "the body is not sent as `application/json`", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
     ApiJson(req): ApiJson<CreateProjectRequest>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     let name = req.name.trim();
-    check_text("name", name, MAX_NAME_CHARS, name.chars().count())?;
+    // Measured before trimming: the document's `maxLength` bounds what is sent.
+    check_text("name", name, MAX_NAME_CHARS, req.name.chars().count())?;
     // The folder id must match Syncthing's byte for byte, so it is not trimmed.
-    check_text("folder_id", &req.folder_id, MAX_FOLDER_ID_BYTES, req.folder_id.len())?;
+    check_text("folder_id", &req.folder_id, MAX_FOLDER_ID_CHARS, req.folder_id.chars().count())?;
     if req.folder_id.trim() != req.folder_id {
         return Err(ApiError::bad_request("invalid_field", "folder_id must not start or end with whitespace"));
     }
@@ -38,11 +57,21 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(project_view(&access))))
 }
 
+/// The projects the caller owns or is an accepted member of.
+#[utoipa::path(get, path = "/api/projects", operation_id = "listProjects", tag = "projects", security(("bearer" = [])),
+    responses((status = 200, description = "owned and joined projects", body = ProjectList)))]
 pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<ProjectList>, ApiError> {
     let projects = state.store.list_projects(user.0.id).await?;
     Ok(Json(ProjectList { projects: projects.iter().map(project_view).collect() }))
 }
 
+/// One project, as the caller sees it.
+#[utoipa::path(get, path = "/api/projects/{id}", operation_id = "getProject", tag = "projects", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
+    responses(
+        (status = 200, description = "the project", body = Project),
+        (status = 400, description = "`invalid_id`: the id is not a UUID", body = ErrorBody),
+        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
+    ))]
 pub async fn get(State(state): State<AppState>, call: ProjectCall) -> Result<Json<Project>, ApiError> {
     let access = call.readable(&state).await?;
     Ok(Json(project_view(&access)))

@@ -9,6 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
 use axum::response::Response;
+use cloud_protocol::ErrorBody;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -23,7 +24,13 @@ use crate::state::AppState;
 /// small; a big one is just read in more steps.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-/// The WebSocket endpoint. Mount as `GET /api/ws`.
+/// The WebSocket endpoint (docs/wire.md#websocket). Mount as `GET /api/ws`.
+#[utoipa::path(get, path = "/api/ws", operation_id = "openWebSocket", tag = "push", security(("bearer" = [])),
+    responses(
+        (status = 101, description = "switched to the WebSocket protocol"),
+        (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
+        (status = 403, description = "a browser `Origin` that is not allowed", body = ErrorBody),
+    ))]
 pub async fn ws_handler(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
