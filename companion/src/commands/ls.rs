@@ -1,0 +1,109 @@
+//! `companion ls [PATH] [--json]`: like `ls`, one line per entry of a
+//! directory in a shared folder with its badge, percent and ETA;
+//! subdirectories show their files aggregated (see [`crate::listing`]).
+//! Lists what the companion knows — files still to arrive included — read
+//! from the manifest the running daemon keeps, as `status` does.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use cloud_protocol::FileState;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::commands::status::{badge, bytes, clean, duration};
+use crate::config::Settings;
+use crate::listing::{self, Entry, Kind, Located};
+use crate::ui::status::{ProjectStatusView, gather};
+
+/// `ls --json`: where, and the entries.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub project_id: Uuid,
+    pub project: String,
+    /// The shared folder on this machine.
+    pub folder: String,
+    /// The listed path, relative to the folder ("" for the folder itself).
+    pub path: String,
+    pub entries: Vec<Entry>,
+}
+
+pub fn run(settings: &Settings, path: Option<&Path>, json: bool, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let listing = list(settings, path.unwrap_or(Path::new(".")), &cwd)?;
+    if json {
+        serde_json::to_writer(&mut *out, &listing)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render(&listing).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The entries at `path`: a directory's children, or the file itself.
+pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<Listing> {
+    if !settings.manifest_path().exists() {
+        bail!(
+            "no manifest in {} yet: `companion share` or `companion join` a folder first",
+            settings.state_dir.display()
+        );
+    }
+    let manifest = settings.open_manifest()?;
+    let Located { project, rel } = listing::locate(&manifest, path, cwd)?;
+    let view = project_files(settings, &manifest, project.project_id)?;
+    let entries = match view.files.iter().find(|f| f.path == rel) {
+        Some(file) => vec![listing::entry_of_file(file, rel.rsplit('/').next().unwrap_or(&rel))],
+        None => {
+            let entries = listing::entries(&view.files, &rel);
+            let on_disk = project.folder_path.join(&rel);
+            if entries.is_empty() && !rel.is_empty() && !on_disk.is_dir() {
+                bail!("the companion knows no file {rel:?} in {} ({})", project.name, project.folder_path.display());
+            }
+            entries
+        }
+    };
+    Ok(Listing {
+        project_id: project.project_id,
+        project: project.name,
+        folder: project.folder_path.display().to_string(),
+        path: rel,
+        entries,
+    })
+}
+
+/// The project's files with their badges, as `status` reads them.
+pub fn project_files(
+    settings: &Settings,
+    manifest: &crate::manifest::Manifest,
+    project: Uuid,
+) -> anyhow::Result<ProjectStatusView> {
+    let report =
+        gather(manifest, Some(&project.to_string()), settings.heartbeat).context("cannot read the manifest")?;
+    report.projects.into_iter().next().with_context(|| format!("project {project} left the manifest"))
+}
+
+/// One line per entry: badge, percent, size, name (`/` after a directory), ETA, error.
+pub fn render(listing: &Listing) -> String {
+    let mut s = String::new();
+    for e in &listing.entries {
+        let percent = match e.state {
+            FileState::IgnoredHere => " ".repeat(6),
+            _ => format!("{:>5.1}%", e.percent),
+        };
+        let slash = if e.kind == Kind::Dir { "/" } else { "" };
+        let _ =
+            write!(s, "{:<14} {percent} {:>10}  {}{slash}", badge(e.state, e.percent), bytes(e.size), clean(&e.name));
+        if e.kind == Kind::Dir {
+            let _ = write!(s, "  ({} file{})", e.files, if e.files == 1 { "" } else { "s" });
+        }
+        if let Some(eta) = e.eta_s {
+            let _ = write!(s, "  ETA {}", duration(eta));
+        }
+        if let Some(error) = &e.error {
+            let _ = write!(s, "  — {}", clean(error));
+        }
+        s.push('\n');
+    }
+    s
+}
