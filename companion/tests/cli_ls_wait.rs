@@ -3,7 +3,7 @@
 //! aggregate, the `--json` shape, a subdirectory as working directory, a
 //! path outside every shared folder, and `wait` timing out (exit 3) then
 //! returning 0 when the file arrives — on the member, and on the owner for
-//! that member with `--member`.
+//! that member with `--member` — and exiting 5 for a deleted file.
 
 use crate::member_support;
 
@@ -115,4 +115,10 @@ async fn ls_shows_badges_by_directory_and_wait_returns_when_files_arrive() {
     assert_eq!(s.owner_view("shots/b.bin").map(|r| r.progress.state), Some(FileState::Synced));
     let out = run(&s.member, &folder, &["ls"]).await;
     assert!(text(&out.stdout).starts_with("✓ synced"), "{}", text(&out.stdout));
+
+    // A file the owner deleted is not coming: `wait` says so with its own code.
+    std::fs::remove_file(s.a("top.txt")).unwrap();
+    s.wait_badge("top.txt", "deleted", |b| b.state == FileState::Deleted).await;
+    let out = run(&s.member, &folder, &["wait", "top.txt"]).await;
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
 }

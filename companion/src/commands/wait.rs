@@ -10,6 +10,8 @@
 //! little wait and no load. A path the companion knows nothing about yet is
 //! waited for: the owner may not have announced it yet.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use cloud_protocol::{FileState, Role};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::listing::{self, Located, is_under};
@@ -86,9 +89,15 @@ pub async fn run(
     let mut warned_member = false;
     loop {
         let manifest = settings.open_manifest()?;
+        // Each project read once per round, however many paths are in it.
+        let mut views: HashMap<Uuid, ProjectStatusView> = HashMap::new();
         let mut waiting = Vec::new();
         for t in &targets {
-            let view = super::ls::project_files(settings, &manifest, t.at.project.project_id)?;
+            let id = t.at.project.project_id;
+            let view = match views.entry(id) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(super::ls::project_files(settings, &manifest, id)?),
+            };
             if let Some(name) = member
                 && !warned_member
                 && !view.members.iter().any(|m| m.name == name)
@@ -96,7 +105,7 @@ pub async fn run(
                 eprintln!("note: no member {name:?} has reported on {} yet; waiting", view.name);
                 warned_member = true;
             }
-            match verdict(&view, &t.at.rel, member) {
+            match verdict(view, &t.at.rel, member) {
                 Verdict::Done => {}
                 Verdict::Waiting(why) => waiting.push(format!("{}: {why}", t.shown.display())),
                 Verdict::Failed(why) => {
@@ -187,6 +196,91 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::status::{ConflictLinks, FileView, MemberFileView, MemberView};
+
+    fn file(path: &str, state: FileState) -> FileView {
+        FileView {
+            path: path.into(),
+            state,
+            percent: if state == FileState::Synced { 100.0 } else { 0.0 },
+            size: 1,
+            expected_hash: None,
+            local_hash: None,
+            error: (state == FileState::Error).then(|| "Syncthing: permission denied".into()),
+            eta_s: None,
+            conflict: ConflictLinks::default(),
+        }
+    }
+
+    fn view(files: Vec<FileView>, bob: &[(&str, FileState)]) -> ProjectStatusView {
+        let reported = bob
+            .iter()
+            .map(|(path, state)| MemberFileView {
+                path: (*path).into(),
+                state: *state,
+                percent: 0.0,
+                local_hash: None,
+                error: None,
+                reported_at: "2026-12-01T00:00:00Z".into(),
+                conflict: ConflictLinks::default(),
+                conflict_version: None,
+            })
+            .collect();
+        let member = MemberView {
+            user_id: Uuid::nil(),
+            name: "bob".into(),
+            percent: 0.0,
+            files: reported,
+            as_of: None,
+            as_of_age_s: None,
+            online: true,
+            offline_after_s: 3,
+        };
+        ProjectStatusView {
+            project_id: Uuid::nil(),
+            name: "film".into(),
+            folder_id: "film".into(),
+            role: Role::Owner,
+            last_seq: 1,
+            percent: 0.0,
+            files,
+            members: vec![member],
+            status: "active".into(),
+            eta_s: None,
+            rate_bps: None,
+            folder_error: None,
+        }
+    }
+
+    #[test]
+    fn verdicts_here_and_on_a_member() {
+        let v = view(
+            vec![
+                file("a/one", FileState::Synced),
+                file("a/two", FileState::Syncing),
+                file("b/bad", FileState::Error),
+                file("c/gone", FileState::Deleted),
+                file("d/x", FileState::Synced),
+                file("d/old", FileState::Deleted),
+                file("e/skip", FileState::IgnoredHere),
+            ],
+            &[("a/one", FileState::Synced), ("a/two", FileState::Synced), ("d/x", FileState::Conflict)],
+        );
+        assert!(matches!(verdict(&v, "a", None), Verdict::Waiting(w) if w.contains("a/two (syncing)")));
+        assert_eq!(verdict(&v, "a/one", None), Verdict::Done);
+        assert!(matches!(verdict(&v, "b", None), Verdict::Failed(w) if w.contains("permission denied")));
+        assert!(matches!(verdict(&v, "c/gone", None), Verdict::Deleted(_)));
+        assert!(matches!(verdict(&v, "c", None), Verdict::Deleted(_)));
+        // A directory's deleted files are not waited for; a file ignored here never arrives.
+        assert_eq!(verdict(&v, "d", None), Verdict::Done);
+        assert!(matches!(verdict(&v, "e/skip", None), Verdict::Failed(_)));
+        assert!(matches!(verdict(&v, "not/yet", None), Verdict::Waiting(w) if w.contains("not announced")));
+        // Bob's reports instead of ours: his ✓ of a, his conflict in d, nothing of b yet.
+        assert_eq!(verdict(&v, "a", Some("bob")), Verdict::Done);
+        assert!(matches!(verdict(&v, "d", Some("bob")), Verdict::Failed(w) if w.contains("d/x is conflict")));
+        assert!(matches!(verdict(&v, "b", Some("bob")), Verdict::Waiting(w) if w.contains("b/bad (pending)")));
+        assert!(matches!(verdict(&v, "a", Some("carol")), Verdict::Waiting(_)));
+    }
 
     #[test]
     fn durations() {
