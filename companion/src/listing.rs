@@ -39,6 +39,8 @@ pub enum LocateError {
 #[derive(Debug, Clone)]
 pub struct Located {
     pub project: ProjectRow,
+    /// The folder on this machine, resolved (`~` expanded, symlinks followed).
+    pub root: PathBuf,
     /// Relative to the folder, `/`-separated, as in the manifest; "" is the folder itself.
     pub rel: String,
 }
@@ -52,7 +54,7 @@ pub fn locate(manifest: &Manifest, path: &Path, cwd: &Path) -> Result<Located, L
     // The deepest folder wins (a folder shared inside another one).
     let mut found: Vec<(PathBuf, &ProjectRow)> = projects
         .iter()
-        .map(|p| (std::fs::canonicalize(&p.folder_path).unwrap_or_else(|_| p.folder_path.clone()), p))
+        .map(|p| (folder_root(&p.folder_path), p))
         .filter(|(root, _)| target.starts_with(root))
         .collect();
     found.sort_by_key(|(root, _)| Reverse(root.components().count()));
@@ -65,7 +67,13 @@ pub fn locate(manifest: &Manifest, path: &Path, cwd: &Path) -> Result<Located, L
     for part in target.strip_prefix(&root).unwrap_or(Path::new("")).components() {
         parts.push(part.as_os_str().to_str().ok_or_else(|| LocateError::NotUtf8 { path: target.clone() })?);
     }
-    Ok(Located { project: project.clone(), rel: parts.join("/") })
+    Ok(Located { project: project.clone(), rel: parts.join("/"), root })
+}
+
+/// A project's folder as a real path: Syncthing keeps `~/Sync` as written.
+fn folder_root(path: &Path) -> PathBuf {
+    let path = crate::commands::share::expand_tilde(&path.to_string_lossy());
+    std::fs::canonicalize(&path).unwrap_or(path)
 }
 
 /// `path` made absolute without `.` and `..`, through its existing ancestors' symlinks.
@@ -267,6 +275,28 @@ mod tests {
         assert_eq!(inner.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["deep", "one.bin", "two.bin"]);
         assert!(entries(&files, "a.txt").is_empty());
         assert!(is_under("shots/a", "shots") && !is_under("shotsx/a", "shots") && is_under("x", ""));
+    }
+
+    #[test]
+    fn locate_finds_the_deepest_folder_through_symlinks_for_paths_still_to_arrive() {
+        use cloud_protocol::Role;
+        use uuid::Uuid;
+        let dir = tempfile::tempdir().unwrap();
+        let film = dir.path().join("film");
+        let nested = film.join("sub-share");
+        std::fs::create_dir_all(nested.join("shots")).unwrap();
+        std::os::unix::fs::symlink(&film, dir.path().join("link")).unwrap();
+        let mut m = Manifest::open_in(&dir.path().join("state")).unwrap();
+        let (outer, inner) = (Uuid::new_v4(), Uuid::new_v4());
+        m.insert_project(&ProjectRow::new(outer, "http://c", "film", "f", &film, Role::Member)).unwrap();
+        m.insert_project(&ProjectRow::new(inner, "http://c", "sub", "s", &nested, Role::Member)).unwrap();
+        let at = |path: &str, cwd: &Path| locate(&m, Path::new(path), cwd).map(|l| (l.project.project_id, l.rel));
+        assert_eq!(at("shots/not-yet/a.mov", &nested).unwrap(), (inner, "shots/not-yet/a.mov".into()));
+        assert_eq!(at("../x.txt", &nested).unwrap(), (outer, "x.txt".into()));
+        assert_eq!(at(".", &dir.path().join("link")).unwrap(), (outer, String::new()));
+        assert_eq!(at("link/sub-share/shots/", dir.path()).unwrap(), (inner, "shots".into()));
+        let outside = at("elsewhere", dir.path()).unwrap_err().to_string();
+        assert!(outside.contains("is in no shared folder") && outside.contains("film"), "{outside}");
     }
 
     #[test]

@@ -50,15 +50,14 @@ pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<List
         );
     }
     let manifest = settings.open_manifest()?;
-    let Located { project, rel } = listing::locate(&manifest, path, cwd)?;
+    let Located { project, rel, root } = listing::locate(&manifest, path, cwd)?;
     let view = project_files(settings, &manifest, project.project_id)?;
     let entries = match view.files.iter().find(|f| f.path == rel) {
         Some(file) => vec![listing::entry_of_file(file, rel.rsplit('/').next().unwrap_or(&rel))],
         None => {
             let entries = listing::entries(&view.files, &rel);
-            let on_disk = project.folder_path.join(&rel);
-            if entries.is_empty() && !rel.is_empty() && !on_disk.is_dir() {
-                bail!("the companion knows no file {rel:?} in {} ({})", project.name, project.folder_path.display());
+            if entries.is_empty() && !rel.is_empty() && !root.join(&rel).is_dir() {
+                bail!("the companion knows no file {rel:?} in {} ({})", project.name, root.display());
             }
             entries
         }
@@ -66,7 +65,7 @@ pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<List
     Ok(Listing {
         project_id: project.project_id,
         project: project.name,
-        folder: project.folder_path.display().to_string(),
+        folder: root.display().to_string(),
         path: rel,
         entries,
     })
