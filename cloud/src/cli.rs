@@ -66,9 +66,15 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on stdout.
-    #[command(after_help = format!("Example:\n  cloud man | gzip > /usr/share/man/man1/cloud.1.gz\n\n{EXIT_CODES}"))]
-    Man,
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = format!(
+        "Examples:\n  cloud man | man -l -\n  cloud man --dir debian/man   # cloud.1, cloud-serve.1, …\n\n{EXIT_CODES}"
+    ))]
+    Man {
+        /// Write cloud.1 and a page per command (cloud-serve.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,7 +194,7 @@ pub fn main() -> ExitCode {
     };
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::User(_) | Command::Healthcheck(_) | Command::Completions { .. } | Command::Man => "warn",
+        Command::User(_) | Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => "warn",
     };
     init_tracing(cli.log_format, default_level);
     let result = tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|rt| {
@@ -200,7 +206,8 @@ pub fn main() -> ExitCode {
                     crate::healthcheck::check(args.listen, Duration::from_secs(args.timeout)).await
                 }
                 Command::Completions { shell } => print_generated(|out| generate_completions(shell, out)),
-                Command::Man => print_generated(generate_man),
+                Command::Man { dir: None } => print_generated(generate_man),
+                Command::Man { dir: Some(dir) } => generate_man_pages(&dir),
             }
         })
     });
@@ -227,6 +234,15 @@ pub fn generate_completions(shell: clap_complete::Shell, out: &mut dyn std::io::
 pub fn generate_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     use clap::CommandFactory;
     clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// `cloud.1` and one page per command (`cloud-serve.1`, …), which the main
+/// page's SUBCOMMANDS section refers to, written into `dir`.
+pub fn generate_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write man pages in {}", dir.display()))
 }
 
 fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> anyhow::Result<()> {
@@ -327,6 +343,11 @@ mod tests {
         let man = String::from_utf8(man).unwrap();
         for section in [".TH cloud 1", ".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS", "cloud\\-serve"] {
             assert!(man.contains(section), "{section} missing from the man page:\n{man}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        generate_man_pages(dir.path()).unwrap();
+        for page in ["cloud.1", "cloud-serve.1", "cloud-user-add.1"] {
+            assert!(dir.path().join(page).is_file(), "{page} missing");
         }
     }
 

@@ -143,9 +143,19 @@ pub enum Command {
          companion completions zsh > ~/.zfunc/_companion\n\n{EXIT_CODES}"
     ))]
     Completions(CompletionsArgs),
-    /// Print the man page (roff) on stdout.
-    #[command(after_help = format!("Examples:\n  companion man | man -l -\n\n{EXIT_CODES}"))]
-    Man,
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = format!(
+        "Examples:\n  companion man | man -l -\n  companion man --dir debian/man   # companion.1, companion-ls.1, …\n\n{EXIT_CODES}"
+    ))]
+    Man(ManArgs),
+}
+
+/// Options of `companion man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write companion.1 and a page per command (companion-ls.1, …) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options of `companion ls`.
@@ -325,8 +335,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::completions::completions(a.shell, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Man => {
-            commands::completions::man(&mut out)?;
+        Command::Man(a) => {
+            match &a.dir {
+                Some(dir) => commands::completions::man_pages(dir)?,
+                None => commands::completions::man(&mut out)?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {

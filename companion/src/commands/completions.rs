@@ -2,6 +2,9 @@
 //! script and the man page, generated from the command line's own
 //! definition (so they never drift from `--help`), for packages to install.
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use clap::CommandFactory as _;
 use clap_complete::Generator as _;
 
@@ -20,6 +23,14 @@ pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) ->
 pub fn man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
     clap_mangen::Man::new(Cli::command()).render(out)?;
     out.flush()
+}
+
+/// `companion.1` and one page per command (`companion-ls.1`, …), which
+/// the main page's SUBCOMMANDS section refers to, written into `dir`.
+pub fn man_pages(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write man pages in {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -45,6 +56,12 @@ mod tests {
             [".TH companion 1", ".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS", "companion\\-wait"]
         {
             assert!(page.contains(section), "{section} missing from the man page:\n{page}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        man_pages(dir.path()).unwrap();
+        for page in ["companion.1", "companion-ls.1", "companion-wait.1", "companion-status.1"] {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(text.contains(".SH SYNOPSIS"), "{page}: {text}");
         }
     }
 }
