@@ -106,3 +106,44 @@ pub fn render(listing: &Listing) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, kind: Kind, state: FileState, percent: f64) -> Entry {
+        Entry {
+            name: name.into(),
+            path: name.into(),
+            kind,
+            state,
+            percent,
+            size: 3 << 20,
+            files: if kind == Kind::Dir { 2 } else { 1 },
+            eta_s: (state == FileState::Syncing).then_some(65),
+            error: (state == FileState::Error).then(|| "Syncthing: permission denied".into()),
+        }
+    }
+
+    #[test]
+    fn one_line_per_entry_with_badge_percent_size_eta_and_error() {
+        let listing = Listing {
+            project_id: Uuid::nil(),
+            project: "film".into(),
+            folder: "/home/bob/Sync/film".into(),
+            path: String::new(),
+            entries: vec![
+                entry("shots", Kind::Dir, FileState::Syncing, 42.5),
+                entry("bad\u{202e}.txt", Kind::File, FileState::Error, 0.0),
+                entry("cache.tmp", Kind::File, FileState::IgnoredHere, 0.0),
+            ],
+        };
+        let text = render(&listing);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "⟳  42%          42.5%    3.0 MiB  shots/  (2 files)  ETA 1m05s", "{text}");
+        assert!(
+            lines[1].starts_with("✗ error") && lines[1].ends_with("bad\\u{202e}.txt  — Syncthing: permission denied")
+        );
+        assert!(lines[2].starts_with("○ ignored here") && !lines[2].contains('%'), "{text}");
+    }
+}
