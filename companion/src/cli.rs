@@ -3,7 +3,7 @@
 //!
 //! Exit codes: 0 all good, 1 a problem was found (or an error occurred),
 //! 2 usage error (clap's own code); `wait` adds its own (3–5, see
-//! [`commands::wait::EXIT_CODES`]).
+//! `commands/wait.rs`).
 
 use crate::commands;
 use crate::config::{Flags, Settings};
