@@ -392,5 +392,17 @@ mod tests {
         assert!(doctor.contains("Examples:") && doctor.contains("Exit codes:"), "{doctor}");
         let top = Cli::command().render_long_help().to_string();
         assert!(top.contains("Example:") && top.contains("2  usage error"), "{top}");
+        for name in ["ls", "wait", "completions", "man"] {
+            let help = cmd.find_subcommand_mut(name).unwrap().render_long_help().to_string();
+            assert!(help.contains("Example") && help.contains("Exit codes:"), "{name}: {help}");
+        }
+        let wait = cmd.find_subcommand_mut("wait").unwrap().render_long_help().to_string();
+        for code in [
+            "3  --timeout passed first",
+            "4  a file has an error or conflict badge",
+            "5  a file waited for was deleted",
+        ] {
+            assert!(wait.contains(code), "{code:?} missing from wait --help: {wait}");
+        }
     }
 }
