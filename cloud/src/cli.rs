@@ -1,4 +1,5 @@
-//! The `cloud` command line: `cloud serve` and `cloud user add`.
+//! The `cloud` command line: `cloud serve`, `cloud user add`, and
+//! `cloud completions SHELL` / `cloud man` for packagers.
 //!
 //! Exit codes: 0 success, 1 runtime error (one plain sentence on stderr saying
 //! what went wrong and what to do), 2 usage error (clap's message).
@@ -56,6 +57,24 @@ pub enum Command {
     /// Manage user accounts.
     #[command(subcommand, after_help = format!("Example:\n  cloud user add alice\n\n{EXIT_CODES}"))]
     User(UserCommand),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = format!(
+        "Examples:\n  cloud completions bash > /usr/share/bash-completion/completions/cloud\n  \
+         cloud completions zsh > /usr/share/zsh/vendor-completions/_cloud\n\n{EXIT_CODES}"
+    ))]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = format!(
+        "Examples:\n  cloud man | man -l -\n  cloud man --dir debian/man   # cloud.1, cloud-serve.1, …\n\n{EXIT_CODES}"
+    ))]
+    Man {
+        /// Write cloud.1 and a page per command (cloud-serve.1, …) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,7 +194,7 @@ pub fn main() -> ExitCode {
     };
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::User(_) | Command::Healthcheck(_) => "warn",
+        Command::User(_) | Command::Healthcheck(_) | Command::Completions { .. } | Command::Man { .. } => "warn",
     };
     init_tracing(cli.log_format, default_level);
     let result = tokio::runtime::Runtime::new().context("cannot start the async runtime").and_then(|rt| {
@@ -186,6 +205,9 @@ pub fn main() -> ExitCode {
                 Command::Healthcheck(args) => {
                     crate::healthcheck::check(args.listen, Duration::from_secs(args.timeout)).await
                 }
+                Command::Completions { shell } => print_generated(|out| generate_completions(shell, out)),
+                Command::Man { dir: None } => print_generated(generate_man),
+                Command::Man { dir: Some(dir) } => generate_man_pages(&dir),
             }
         })
     });
@@ -196,6 +218,36 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Completion script of `cloud` for `shell`.
+pub fn generate_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Generator as _;
+    // `clap_complete::generate` panics on a write error (say `| head`): not here.
+    let mut cmd = Cli::command().bin_name("cloud");
+    cmd.build();
+    shell.try_generate(&cmd, out)
+}
+
+/// The `cloud(1)` man page, in roff.
+pub fn generate_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
+/// `cloud.1` and one page per command (`cloud-serve.1`, …), which the main
+/// page's SUBCOMMANDS section refers to, written into `dir`.
+pub fn generate_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("cannot write man pages in {}", dir.display()))
+}
+
+fn print_generated(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    write(&mut out).and_then(|()| std::io::Write::flush(&mut out)).context("cannot write to stdout")
 }
 
 fn init_tracing(format: LogFormat, default_level: &str) {
@@ -278,6 +330,25 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_and_man_page_name_the_commands() {
+        let mut bash = Vec::new();
+        generate_completions(clap_complete::Shell::Bash, &mut bash).unwrap();
+        let bash = String::from_utf8(bash).unwrap();
+        assert!(bash.contains("complete -F _cloud") && bash.contains("serve") && bash.contains("healthcheck"));
+        let mut man = Vec::new();
+        generate_man(&mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        for section in [".TH cloud 1", ".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS", "cloud\\-serve"] {
+            assert!(man.contains(section), "{section} missing from the man page:\n{man}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        generate_man_pages(dir.path()).unwrap();
+        for page in ["cloud.1", "cloud-serve.1", "cloud-user-add.1"] {
+            assert!(dir.path().join(page).is_file(), "{page} missing");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! per command, and the mapping of outcomes to exit codes.
 //!
 //! Exit codes: 0 all good, 1 a problem was found (or an error occurred),
-//! 2 usage error (clap's own code).
+//! 2 usage error (clap's own code); `wait` adds its own (3–5, see
+//! `commands/wait.rs`).
 
 use crate::commands;
 use crate::config::{Flags, Settings};
@@ -122,6 +123,71 @@ pub enum Command {
         "Examples:\n  companion status\n  companion status proj --json\n  companion status --watch\n\n{EXIT_CODES}"
     ))]
     Status(StatusArgs),
+    /// List a directory of a shared folder like `ls`: each entry's badge, percent and ETA.
+    #[command(after_help = format!(
+        "Directories show their files aggregated: the worst state, the byte-weighted percent.\n\n\
+         Examples:\n  companion ls\n  companion ls ~/Sync/film/shots --json\n\n{EXIT_CODES}"
+    ))]
+    Ls(LsArgs),
+    /// Wait until files are ✓ verified here (or on a member's machine, for an owner).
+    #[command(after_help = format!(
+        "A directory means every file under it. The manifest is read every 500 ms.\n\n\
+         Examples:\n  companion wait footage/ --timeout 2h && render footage/\n  \
+         companion wait cut.mov --member bob\n\n{}",
+        commands::wait::EXIT_CODES
+    ))]
+    Wait(WaitArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = format!(
+        "Examples:\n  companion completions bash > ~/.local/share/bash-completion/completions/companion\n  \
+         companion completions zsh > ~/.zfunc/_companion\n\n{EXIT_CODES}"
+    ))]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = format!(
+        "Examples:\n  companion man | man -l -\n  companion man --dir debian/man   # companion.1, companion-ls.1, …\n\n{EXIT_CODES}"
+    ))]
+    Man(ManArgs),
+}
+
+/// Options of `companion man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write companion.1 and a page per command (companion-ls.1, …) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Options of `companion ls`.
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// A directory or file inside a shared folder; default: the working directory.
+    pub path: Option<PathBuf>,
+    /// Print JSON: {"project_id", "project", "folder", "path", "entries": [{"name", "path", "kind",
+    /// "state", "percent", "size", "files", "eta_s", "error"}]}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `companion wait`.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Files or directories inside shared folders (they need not exist yet).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Give up after this long (30s, 5m, 2h, 500ms) with exit code 3; default: wait for ever.
+    #[arg(long, value_name = "DUR", value_parser = commands::wait::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Owner: wait until this member (their name) reports the files ✓ instead.
+    #[arg(long, value_name = "NAME")]
+    pub member: Option<String>,
+}
+
+/// Options of `companion completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    pub shell: clap_complete::Shell,
 }
 
 /// Options of `companion join`.
@@ -257,6 +323,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(commands::status::run(settings, a.project.as_deref(), a.json, a.watch, &mut out))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ls(a) => {
+            commands::ls::run(&cli.global.settings()?, a.path.as_deref(), a.json, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Wait(a) => {
+            let settings = cli.global.settings()?;
+            runtime.block_on(commands::wait::run(&settings, &a.paths, a.timeout, a.member.as_deref()))
+        }
+        Command::Completions(a) => {
+            commands::completions::completions(a.shell, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man(a) => {
+            match &a.dir {
+                Some(dir) => commands::completions::man_pages(dir)?,
+                None => commands::completions::man(&mut out)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => {
             let settings = cli.global.settings()?;
             runtime.block_on(commands::run::preflight(&settings))?;
@@ -307,5 +392,17 @@ mod tests {
         assert!(doctor.contains("Examples:") && doctor.contains("Exit codes:"), "{doctor}");
         let top = Cli::command().render_long_help().to_string();
         assert!(top.contains("Example:") && top.contains("2  usage error"), "{top}");
+        for name in ["ls", "wait", "completions", "man"] {
+            let help = cmd.find_subcommand_mut(name).unwrap().render_long_help().to_string();
+            assert!(help.contains("Example") && help.contains("Exit codes:"), "{name}: {help}");
+        }
+        let wait = cmd.find_subcommand_mut("wait").unwrap().render_long_help().to_string();
+        for code in [
+            "3  --timeout passed first",
+            "4  a file has an error or conflict badge",
+            "5  a file waited for was deleted",
+        ] {
+            assert!(wait.contains(code), "{code:?} missing from wait --help: {wait}");
+        }
     }
 }

@@ -13,7 +13,8 @@
 //! - Shared by both roles: [`cloud_client`] (HTTP client and the one
 //!   WebSocket), [`syncthing`], [`manifest`] (the local SQLite state and its
 //!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
-//!   [`ui`] (dashboard and what `status` shows), `daemon` (plugs both sides
+//!   [`ui`] (dashboard and what `status` shows), [`listing`] (badges by
+//!   place on disk, for `ls` and `wait`), `daemon` (plugs both sides
 //!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
 //!   `walk`, `ignore`, `beneath`, `presence`, `clock`, `config`, `base_dirs`,
 //!   `base_url`, `state_dir`, `doctor`).
@@ -33,6 +34,7 @@ pub mod fuzzing;
 pub mod hash;
 pub mod ignore;
 pub mod invitee;
+pub mod listing;
 pub mod live;
 pub mod manifest;
 pub mod owner;

@@ -14,6 +14,7 @@ mod badge_rule;
 mod badge_stall;
 mod badge_store;
 mod captures;
+mod cli_ls_wait;
 mod cloud_tls;
 mod dashboard_hosts;
 mod dashboard_live;

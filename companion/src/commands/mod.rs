@@ -1,17 +1,21 @@
-//! The bodies of the owner-side commands (`init`, `login`, `share`,
-//! `invite`, `scan`, `run`), one module each; `cli.rs` only parses.
+//! The bodies of the commands (`init`, `login`, `share`, `invite`, `scan`,
+//! `run`, `join`, `status`, `ls`, `wait`, `completions`), one module each;
+//! `cli.rs` only parses.
 //!
 //! Errors leave here as `anyhow` with one plain sentence that says what is
 //! wrong and what to do; `cli::main` prints it.
 
+pub mod completions;
 pub mod init;
 pub mod invite;
 pub mod join;
 pub mod login;
+pub mod ls;
 pub mod run;
 pub mod scan;
 pub mod share;
 pub mod status;
+pub mod wait;
 
 use anyhow::{Context as _, anyhow, bail};
 use uuid::Uuid;

@@ -46,7 +46,7 @@ pub async fn run(
 }
 
 /// Syncthing accepts `~/Sync` as a folder path and expands it itself.
-fn expand_tilde(path: &str) -> std::path::PathBuf {
+pub(crate) fn expand_tilde(path: &str) -> std::path::PathBuf {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     match (path.strip_prefix('~'), home) {
         (Some(""), Some(home)) => home,

@@ -1,0 +1,149 @@
+//! `companion ls [PATH] [--json]`: like `ls`, one line per entry of a
+//! directory in a shared folder with its badge, percent and ETA;
+//! subdirectories show their files aggregated (see [`crate::listing`]).
+//! Lists what the companion knows — files still to arrive included — read
+//! from the manifest the running daemon keeps, as `status` does.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use cloud_protocol::FileState;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::commands::status::{badge, bytes, clean, duration};
+use crate::config::Settings;
+use crate::listing::{self, Entry, Kind, Located};
+use crate::ui::status::{ProjectStatusView, gather};
+
+/// `ls --json`: where, and the entries.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub project_id: Uuid,
+    pub project: String,
+    /// The shared folder on this machine.
+    pub folder: String,
+    /// The listed path, relative to the folder ("" for the folder itself).
+    pub path: String,
+    pub entries: Vec<Entry>,
+}
+
+pub fn run(settings: &Settings, path: Option<&Path>, json: bool, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    let listing = list(settings, path.unwrap_or(Path::new(".")), &cwd)?;
+    if json {
+        serde_json::to_writer(&mut *out, &listing)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(render(&listing).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The entries at `path`: a directory's children, or the file itself.
+pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<Listing> {
+    if !settings.manifest_path().exists() {
+        bail!(
+            "no manifest in {} yet: `companion share` or `companion join` a folder first",
+            settings.state_dir.display()
+        );
+    }
+    let manifest = settings.open_manifest()?;
+    let Located { project, rel, root } = listing::locate(&manifest, path, cwd)?;
+    let view = project_files(settings, &manifest, project.project_id)?;
+    let entries = match view.files.iter().find(|f| f.path == rel) {
+        Some(file) => vec![listing::entry_of_file(file, rel.rsplit('/').next().unwrap_or(&rel))],
+        None => {
+            let entries = listing::entries(&view.files, &rel);
+            if entries.is_empty() && !rel.is_empty() && !root.join(&rel).is_dir() {
+                bail!("the companion knows no file {rel:?} in {} ({})", project.name, root.display());
+            }
+            entries
+        }
+    };
+    Ok(Listing {
+        project_id: project.project_id,
+        project: project.name,
+        folder: root.display().to_string(),
+        path: rel,
+        entries,
+    })
+}
+
+/// The project's files with their badges, as `status` reads them.
+pub fn project_files(
+    settings: &Settings,
+    manifest: &crate::manifest::Manifest,
+    project: Uuid,
+) -> anyhow::Result<ProjectStatusView> {
+    let report =
+        gather(manifest, Some(&project.to_string()), settings.heartbeat).context("cannot read the manifest")?;
+    report.projects.into_iter().next().with_context(|| format!("project {project} left the manifest"))
+}
+
+/// One line per entry: badge, percent, size, name (`/` after a directory), ETA, error.
+pub fn render(listing: &Listing) -> String {
+    let mut s = String::new();
+    for e in &listing.entries {
+        let percent = match e.state {
+            FileState::IgnoredHere => " ".repeat(6),
+            _ => format!("{:>5.1}%", e.percent),
+        };
+        let slash = if e.kind == Kind::Dir { "/" } else { "" };
+        let _ =
+            write!(s, "{:<14} {percent} {:>10}  {}{slash}", badge(e.state, e.percent), bytes(e.size), clean(&e.name));
+        if e.kind == Kind::Dir {
+            let _ = write!(s, "  ({} file{})", e.files, if e.files == 1 { "" } else { "s" });
+        }
+        if let Some(eta) = e.eta_s {
+            let _ = write!(s, "  ETA {}", duration(eta));
+        }
+        if let Some(error) = &e.error {
+            let _ = write!(s, "  — {}", clean(error));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, kind: Kind, state: FileState, percent: f64) -> Entry {
+        Entry {
+            name: name.into(),
+            path: name.into(),
+            kind,
+            state,
+            percent,
+            size: 3 << 20,
+            files: if kind == Kind::Dir { 2 } else { 1 },
+            eta_s: (state == FileState::Syncing).then_some(65),
+            error: (state == FileState::Error).then(|| "Syncthing: permission denied".into()),
+        }
+    }
+
+    #[test]
+    fn one_line_per_entry_with_badge_percent_size_eta_and_error() {
+        let listing = Listing {
+            project_id: Uuid::nil(),
+            project: "film".into(),
+            folder: "/home/bob/Sync/film".into(),
+            path: String::new(),
+            entries: vec![
+                entry("shots", Kind::Dir, FileState::Syncing, 42.5),
+                entry("bad\u{202e}.txt", Kind::File, FileState::Error, 0.0),
+                entry("cache.tmp", Kind::File, FileState::IgnoredHere, 0.0),
+            ],
+        };
+        let text = render(&listing);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "⟳  42%          42.5%    3.0 MiB  shots/  (2 files)  ETA 1m05s", "{text}");
+        assert!(
+            lines[1].starts_with("✗ error") && lines[1].ends_with("bad\\u{202e}.txt  — Syncthing: permission denied")
+        );
+        assert!(lines[2].starts_with("○ ignored here") && !lines[2].contains('%'), "{text}");
+    }
+}
