@@ -49,7 +49,7 @@ def main() -> None:
     for ax in axes:
         ax.axvspan(0, warm_up, color="0.9", zorder=0)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left", ncol=2)
+        ax.legend(fontsize=8, loc="lower right" if ax is not axes[3] else "center right", ncol=2)
     axes[0].set_title(f"Soak: {t[-1]:.0f} min, a sample every 10 s (shaded: warm-up, left out of the slopes)")
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=80)
