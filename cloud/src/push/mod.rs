@@ -21,6 +21,7 @@ mod session;
 mod subscription;
 mod throttle;
 
+#[cfg(feature = "testing")]
 pub(crate) use connection::OUT_QUEUE;
 pub use fanout::FanoutError;
 pub use hub::Hub;
