@@ -60,7 +60,6 @@ impl EventsQuery {
     responses(
         (status = 200, description = "one page of events", body = EventsPage),
         (status = 400, description = "`invalid_id` or `invalid_query`", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,

@@ -22,10 +22,8 @@ use crate::store::{AppendOutcome, BatchInput, now_ms};
         (status = 200, description = "applied (or replayed): the seqs given", body = UpdateFilesResponse),
         (status = 400, description = "`malformed_json`, `invalid_body`, `empty_batch` or `invalid_id`", body = ErrorBody),
         (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
         (status = 409, description = "`batch_conflict`: the batch_id was used with other changes", body = ErrorBody),
         (status = 413, description = "`payload_too_large` or `too_many_changes` (more than 1000)", body = ErrorBody),
-        (status = 415, description = "the body is not sent as `application/json`", body = ErrorBody),
         (status = 422, description = "`invalid_change` (each bad entry in `invalid`) or `quota_exceeded`", body = ErrorBody),
     ))]
 pub async fn update(
@@ -68,8 +66,6 @@ pub async fn update(
 #[utoipa::path(get, path = "/api/projects/{id}/files", operation_id = "getFiles", tag = "files", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     responses(
         (status = 200, description = "the snapshot", body = FilesSnapshot),
-        (status = 400, description = "`invalid_id`", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
 pub async fn snapshot(State(state): State<AppState>, call: ProjectCall) -> Result<Json<FilesSnapshot>, ApiError> {
     call.readable(&state).await?;

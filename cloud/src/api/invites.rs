@@ -42,11 +42,8 @@ pub struct CodePath {
         (status = 201, description = "the invite; its code is shown this once", body = Invite, links(
             ("acceptInvite" = (operation_id = "acceptInvite", parameters(("code" = "$response.body#/code"))))
         )),
-        (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_id`", body = ErrorBody),
         (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
         (status = 409, description = "`owner_cannot_join`: the invite is addressed to the owner", body = ErrorBody),
-        (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
         (status = 415, description = "a non-empty body not sent as `application/json`", body = ErrorBody),
         (status = 422, description = "`unknown_user`: no user has that `user_id`", body = ErrorBody),
     ))]

@@ -30,8 +30,6 @@ pub struct MemberPath {
                 ("id" = "$request.path.id"), ("user_id" = "$response.body#/members/0/user_id")
             )))
         )),
-        (status = 400, description = "`invalid_id`", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
 pub async fn list(State(state): State<AppState>, call: ProjectCall) -> Result<Json<MemberList>, ApiError> {
     call.readable(&state).await?;
@@ -43,7 +41,7 @@ pub async fn list(State(state): State<AppState>, call: ProjectCall) -> Result<Js
     params(("id" = Uuid, Path, description = "the project"), ("user_id" = Uuid, Path, description = "the member to revoke")),
     responses(
         (status = 200, description = "the revoked membership", body = Member),
-        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 400, description = "`invalid_id`: the project or user id is not a UUID", body = ErrorBody),
         (status = 403, description = "the caller is a member, not the owner", body = ErrorBody),
         (status = 404, description = "no such project, or that user is not a member", body = ErrorBody),
     ))]

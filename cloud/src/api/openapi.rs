@@ -2,8 +2,10 @@
 //!
 //! It is generated from the handlers' `#[utoipa::path]` annotations by the same
 //! `OpenApiRouter` that mounts them ([`super::surface`]), so a route cannot be
-//! served without being described. What every authenticated operation shares
-//! (the bearer scheme, `401`, `429`) is added here once, by [`finish`].
+//! served without being described. What operations of a kind share (`401` and
+//! `429` with the bearer scheme; `400` and `404` under a project's id; `400`,
+//! `413` and `415` with a body) is added here once, by [`finish`]; annotations
+//! give only what is their own.
 //!
 //! The document is public, like `/healthz`: it describes the surface and holds
 //! no secret, and clients and tools read it before they have a token. It is
@@ -47,24 +49,43 @@ impl Modify for BearerScheme {
     }
 }
 
-/// Adds what every operation of a kind shares, so no annotation can forget it:
-/// `401` and `429` to each operation that needs the bearer token (the rate
-/// limiter answers `429` before the handler runs).
+/// Adds what every operation of a kind shares, so no annotation can forget it
+/// (an operation's own description of a status wins):
+/// - with the bearer token: `401`, and `429` (the rate limiter answers before the handler);
+/// - under `/api/projects/{id}`: `404` (unknown project, or not a member) and `400`
+///   `invalid_id` (the extractor refuses a malformed id before the handler);
+/// - with a request body: `400` for an unreadable body, `413` and `415` (the body
+///   extractor's answers).
 pub fn finish(mut doc: OpenApi) -> OpenApi {
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let in_project = path.starts_with("/api/projects/{id}");
         for op in [&mut item.get, &mut item.post, &mut item.delete].into_iter().flatten() {
             let secured = op
                 .security
                 .iter()
                 .flatten()
                 .any(|req| serde_json::to_value(req).is_ok_and(|v| v.get(BEARER).is_some()));
+            let has_body = op.request_body.is_some();
+            let responses = &mut op.responses;
             if secured {
-                add_error(
-                    &mut op.responses,
-                    "401",
-                    "no token, a malformed `Authorization` header, or an unknown token",
-                );
-                add_error(&mut op.responses, "429", "over the rate limit; retry after `Retry-After` seconds");
+                add_error(responses, "401", "no token, a malformed `Authorization` header, or an unknown token");
+                add_error(responses, "429", "over the rate limit; retry after `Retry-After` seconds");
+            }
+            let bad_request = match (has_body, in_project) {
+                (true, true) => "`malformed_json`, `invalid_body` or `invalid_id`",
+                (true, false) => "`malformed_json` or `invalid_body`",
+                (false, true) => "`invalid_id`: the project id is not a UUID",
+                (false, false) => "",
+            };
+            if !bad_request.is_empty() {
+                add_error(responses, "400", bad_request);
+            }
+            if in_project {
+                add_error(responses, "404", "no such project, or the caller is not a member");
+            }
+            if has_body {
+                add_error(responses, "413", "the body is larger than `--body-limit`");
+                add_error(responses, "415", "the body is not sent as `application/json`");
             }
         }
     }

@@ -39,7 +39,6 @@ pub struct PageQuery {
     responses(
         (status = 200, description = "one page of progress", body = ProgressReport),
         (status = 400, description = "`invalid_id` or `invalid_query`", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
 pub async fn report(
     State(state): State<AppState>,

@@ -35,8 +35,6 @@ pub const MAX_FOLDER_ID_CHARS: usize = 256;
             ("getProgress" = (operation_id = "getProgress", parameters(("id" = "$response.body#/id"))))
         )),
         (status = 400, description = "`malformed_json`, `invalid_body` or `invalid_field` (empty, too long, control characters)", body = ErrorBody),
-        (status = 413, description = "the body is larger than `--body-limit`", body = ErrorBody),
-        (status = 415, description = "the body is not sent as `application/json`", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -69,8 +67,6 @@ pub async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<
 #[utoipa::path(get, path = "/api/projects/{id}", operation_id = "getProject", tag = "projects", security(("bearer" = [])), params(("id" = Uuid, Path, description = "the project")),
     responses(
         (status = 200, description = "the project", body = Project),
-        (status = 400, description = "`invalid_id`: the id is not a UUID", body = ErrorBody),
-        (status = 404, description = "no such project, or the caller is not a member", body = ErrorBody),
     ))]
 pub async fn get(State(state): State<AppState>, call: ProjectCall) -> Result<Json<Project>, ApiError> {
     let access = call.readable(&state).await?;
