@@ -136,16 +136,9 @@ pub struct Entry {
     /// Relative to the shared folder.
     pub path: String,
     pub kind: Kind,
-    pub state: FileState,
-    /// Byte-weighted over its files, 0..=100.
-    pub percent: f64,
-    /// Bytes, of all its files for a directory.
-    pub size: u64,
-    /// How many files it stands for (1 for a file).
-    pub files: usize,
-    pub eta_s: Option<u64>,
-    /// A file's error in words, or a directory's first one.
-    pub error: Option<String>,
+    /// Its badge (a directory's is its files' [`aggregate`]); in JSON, beside the name.
+    #[serde(flatten)]
+    pub badge: Aggregate,
 }
 
 /// What an [`Entry`] is.
@@ -157,13 +150,17 @@ pub enum Kind {
 }
 
 /// The badge of a set of files, as a directory shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Aggregate {
     pub state: FileState,
+    /// Byte-weighted over its files, 0..=100.
     pub percent: f64,
+    /// Bytes, of all its files for a directory.
     pub size: u64,
+    /// How many files it stands for (1 for a file).
     pub files: usize,
     pub eta_s: Option<u64>,
+    /// A file's error in words, or a directory's first one.
     pub error: Option<String>,
 }
 
@@ -205,18 +202,7 @@ pub fn entries(files: &[FileView], dir: &str) -> Vec<Entry> {
             if is_file {
                 return Some(entry_of_file(under[0], name));
             }
-            let a = aggregate(under)?;
-            Some(Entry {
-                name: name.to_owned(),
-                path,
-                kind: Kind::Dir,
-                state: a.state,
-                percent: a.percent,
-                size: a.size,
-                files: a.files,
-                eta_s: a.eta_s,
-                error: a.error,
-            })
+            Some(Entry { name: name.to_owned(), path, kind: Kind::Dir, badge: aggregate(under)? })
         })
         .collect()
 }
@@ -227,12 +213,14 @@ pub fn entry_of_file(f: &FileView, name: &str) -> Entry {
         name: name.to_owned(),
         path: f.path.clone(),
         kind: Kind::File,
-        state: f.state,
-        percent: f.percent,
-        size: f.size,
-        files: 1,
-        eta_s: f.eta_s,
-        error: f.error.clone(),
+        badge: Aggregate {
+            state: f.state,
+            percent: f.percent,
+            size: f.size,
+            files: 1,
+            eta_s: f.eta_s,
+            error: f.error.clone(),
+        },
     }
 }
 
@@ -268,9 +256,10 @@ mod tests {
         let top = entries(&files, "");
         assert_eq!(top.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["a.txt", "shots"]);
         let shots = &top[1];
-        assert_eq!((shots.kind, shots.state, shots.files, shots.size), (Kind::Dir, FileState::Pending, 3, 500));
+        let badge = &shots.badge;
+        assert_eq!((shots.kind, badge.state, badge.files, badge.size), (Kind::Dir, FileState::Pending, 3, 500));
         // (300 × 100 + 100 × 50 + 100 × 0) / 500
-        assert_eq!(shots.percent, 70.0);
+        assert_eq!(badge.percent, 70.0);
         let inner = entries(&files, "shots");
         assert_eq!(inner.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["deep", "one.bin", "two.bin"]);
         assert!(entries(&files, "a.txt").is_empty());

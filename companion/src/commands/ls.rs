@@ -85,15 +85,21 @@ pub fn project_files(
 /// One line per entry: badge, percent, size, name (`/` after a directory), ETA, error.
 pub fn render(listing: &Listing) -> String {
     let mut s = String::new();
-    for e in &listing.entries {
+    for entry in &listing.entries {
+        let e = &entry.badge;
         let percent = match e.state {
             FileState::IgnoredHere => " ".repeat(6),
             _ => format!("{:>5.1}%", e.percent),
         };
-        let slash = if e.kind == Kind::Dir { "/" } else { "" };
-        let _ =
-            write!(s, "{:<14} {percent} {:>10}  {}{slash}", badge(e.state, e.percent), bytes(e.size), clean(&e.name));
-        if e.kind == Kind::Dir {
+        let slash = if entry.kind == Kind::Dir { "/" } else { "" };
+        let _ = write!(
+            s,
+            "{:<14} {percent} {:>10}  {}{slash}",
+            badge(e.state, e.percent),
+            bytes(e.size),
+            clean(&entry.name)
+        );
+        if entry.kind == Kind::Dir {
             let _ = write!(s, "  ({} file{})", e.files, if e.files == 1 { "" } else { "s" });
         }
         if let Some(eta) = e.eta_s {
@@ -110,18 +116,21 @@ pub fn render(listing: &Listing) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::Aggregate;
 
     fn entry(name: &str, kind: Kind, state: FileState, percent: f64) -> Entry {
         Entry {
             name: name.into(),
             path: name.into(),
             kind,
-            state,
-            percent,
-            size: 3 << 20,
-            files: if kind == Kind::Dir { 2 } else { 1 },
-            eta_s: (state == FileState::Syncing).then_some(65),
-            error: (state == FileState::Error).then(|| "Syncthing: permission denied".into()),
+            badge: Aggregate {
+                state,
+                percent,
+                size: 3 << 20,
+                files: if kind == Kind::Dir { 2 } else { 1 },
+                eta_s: (state == FileState::Syncing).then_some(65),
+                error: (state == FileState::Error).then(|| "Syncthing: permission denied".into()),
+            },
         }
     }
 
