@@ -25,6 +25,7 @@ mod member_big_file;
 mod member_catch_up;
 mod member_conflict_copies;
 mod member_false_conflict;
+mod member_faults;
 mod member_hardening;
 mod member_partition;
 mod member_reports;
