@@ -5,10 +5,12 @@
 
 use crate::member_support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cloud_protocol::FileState;
 use member_support::*;
+use syncthing_fixtures::poll::{eventually, eventually_async};
 
 /// The product's promise for a local edit: the badge leaves ✓ within 1 s.
 /// Asserted with some slack for a loaded machine; the measured figure is printed.
@@ -40,9 +42,11 @@ async fn a_file_edited_here_after_it_was_verified_leaves_synced_at_once_and_the_
     let owner_latency = at.elapsed();
     assert_ne!(row.progress.state, FileState::Synced, "{row:?}");
     eprintln!(
-        "local edit after ✓: the badge left ✓ after {} ms ({:?}), the owner saw bob's new hash after {} ms ({:?})",
+        "local edit after ✓: the badge left ✓ after {} ms ({:?}), then {:?} {:?}; the owner saw bob's new hash after {} ms ({:?})",
         badge_latency.as_millis(),
         left.state,
+        judged.state,
+        judged.error,
         owner_latency.as_millis(),
         row.progress.state
     );
@@ -56,7 +60,7 @@ async fn badge_within(
     within: Duration,
     done: impl Fn(&cloud_protocol::FileProgress) -> bool,
 ) -> cloud_protocol::FileProgress {
-    syncthing_fixtures::poll::eventually(&format!("{path}: {what}"), within, || match s.badge(path) {
+    eventually(&format!("{path}: {what}"), within, || match s.badge(path) {
         Some(b) if done(&b) => Ok(b),
         badge => Err(format!("badge {badge:?}")),
     })
@@ -140,6 +144,195 @@ impl Drop for Tmpfs {
         let done = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
         if !done.as_ref().is_ok_and(|s| s.success()) {
             eprintln!("could not unmount {}: {done:?}", self.0.display());
+        }
+    }
+}
+
+/// Files created, then edited, while both companions are frozen (SIGSTOP),
+/// so neither reads its Syncthing's events and each 1,000-event buffer
+/// overflows (by a few hundred: about one event a change on A, two on B).
+const CREATED: usize = 1000;
+const EDITED: usize = 300;
+/// Then deleted while both Syncthings restart: 1,500 changes in all.
+const DELETED: usize = 200;
+
+fn name(i: usize) -> String {
+    format!("n{i:04}.txt")
+}
+
+fn edited(i: usize) -> Vec<u8> {
+    format!("file {i}, edited\n").into_bytes()
+}
+
+/// Both companions miss events twice: first their Syncthings' event buffers
+/// overflow (1,000 creates and 300 edits while the companions are frozen),
+/// then both Syncthings restart while 200 files are deleted. Afterwards the cloud
+/// holds exactly the owner's folder (the owner's reconciles found every
+/// change), and every badge of the invitee is right: ✓ with the final
+/// hash, – for the deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_overflowing_event_buffers_and_syncthing_restarts_the_cloud_and_every_badge_are_right() {
+    let mut s = setup(Knobs::default()).await;
+    // Frozen only once each reads its Syncthing's events (a stream that
+    // starts later begins at the newest event: nothing to miss).
+    for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
+        eventually(&format!("the {who} reads Syncthing's events"), DEADLINE, || {
+            c.log().contains("Syncthing events connected").then_some(())
+        })
+        .await;
+    }
+
+    let frozen = Frozen::new(&[&s.owner, &s.member]);
+    for i in 0..CREATED {
+        std::fs::write(s.a(&name(i)), format!("file {i}\n")).expect("create on A");
+    }
+    // B's Syncthing pulls them all (two events a file) while nobody listens.
+    eventually("B has every file", DEADLINE, || {
+        let on_b = (0..CREATED).filter(|i| s.b(&name(*i)).exists()).count();
+        if on_b == CREATED { Ok(()) } else { Err(format!("{on_b} of {CREATED}")) }
+    })
+    .await;
+    for i in 0..EDITED {
+        std::fs::write(s.a(&name(i)), edited(i)).expect("edit on A");
+    }
+    eventually("B has every edit", DEADLINE, || {
+        let on_b = (0..EDITED).filter(|i| std::fs::read(s.b(&name(*i))).is_ok_and(|b| b == edited(*i))).count();
+        if on_b == EDITED { Ok(()) } else { Err(format!("{on_b} of {EDITED}")) }
+    })
+    .await;
+    drop(frozen);
+    for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
+        eventually(&format!("the {who} hears of the lost events"), DEADLINE, || {
+            c.log().contains("Syncthing events were lost; reconciling").then_some(())
+        })
+        .await;
+    }
+    // The owner's reconcile found every change; the invitee rebuilt its badges.
+    let files = wait_cloud_holds_the_folder(&s).await;
+    wait_badges_follow(&s, &files).await;
+
+    // 200 more changes while each Syncthing restarts.
+    let a = s.a("");
+    let writer = tokio::task::spawn_blocking(move || {
+        for i in EDITED..EDITED + DELETED {
+            std::fs::remove_file(a.join(name(i))).expect("delete on A");
+            std::thread::sleep(Duration::from_millis(15));
+        }
+    });
+    s.cluster.restart_node(0).await.expect("restart A");
+    s.cluster.restart_node(1).await.expect("restart B");
+    writer.await.expect("writer");
+    for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
+        eventually(&format!("the {who} hears of the restart"), DEADLINE, || {
+            c.log().contains("Syncthing restarted; reconciling").then_some(())
+        })
+        .await;
+    }
+    let files = wait_cloud_holds_the_folder(&s).await;
+    assert_eq!(files.iter().filter(|f| f.deleted_at.is_none()).count(), CREATED - DELETED);
+    wait_badges_follow(&s, &files).await;
+    for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
+        for line in c.log().lines().filter(|l| l.contains("reconcil")) {
+            eprintln!("{who}: {line}");
+        }
+    }
+}
+
+/// The files in the owner's folder (Syncthing's own left out): path → hash.
+fn owner_folder(s: &Setup) -> BTreeMap<String, String> {
+    std::fs::read_dir(s.a(""))
+        .expect("list A")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('n') && n.ends_with(".txt"))
+        .map(|n| {
+            let hash = blake3_of(&s.a(&n));
+            (n, hash)
+        })
+        .collect()
+}
+
+/// Waits until the cloud's live files are exactly the owner's folder;
+/// the cloud's snapshot (deleted paths included).
+async fn wait_cloud_holds_the_folder(s: &Setup) -> Vec<cloud_protocol::RemoteFile> {
+    let api = s.cloud.client(&s.alice_token);
+    eventually_async("the cloud's files equal the owner's folder", DEADLINE, || async {
+        let folder = owner_folder(s);
+        let snapshot = api.files(s.project).await.map_err(|e| e.to_string())?;
+        let cloud: BTreeMap<String, String> = snapshot
+            .files
+            .iter()
+            .filter(|f| f.deleted_at.is_none())
+            .map(|f| (f.path.clone(), f.hash.clone()))
+            .collect();
+        if cloud == folder { Ok(snapshot.files) } else { Err(differences(&folder, &cloud)) }
+    })
+    .await
+}
+
+/// Waits until the invitee has a right badge for every file the cloud
+/// knows (✓ with the announced hash, which is also what B's disk holds;
+/// – for a deleted one) and none for any other path.
+async fn wait_badges_follow(s: &Setup, files: &[cloud_protocol::RemoteFile]) {
+    let known: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    eventually("every badge right", DEADLINE, || {
+        let badges = s.member.manifest().badges(s.project).map_err(|e| e.to_string())?;
+        let mut wrong: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                let badge = badges.iter().find(|b| b.progress.path == f.path).map(|b| &b.progress);
+                let right = badge.is_some_and(|b| match f.deleted_at {
+                    None => b.state == FileState::Synced && b.local_hash.as_deref() == Some(f.hash.as_str()),
+                    Some(_) => b.state == FileState::Deleted,
+                });
+                (!right).then(|| format!("{}: {badge:?}", f.path))
+            })
+            .collect();
+        wrong.extend(badges.iter().filter(|b| !known.contains(b.progress.path.as_str())).map(|b| format!("{b:?}")));
+        match wrong.len() {
+            0 => Ok(()),
+            n => Err(format!("{n} wrong, e.g. {:?}", &wrong[..n.min(5)])),
+        }
+    })
+    .await;
+    // ✓ was measured on B's bytes: they are the owner's.
+    for f in files {
+        match f.deleted_at {
+            None => assert_eq!(blake3_of(&s.b(&f.path)), f.hash, "{} on B", f.path),
+            Some(_) => assert!(!s.b(&f.path).exists(), "{} deleted on B", f.path),
+        }
+    }
+}
+
+/// Up to five paths where two path → hash maps differ, and the counts.
+fn differences(want: &BTreeMap<String, String>, got: &BTreeMap<String, String>) -> String {
+    let diff: Vec<String> = want
+        .keys()
+        .chain(got.keys())
+        .filter(|k| want.get(*k) != got.get(*k))
+        .take(5)
+        .map(|k| format!("{k}: want {:?}, got {:?}", want.get(k), got.get(k)))
+        .collect();
+    format!("{} wanted, {} held; e.g. {diff:?}", want.len(), got.len())
+}
+
+/// Processes stopped with SIGSTOP until dropped (then SIGCONT).
+struct Frozen(Vec<nix::unistd::Pid>);
+
+impl Frozen {
+    fn new(companions: &[&Companion]) -> Frozen {
+        let pids: Vec<_> =
+            companions.iter().map(|c| nix::unistd::Pid::from_raw(c.pid().expect("running") as i32)).collect();
+        for pid in &pids {
+            nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+        }
+        Frozen(pids)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGCONT);
         }
     }
 }
