@@ -21,7 +21,10 @@ const LOCAL_EDIT_SEEN: Duration = Duration::from_secs(3);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_edited_here_after_it_was_verified_leaves_synced_at_once_and_the_owner_sees_it() {
     let s = setup(Knobs { watcher_delay_s: Some(10), ..Knobs::default() }).await;
-    s.write_synced("notes.txt", b"the owner's words\n").await;
+    // A scan on A sends the owner's file now, not after the 10 s delay.
+    std::fs::write(s.a("notes.txt"), b"the owner's words\n").expect("write on A");
+    s.cluster.node(0).post(&format!("/rest/db/scan?folder={FOLDER}")).await.expect("scan A");
+    s.wait_synced("notes.txt").await;
     s.wait_owner_view("notes.txt", "synced", |r| r.progress.state == FileState::Synced).await;
 
     let edited = b"bob's words, written over the owner's\n";
