@@ -492,4 +492,10 @@ fn the_folder_watcher_makes_local_edits_news_at_once() {
     engine.local_changes(["dirt.txt"]);
     world.answer(&mut engine, t0);
     assert_eq!(state(&engine, "dirt.txt").0, FileState::Synced);
+
+    // The watcher lost events: every announced file is looked at again.
+    world.disk.insert("dirt.txt".into(), H_OTHER.into());
+    engine.local_rescan();
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "dirt.txt").0, FileState::Pending);
 }
