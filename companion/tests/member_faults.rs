@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cloud_protocol::FileState;
 use member_support::*;
-use syncthing_fixtures::poll::{eventually, eventually_async};
+use syncthing_fixtures::poll::{eventually, eventually_async, try_eventually_async};
 
 /// The product's promise for a local edit: the badge leaves ✓ within 1 s.
 /// Asserted with some slack for a loaded machine; the measured figure is printed.
@@ -175,6 +175,7 @@ fn edited(i: usize) -> Vec<u8> {
 /// hash, – for the deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_overflowing_event_buffers_and_syncthing_restarts_the_cloud_and_every_badge_are_right() {
+    let started = Instant::now();
     let mut s = setup(Knobs::default()).await;
     // Frozen only once each reads its Syncthing's events (a stream that
     // starts later begins at the newest event: nothing to miss).
@@ -204,6 +205,7 @@ async fn after_overflowing_event_buffers_and_syncthing_restarts_the_cloud_and_ev
     })
     .await;
     drop(frozen);
+    eprintln!("{:.1} s: 1,300 changes made while frozen, B has them", started.elapsed().as_secs_f64());
     for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
         eventually(&format!("the {who} hears of the lost events"), DEADLINE, || {
             c.log().contains("Syncthing events were lost; reconciling").then_some(())
@@ -213,6 +215,7 @@ async fn after_overflowing_event_buffers_and_syncthing_restarts_the_cloud_and_ev
     // The owner's reconcile found every change; the invitee rebuilt its badges.
     let files = wait_cloud_holds_the_folder(&s).await;
     wait_badges_follow(&s, &files).await;
+    eprintln!("{:.1} s: the cloud and the badges caught up", started.elapsed().as_secs_f64());
 
     // 200 more changes while each Syncthing restarts.
     let a = s.a("");
@@ -231,9 +234,13 @@ async fn after_overflowing_event_buffers_and_syncthing_restarts_the_cloud_and_ev
         })
         .await;
     }
+    eprintln!("{:.1} s: both Syncthings restarted, 200 deletes made", started.elapsed().as_secs_f64());
     let files = wait_cloud_holds_the_folder(&s).await;
     assert_eq!(files.iter().filter(|f| f.deleted_at.is_none()).count(), CREATED - DELETED);
+    let left_on_b = (EDITED..EDITED + DELETED).filter(|i| s.b(&name(*i)).exists()).count();
+    eprintln!("{:.1} s: the cloud caught up; {left_on_b} deleted files still on B", started.elapsed().as_secs_f64());
     wait_badges_follow(&s, &files).await;
+    eprintln!("{:.1} s: the cloud and the badges caught up", started.elapsed().as_secs_f64());
     for (who, c) in [("owner", &s.owner), ("invitee", &s.member)] {
         for line in c.log().lines().filter(|l| l.contains("reconcil")) {
             eprintln!("{who}: {line}");
@@ -254,12 +261,13 @@ fn owner_folder(s: &Setup) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Waits until the cloud's live files are exactly the owner's folder;
-/// the cloud's snapshot (deleted paths included).
+/// Waits until the cloud's live files are exactly the owner's folder (as
+/// it is now: nothing writes it meanwhile); the cloud's snapshot (deleted
+/// paths included).
 async fn wait_cloud_holds_the_folder(s: &Setup) -> Vec<cloud_protocol::RemoteFile> {
     let api = s.cloud.client(&s.alice_token);
+    let folder = owner_folder(s);
     eventually_async("the cloud's files equal the owner's folder", DEADLINE, || async {
-        let folder = owner_folder(s);
         let snapshot = api.files(s.project).await.map_err(|e| e.to_string())?;
         let cloud: BTreeMap<String, String> = snapshot
             .files
@@ -277,17 +285,19 @@ async fn wait_cloud_holds_the_folder(s: &Setup) -> Vec<cloud_protocol::RemoteFil
 /// – for a deleted one) and none for any other path.
 async fn wait_badges_follow(s: &Setup, files: &[cloud_protocol::RemoteFile]) {
     let known: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    eventually("every badge right", DEADLINE, || {
+    let probe = || {
         let badges = s.member.manifest().badges(s.project).map_err(|e| e.to_string())?;
+        let by_path: std::collections::HashMap<&str, &cloud_protocol::FileProgress> =
+            badges.iter().map(|b| (b.progress.path.as_str(), &b.progress)).collect();
         let mut wrong: Vec<String> = files
             .iter()
             .filter_map(|f| {
-                let badge = badges.iter().find(|b| b.progress.path == f.path).map(|b| &b.progress);
+                let badge = by_path.get(f.path.as_str()).copied();
                 let right = badge.is_some_and(|b| match f.deleted_at {
                     None => b.state == FileState::Synced && b.local_hash.as_deref() == Some(f.hash.as_str()),
                     Some(_) => b.state == FileState::Deleted,
                 });
-                (!right).then(|| format!("{}: {badge:?}", f.path))
+                (!right).then(|| format!("{}: {badge:?} (on B: {})", f.path, s.b(&f.path).exists()))
             })
             .collect();
         wrong.extend(badges.iter().filter(|b| !known.contains(b.progress.path.as_str())).map(|b| format!("{b:?}")));
@@ -295,8 +305,14 @@ async fn wait_badges_follow(s: &Setup, files: &[cloud_protocol::RemoteFile]) {
             0 => Ok(()),
             n => Err(format!("{n} wrong, e.g. {:?}", &wrong[..n.min(5)])),
         }
-    })
-    .await;
+    };
+    // Usually a second or two. When not, say what is late before waiting on.
+    let quick = Duration::from_secs(10);
+    if let Err(late) = try_eventually_async("every badge right", quick, || std::future::ready(probe())).await {
+        let need = s.cluster.node(1).get_json(&format!("/rest/db/status?folder={FOLDER}")).await;
+        eprintln!("slow: {late}\nB's db/status: {need:?}");
+        eventually("every badge right", DEADLINE, probe).await;
+    }
     // ✓ was measured on B's bytes: they are the owner's.
     for f in files {
         match f.deleted_at {
