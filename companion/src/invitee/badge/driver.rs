@@ -173,8 +173,9 @@ impl Driver {
         *self.watch_rules.write().unwrap_or_else(|p| p.into_inner()) = self.engine.here.patterns().clone();
     }
 
-    /// Starts the folder watcher; its batches arrive on the receiver (which
-    /// never yields when there is no watcher).
+    /// Starts the folder watcher; its batches arrive on the receiver.
+    /// Without a watcher the receiver is closed at once, so the `select!`
+    /// branch that reads it (it only takes `Some`) never fires.
     fn watch(&self) -> (Option<FolderWatcher>, mpsc::Receiver<WatchBatch>) {
         if !self.deps.watch.enabled {
             return (None, mpsc::channel(1).1);
