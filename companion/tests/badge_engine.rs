@@ -453,3 +453,49 @@ fn a_need_answer_older_than_the_finish_does_not_leave_the_file_syncing() {
     let b = engine.badge("back.txt").unwrap();
     assert_eq!((b.state, b.local_hash.as_deref()), (FileState::Pending, Some(H_OWNER)), "{b:?}");
 }
+
+/// What this machine's own file watcher reports (docs/badges.md#local-changes):
+/// an edited file leaves ✓ at once; a changed directory stands for the files
+/// beneath it; a file reported but untouched (Syncthing renaming a pulled
+/// file into place) is only stat'ed and stays ✓.
+#[test]
+fn the_folder_watcher_makes_local_edits_news_at_once() {
+    let (mut engine, mut world, t0) = (Engine::new("proj"), World::default(), Instant::now());
+    for path in ["notes.txt", "dir/a.txt", "dir/b.txt", "dirt.txt"] {
+        world.disk.insert(path.into(), H_OWNER.into());
+        engine.announce(path, expected(10, H_OWNER));
+    }
+    world.answer(&mut engine, t0);
+    engine.take_changes();
+
+    // Edited here: not ✓ before the new bytes are read, then judged on them.
+    world.disk.insert("notes.txt".into(), H_OTHER.into());
+    engine.local_changes(["notes.txt"]);
+    assert_ne!(state(&engine, "notes.txt").0, FileState::Synced, "the old hash proves nothing");
+    world.answer(&mut engine, t0);
+    let badge = engine.badge("notes.txt").unwrap();
+    assert_eq!((badge.state, badge.local_hash.as_deref()), (FileState::Pending, Some(H_OTHER)));
+
+    // `dir` renamed away: both files beneath it are looked at, `dirt.txt` is not.
+    world.disk.remove("dir/a.txt");
+    world.disk.remove("dir/b.txt");
+    world.hashes_done.clear();
+    engine.local_changes(["dir"]);
+    world.answer(&mut engine, t0);
+    world.hashes_done.sort();
+    assert_eq!(world.hashes_done, ["dir/a.txt", "dir/b.txt"]);
+    assert_eq!(state(&engine, "dir/a.txt").0, FileState::Pending);
+    assert_eq!(state(&engine, "dirt.txt").0, FileState::Synced);
+
+    // Reported, but size, mtime and inode are those of its last hash: ✓ stands.
+    world.disk.insert("dirt.txt".into(), format!("{H_OWNER} unchanged"));
+    engine.local_changes(["dirt.txt"]);
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "dirt.txt").0, FileState::Synced);
+
+    // The watcher lost events: every announced file is looked at again.
+    world.disk.insert("dirt.txt".into(), H_OTHER.into());
+    engine.local_rescan();
+    world.answer(&mut engine, t0);
+    assert_eq!(state(&engine, "dirt.txt").0, FileState::Pending);
+}

@@ -27,6 +27,7 @@ mod member_catch_up;
 mod member_clock_skew;
 mod member_conflict_copies;
 mod member_false_conflict;
+mod member_faults;
 mod member_hardening;
 mod member_partition;
 mod member_reports;

@@ -183,6 +183,7 @@ impl Shared {
             syncthing: ctx.syncthing.clone(),
             live: self.live.clone(),
             saved: saved.clone(),
+            watch: crate::owner::watch::WatchConfig::default(),
         };
         let driver = Driver::new(deps, id, &project.folder_id, project.folder_path.clone());
         let driver_stop = stop.clone();

@@ -7,6 +7,10 @@
 //! On start it rebuilds every badge from the manifest (announcements, last
 //! badges with their stamps) and Syncthing's REST (need, status, file)
 //! without waiting for a new event: untouched files are not even re-read.
+//!
+//! It also watches the folder itself (the owner's watcher, `owner::watch`):
+//! a file edited here is news within the debounce (200 ms), not after
+//! Syncthing's own watcher delay (10 s by default).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,6 +31,7 @@ use super::{here, redact};
 use crate::live::{FolderLive, Live, LiveUpdate, folder_key};
 use crate::manifest::db::Db;
 use crate::manifest::{ManifestError, RemoteFileRow};
+use crate::owner::watch::{FolderWatcher, SharedRules, WatchBatch, WatchConfig};
 use crate::syncthing::{Client, StreamItem};
 
 /// Actions run at once (hashes go to the blocking pool, the rest to Syncthing).
@@ -55,6 +60,8 @@ pub struct DriverDeps {
     pub live: Live,
     /// Notified after badges were saved, so the reporter sends them.
     pub saved: Arc<Notify>,
+    /// The folder watcher's tuning (`enabled: false`: Syncthing's events only).
+    pub watch: WatchConfig,
 }
 
 /// One project's badge engine at work. See the module docs.
@@ -70,6 +77,8 @@ pub struct Driver {
     save_failing: bool,
     /// The ignore rules are to be read again (a tick, or a scan ended).
     ignores_due: bool,
+    /// The patterns the folder watcher skips, kept equal to the engine's.
+    watch_rules: SharedRules,
 }
 
 impl Driver {
@@ -84,6 +93,7 @@ impl Driver {
             last_folder: None,
             save_failing: false,
             ignores_due: false,
+            watch_rules: SharedRules::default(),
         }
     }
 
@@ -97,6 +107,9 @@ impl Driver {
         shutdown: CancellationToken,
     ) -> Result<(), DriverError> {
         self.restore().await?;
+        // After restore, so it skips what this folder ignores. Without it
+        // (no inotify, or its limit hit) Syncthing's events still tell.
+        let (_watcher, mut local) = self.watch();
         let mut work: JoinSet<Answer> = JoinSet::new();
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         let mut folder_tick = tokio::time::interval(FOLDER_EVERY);
@@ -118,6 +131,7 @@ impl Driver {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+                Some(batch) = local.recv() => self.local_batch(batch),
                 rows = announced.recv(), if announcements_open => match rows {
                     Some(rows) => {
                         // A path bob has just ignored must not be read: look
@@ -151,6 +165,40 @@ impl Driver {
             && self.engine.set_ignores(rules)
         {
             tracing::info!(project = %self.project, folder = %self.folder_id, "this folder's ignore patterns changed");
+            self.share_ignores();
+        }
+    }
+
+    fn share_ignores(&self) {
+        *self.watch_rules.write().unwrap_or_else(|p| p.into_inner()) = self.engine.here.patterns().clone();
+    }
+
+    /// Starts the folder watcher; its batches arrive on the receiver.
+    /// Without a watcher the receiver is closed at once, so the `select!`
+    /// branch that reads it (it only takes `Some`) never fires.
+    fn watch(&self) -> (Option<FolderWatcher>, mpsc::Receiver<WatchBatch>) {
+        if !self.deps.watch.enabled {
+            return (None, mpsc::channel(1).1);
+        }
+        self.share_ignores();
+        match FolderWatcher::start(&self.root, self.watch_rules.clone(), self.deps.watch) {
+            Ok((watcher, rx)) => (Some(watcher), rx),
+            Err(e) => {
+                tracing::warn!(project = %self.project, error = %e, "no file watcher for badges");
+                (None, mpsc::channel(1).1)
+            }
+        }
+    }
+
+    /// What the folder watcher saw on this disk.
+    fn local_batch(&mut self, batch: WatchBatch) {
+        if batch.ignores_changed {
+            self.ignores_due = true;
+        }
+        if batch.rescan {
+            self.engine.local_rescan();
+        } else {
+            self.engine.local_changes(batch.paths.iter().map(String::as_str));
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 use time::OffsetDateTime;
 
 use super::engine::Engine;
-use super::model::Action;
+use super::model::{Action, DiskFact, Verified};
 use super::rule::Pull;
 use super::stall;
 use crate::ignore::is_conflict_copy;
@@ -225,5 +225,69 @@ impl Engine {
             }
             self.news(&d.path);
         }
+    }
+}
+
+/// What this machine's own file watcher saw (`driver` runs one on the
+/// folder): a local edit is news at once, not after Syncthing's watcher
+/// delay (docs/badges.md#local-changes).
+impl Engine {
+    /// Paths of the folder that changed on this disk (files or directories,
+    /// present or gone). Each announced file among them, or beneath a
+    /// changed directory, is news: its last hash proves nothing until it
+    /// is looked at again. The look only stats a file whose size, mtime
+    /// and inode are those of its last hash (Syncthing renaming a pulled
+    /// file into place is seen here too, and is verified once already).
+    pub fn local_changes<'a>(&mut self, paths: impl IntoIterator<Item = &'a str>) {
+        self.tick();
+        let mut news = Vec::new();
+        for path in paths {
+            if is_conflict_copy(path).is_some() {
+                self.push(Action::CheckCopy { path: path.to_owned() });
+            }
+            if self.files.get(path).is_some_and(|t| t.expected.is_some()) {
+                news.push(path.to_owned());
+            } else if !self.files.contains_key(path) {
+                // A directory (renamed, deleted) stands for what is beneath it.
+                let dir = format!("{path}/");
+                news.extend(
+                    self.files
+                        .iter()
+                        .filter(|(p, t)| t.expected.is_some() && p.starts_with(&dir))
+                        .map(|(p, _)| p.clone()),
+                );
+            }
+        }
+        for path in news {
+            self.local_news(&path);
+        }
+        self.settle();
+    }
+
+    /// The watcher lost events (the kernel's queue overflowed): every
+    /// announced file may have changed. Each is looked at again; unchanged
+    /// ones are only stat'ed.
+    pub fn local_rescan(&mut self) {
+        self.tick();
+        let all: Vec<String> =
+            self.files.iter().filter(|(_, t)| t.expected.is_some()).map(|(p, _)| p.clone()).collect();
+        for path in all {
+            self.local_news(&path);
+        }
+        self.settle();
+    }
+
+    fn local_news(&mut self, path: &str) {
+        let Some(t) = self.files.get(path) else { return };
+        if t.disk == DiskFact::IgnoredHere {
+            return;
+        }
+        let known = match &t.disk {
+            DiskFact::Present { stamp, inode: Some(inode), .. } => {
+                Some(Verified { stamp: *stamp, inode: Some(*inode) })
+            }
+            _ => None,
+        };
+        self.news_with(path, known);
     }
 }

@@ -40,6 +40,12 @@ impl Engine {
     /// of its disk (and every verdict built on it) is older than that, and
     /// it is read again.
     pub(super) fn news(&mut self, path: &str) {
+        self.news_with(path, None);
+    }
+
+    /// [`Engine::news`], looking again with `known`: the stamp of the last
+    /// hash, so a file that still has it is only stat'ed.
+    pub(super) fn news_with(&mut self, path: &str, known: Option<Verified>) {
         let now = self.clock;
         let Some(t) = self.files.get_mut(path) else { return };
         t.news_at = now;
@@ -47,7 +53,7 @@ impl Engine {
         t.db_conflict = None;
         t.db_answer = None;
         self.touched.insert(path.to_owned());
-        self.want_hash(path, None);
+        self.want_hash(path, known);
     }
 
     /// The answer to an [`Action::Hash`].

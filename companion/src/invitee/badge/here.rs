@@ -55,6 +55,12 @@ impl HereRules {
         HereRules { rules, includes, source: (expanded.to_vec(), raw.to_vec()) }
     }
 
+    /// The folder's own patterns (for the file watcher, which skips what
+    /// they ignore as the owner's does).
+    pub fn patterns(&self) -> &IgnoreRules {
+        &self.rules
+    }
+
     /// Whether this machine's Syncthing does not sync `path`.
     pub fn ignores(&self, path: &str) -> bool {
         is_internal(path) || is_temporary(path) || self.includes.contains(path) || self.rules.verdict(path).is_ignored()
