@@ -13,7 +13,8 @@
 //! - Shared by both roles: [`cloud_client`] (HTTP client and the one
 //!   WebSocket), [`syncthing`], [`manifest`] (the local SQLite state and its
 //!   async handle `manifest::db`), [`live`] (badge news for the dashboard),
-//!   [`ui`] (dashboard and what `status` shows), [`listing`] (badges by
+//!   [`ui`] (dashboard and what `status` shows), `socket` (the local status
+//!   socket for file managers), [`listing`] (badges by
 //!   place on disk, for `ls` and `wait`), `daemon` (plugs both sides
 //!   in the same way), [`cli`] + `commands`, and small helpers (`hash`,
 //!   `walk`, `ignore`, `beneath`, `presence`, `clock`, `config`, `base_dirs`,
@@ -39,6 +40,7 @@ pub mod live;
 pub mod manifest;
 pub mod owner;
 pub(crate) mod presence;
+pub(crate) mod socket;
 pub mod state_dir;
 pub mod syncthing;
 pub mod ui;

@@ -45,11 +45,15 @@ pub async fn preflight(settings: &Settings) -> anyhow::Result<()> {
 pub const PREFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The daemon for these settings, with every part this build has: the
-/// owner side, the invitee side (cloud link, member tasks) and the dashboard.
+/// owner side, the invitee side (cloud link, member tasks), the dashboard
+/// and the status socket.
 pub fn daemon(settings: Settings) -> Daemon {
     let live = crate::live::Live::new();
     let daemon = crate::invitee::MemberSide::new(live.clone()).plug(Daemon::new(settings));
-    daemon.with_service("dashboard", move |ctx| Box::pin(crate::ui::Dashboard::service(ctx, live)))
+    let socket_live = live.clone();
+    daemon
+        .with_service("dashboard", move |ctx| Box::pin(crate::ui::Dashboard::service(ctx, live)))
+        .with_service("status socket", move |ctx| Box::pin(crate::socket::service(ctx, socket_live)))
 }
 
 #[cfg(unix)]
