@@ -286,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 for line in lines.iter().chain(&commands::quarantine_report(&settings)) {
                     println!("{line}");
                 }
+                println!("{}", crate::socket::doctor_line(&settings.state_dir));
                 if !cloud_ok {
                     code = ExitCode::from(1);
                 }

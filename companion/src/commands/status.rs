@@ -58,6 +58,7 @@ fn snapshot(settings: &Settings, project: Option<&str>) -> anyhow::Result<Status
         anyhow::bail!("no project {key:?} on this machine; `companion status` lists them all");
     }
     report.dashboard = dashboard_url(&settings.state_dir);
+    report.socket = crate::socket::answering(&settings.state_dir).map(|p| p.display().to_string());
     Ok(report)
 }
 
@@ -74,6 +75,9 @@ pub fn render(report: &StatusReport) -> String {
     }
     if let Some(url) = &report.dashboard {
         let _ = writeln!(s, "Dashboard: {url}");
+    }
+    if let Some(path) = &report.socket {
+        let _ = writeln!(s, "Status socket: {path}");
     }
     s
 }

@@ -24,12 +24,15 @@ use conflict::{member_versions, relate};
 /// File in the state directory holding the dashboard's URL (with its secret).
 pub(crate) const DASHBOARD_URL_FILE: &str = "dashboard.url";
 
-/// `{"projects": [...]}` (plus where the dashboard is, when it runs).
+/// `{"projects": [...]}` (plus where the dashboard and the status socket are, when it runs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub projects: Vec<ProjectStatusView>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<String>,
+    /// The status socket's path, when a running companion answers on it (docs/status-socket.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
 }
 
 /// One project.
@@ -127,7 +130,7 @@ pub fn gather(manifest: &Manifest, filter: Option<&str>, heartbeat: Duration) ->
         }
         projects.push(project_view(manifest, &p, heartbeat)?);
     }
-    Ok(StatusReport { projects, dashboard: None })
+    Ok(StatusReport { projects, dashboard: None, socket: None })
 }
 
 /// Whether `key` names the project (id, name or folder id).
