@@ -47,3 +47,4 @@ mod owner_symlinks;
 mod owner_truncate;
 mod path_beneath;
 mod scan;
+mod status_socket;
