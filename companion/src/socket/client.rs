@@ -268,7 +268,7 @@ fn changed(subs: &[Subscription], update: &LiveUpdate) -> Vec<Line> {
             }
             out
         }
-        // A project reloaded (joined again, revoked): everything may differ.
+        // Access to the project was revoked: everything under it may differ.
         LiveUpdate::Project { project_id } => subs
             .iter()
             .filter(|s| s.project == *project_id)
