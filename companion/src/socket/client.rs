@@ -281,7 +281,30 @@ fn changed(subs: &[Subscription], update: &LiveUpdate) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base_dirs::BaseDirs;
+    use crate::config::{ConfigEnv, Flags};
     use cloud_protocol::FileProgress;
+
+    /// A client that sends and never reads: the daemon stops reading it once
+    /// its answers back up, and drops it after [`WRITE_STALL`] (paused time).
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_never_reads_is_not_read_and_then_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = ConfigEnv { dirs: BaseDirs::home(dir.path().join("home")), ..ConfigEnv::default() };
+        let settings = Arc::new(Settings::resolve(&Flags::default(), &env).unwrap());
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let served = tokio::spawn(serve(server, settings, Live::new()));
+        let pings = "ping\n".repeat(64 * 1024);
+        let (mut sent, started) = (0usize, tokio::time::Instant::now());
+        // Succeeds until the daemon, its answers unread, stops reading; fails once it hung up.
+        while client.write_all(pings.as_bytes()).await.is_ok() {
+            sent += pings.len();
+            assert!(sent < 64 << 20, "the daemon read 64 MiB without its answers being read");
+        }
+        served.await.unwrap();
+        let waited = started.elapsed();
+        assert!(waited >= WRITE_STALL && waited < 2 * WRITE_STALL, "dropped after {waited:?}");
+    }
 
     fn progress(path: &str, state: FileState, percent: f64) -> FileProgress {
         serde_json::from_value(serde_json::json!({"path": path, "state": state, "percent": percent})).unwrap()
