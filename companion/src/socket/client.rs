@@ -310,6 +310,41 @@ mod tests {
         serde_json::from_value(serde_json::json!({"path": path, "state": state, "percent": percent})).unwrap()
     }
 
+    /// Subscribed, the client reads nothing while more news comes than the
+    /// daemon's ring holds: what it gets first is one `resync`, not a backlog.
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_gets_resync() {
+        use crate::manifest::{Manifest, ProjectRow};
+        use cloud_protocol::Role;
+        use tokio::io::AsyncBufReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (film, state) = (dir.path().join("film"), dir.path().join("state"));
+        std::fs::create_dir_all(&film).unwrap();
+        let project = Uuid::new_v4();
+        let mut manifest = Manifest::open_in(&state).unwrap();
+        manifest.insert_project(&ProjectRow::new(project, "http://c", "film", "f", &film, Role::Member)).unwrap();
+        let env = ConfigEnv { dirs: BaseDirs::home(dir.path().join("home")), ..ConfigEnv::default() };
+        let flags = Flags { state_dir: Some(state), ..Flags::default() };
+        let settings = Arc::new(Settings::resolve(&flags, &env).unwrap());
+        let live = Live::new();
+        let (server, client) = UnixStream::pair().unwrap();
+        tokio::spawn(serve(server, settings, live.clone()));
+        let (read, mut write) = client.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let film = film.display().to_string();
+        write.write_all(format!("subscribe {film}\n").as_bytes()).await.unwrap();
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), "hello\tprotocol=1");
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), format!("subscribed\tpath={film}"));
+        // This runtime has one thread: the daemon's side sees nothing until all is published.
+        for i in 0..10_000 {
+            let files = vec![progress(&format!("f{i}"), FileState::Synced, 100.0)];
+            live.publish(LiveUpdate::Files { project_id: project, files });
+        }
+        assert_eq!(lines.next_line().await.unwrap().unwrap(), format!("resync\tpath={film}"));
+        let next = lines.next_line().await.unwrap().unwrap();
+        assert!(next.starts_with(&format!("changed\tpath={film}/f")), "{next}");
+    }
+
     #[test]
     fn news_becomes_one_changed_line_per_path_under_a_subscription() {
         let project = Uuid::new_v4();
