@@ -145,6 +145,20 @@ impl Stack {
         self.cluster.node(1).folder_path(&self.options.folder)
     }
 
+    /// Stops the stack after a scenario whose outcome is `result`. When it
+    /// failed, every log and `dir` (where the stack was started) are kept
+    /// first, and where they are is printed, so the failure can be read.
+    pub async fn stop_after<T>(&mut self, dir: tempfile::TempDir, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        if result.is_err() {
+            self.cluster.keep_logs();
+            let nginx = if self.proxy.is_some() { ", nginx" } else { "" };
+            eprintln!("logs: {} (owner, invitee, cloud.log{nginx})", dir.path().display());
+            let _ = dir.keep();
+        }
+        self.stop().await?;
+        result
+    }
+
     /// Stops the companions, then the proxy and the cloud (SIGTERM, then SIGKILL
     /// after 10 s); the Syncthing nodes stop when the stack is dropped.
     pub async fn stop(&mut self) -> anyhow::Result<()> {

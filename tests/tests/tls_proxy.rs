@@ -60,13 +60,7 @@ async fn the_whole_path_through_nginx_with_tls_reaches_synced() {
     };
     let mut stack = Stack::start(dir.path(), options).await.unwrap();
     let result = scenario(&stack, &front).await;
-    if result.is_err() {
-        stack.cluster.keep_logs();
-        eprintln!("logs: {} (owner, invitee, cloud.log, nginx)", dir.path().display());
-        let _ = dir.keep();
-    }
-    stack.stop().await.unwrap();
-    result.unwrap();
+    stack.stop_after(dir, result).await.unwrap();
     // Both companions' WebSockets went through nginx and were upgraded (a
     // socket's line is logged when it closes: the companions have stopped).
     let log = stack.proxy.as_ref().unwrap().access_log();

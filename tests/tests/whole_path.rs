@@ -38,13 +38,7 @@ async fn whole_path(postgres_url: Option<String>) -> anyhow::Result<()> {
     };
     let mut stack = Stack::start(dir.path(), options).await?;
     let result = scenario(&stack).await;
-    if result.is_err() {
-        stack.cluster.keep_logs();
-        eprintln!("logs: {} (owner, invitee, cloud.log)", dir.path().display());
-        let _ = dir.keep();
-    }
-    stack.stop().await?;
-    result
+    stack.stop_after(dir, result).await
 }
 
 async fn scenario(stack: &Stack) -> anyhow::Result<()> {

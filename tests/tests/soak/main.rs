@@ -74,13 +74,7 @@ async fn soak() {
     };
     let mut stack = Stack::start(dir.path(), options).await.unwrap();
     let result = run(&stack, Duration::from_secs(secs), &out).await;
-    if result.is_err() {
-        stack.cluster.keep_logs();
-        eprintln!("logs: {} (owner, invitee, cloud.log)", dir.path().display());
-        let _ = dir.keep();
-    }
-    stack.stop().await.unwrap();
-    result.unwrap();
+    stack.stop_after(dir, result).await.unwrap();
 }
 
 async fn run(stack: &Stack, length: Duration, out: &std::path::Path) -> anyhow::Result<()> {
