@@ -172,6 +172,8 @@ pub struct ConfigEnv {
     pub heartbeat: Option<std::time::Duration>,
     /// `COMPANION_CLOCK_OFFSET` (tests and diagnosis play a wrong clock with it)
     pub clock_offset: Option<time::Duration>,
+    /// `COMPANION_STALL_AFTER_MS` (tests shorten the stall wait with it)
+    pub stall_after: Option<std::time::Duration>,
     /// `COMPANION_DASHBOARD_ALLOWED_HOSTS`, comma-separated.
     pub dashboard_allowed_hosts: Option<Vec<String>>,
 }
@@ -188,6 +190,9 @@ impl ConfigEnv {
                 std::env::var(crate::presence::HEARTBEAT_ENV).ok().as_deref(),
             ),
             clock_offset: crate::clock::offset_from_env(std::env::var(crate::clock::OFFSET_ENV).ok().as_deref()),
+            stall_after: crate::invitee::badge::stall_after_from_env(
+                std::env::var(crate::invitee::badge::STALL_AFTER_ENV).ok().as_deref(),
+            ),
             dashboard_allowed_hosts: text("COMPANION_DASHBOARD_ALLOWED_HOSTS")
                 .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect()),
         }
@@ -245,6 +250,8 @@ pub struct Settings {
     pub heartbeat: std::time::Duration,
     /// How far this companion's clock is set from the system's ([`crate::clock`]).
     pub clock_offset: time::Duration,
+    /// How long a pull may receive nothing before its badge reads stalled.
+    pub stall_after: std::time::Duration,
     /// Extra `Host` values the dashboard accepts (environment over file).
     pub dashboard_allowed_hosts: Vec<String>,
 }
@@ -286,6 +293,7 @@ impl Settings {
             dashboard_allowed_hosts,
             heartbeat,
             clock_offset: env.clock_offset.unwrap_or(time::Duration::ZERO),
+            stall_after: env.stall_after.unwrap_or(crate::invitee::badge::STALL_AFTER),
         })
     }
 

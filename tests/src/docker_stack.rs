@@ -36,11 +36,18 @@ pub struct DockerOptions {
     pub owner_send_limit_kibps: u32,
     /// The folder's `fsWatcherDelayS` on both Syncthings.
     pub fs_watcher_delay_s: u32,
+    /// `COMPANION_STALL_AFTER_MS` of the invitee's companion (none: the 30 s in use).
+    pub invitee_stall_after_ms: Option<u64>,
 }
 
 impl Default for DockerOptions {
     fn default() -> Self {
-        DockerOptions { invitee_recv_limit_kibps: 0, owner_send_limit_kibps: 0, fs_watcher_delay_s: 1 }
+        DockerOptions {
+            invitee_recv_limit_kibps: 0,
+            owner_send_limit_kibps: 0,
+            fs_watcher_delay_s: 1,
+            invitee_stall_after_ms: None,
+        }
     }
 }
 
@@ -181,15 +188,19 @@ impl<'r> DockerStack<'r> {
         let mut people = Vec::new();
         for (i, (role, st_dir, container)) in st.into_iter().enumerate() {
             let companion_dir = run.mkdir(&format!("{role}/companion"))?;
+            let mut env = vec![
+                ("COMPANION_SYNCTHING_URL".into(), format!("http://syncthing-{role}:8384")),
+                ("RUST_LOG".into(), "info".into()),
+            ];
+            if let (1, Some(ms)) = (i, options.invitee_stall_after_ms) {
+                env.push((companion::invitee::badge::STALL_AFTER_ENV.into(), ms.to_string()));
+            }
             let spec = Spec {
                 name: format!("companion-{role}"),
                 image: images.companion.clone(),
                 network: role.into(),
                 alias: format!("companion-{role}"),
-                env: vec![
-                    ("COMPANION_SYNCTHING_URL".into(), format!("http://syncthing-{role}:8384")),
-                    ("RUST_LOG".into(), "info".into()),
-                ],
+                env,
                 mounts: vec![
                     (companion_dir.clone(), "/var/lib/companion".into(), false),
                     (st_dir.join("config"), "/var/syncthing/config".into(), true),

@@ -7,8 +7,9 @@
 //! verified hash, and the owner's view of that member says the same.
 //! Within the cut both sides say the pull is stalled (`syncing` at the held
 //! percent, `error` "stalled: …": docs/badges.md#stalled-pulls): a
-//! `docker network disconnect` is silent to Syncthing, so it is the 30 s
-//! "nothing received" rule that speaks, not Syncthing's own errors.
+//! `docker network disconnect` is silent to Syncthing, so it is the
+//! "nothing received" rule that speaks (30 s in use, [`STALL_AFTER`] here),
+//! not Syncthing's own errors.
 //!
 //! The limit is the owner's send limit, not the invitee's receive limit: under
 //! a receive limit the owner's Syncthing fills the kernel's socket buffers at
@@ -28,16 +29,24 @@ use syncthing_fixtures::poll::try_eventually_async;
 const LONG: Duration = Duration::from_secs(240);
 const BIG: &str = "footage/take-03.mov";
 const BIG_MIB: usize = 20;
-/// How long the cut lasts: long enough to watch the badge hold and, after the
-/// stall rule's 30 s without data, say so (with room for a loaded machine).
-const CUT: Duration = Duration::from_secs(55);
+/// The stall rule's wait in this test (`COMPANION_STALL_AFTER_MS` of the
+/// invitee's companion): long enough that a pull reporting progress every
+/// second never reads stalled.
+const STALL_AFTER: Duration = Duration::from_secs(8);
+/// How long the cut lasts: long enough to watch the badge hold and, after
+/// [`STALL_AFTER`] without data, say so (with room for a loaded machine).
+const CUT: Duration = Duration::from_secs(STALL_AFTER.as_secs() + 22);
 /// Progress reported just before the cut may still land in the badge.
 const SETTLE: Duration = Duration::from_secs(5);
 const SAMPLE: Duration = Duration::from_millis(500);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_partition_mid_transfer_holds_the_badge_then_resumes() {
-    let options = DockerOptions { owner_send_limit_kibps: 1024, ..DockerOptions::default() };
+    let options = DockerOptions {
+        owner_send_limit_kibps: 1024,
+        invitee_stall_after_ms: Some(u64::try_from(STALL_AFTER.as_millis()).unwrap()),
+        ..DockerOptions::default()
+    };
     run_in_containers("partition", "partition", options, scenario).await;
 }
 

@@ -62,6 +62,8 @@ pub struct DriverDeps {
     pub saved: Arc<Notify>,
     /// The folder watcher's tuning (`enabled: false`: Syncthing's events only).
     pub watch: WatchConfig,
+    /// How long a pull may receive nothing before it reads stalled.
+    pub stall_after: std::time::Duration,
 }
 
 /// One project's badge engine at work. See the module docs.
@@ -84,12 +86,14 @@ pub struct Driver {
 impl Driver {
     /// A driver for a project bound to Syncthing folder `folder_id` at `root`.
     pub fn new(deps: DriverDeps, project: Uuid, folder_id: &str, root: PathBuf) -> Driver {
+        let mut engine = Engine::new(folder_id);
+        engine.set_stall_after(deps.stall_after);
         Driver {
             deps,
             project,
             folder_id: folder_id.to_owned(),
             root,
-            engine: Engine::new(folder_id),
+            engine,
             last_folder: None,
             save_failing: false,
             ignores_due: false,

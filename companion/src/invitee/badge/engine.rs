@@ -5,7 +5,7 @@
 //! callers pass `now`, so tests replay captures at any speed.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cloud_protocol::FileProgress;
 use time::OffsetDateTime;
@@ -40,6 +40,8 @@ pub struct Engine {
     /// When a pull of this folder last moved (blocks in place, a pull
     /// finished): a pull is stalled only if the whole folder is quiet.
     pub(super) last_moved: Option<Instant>,
+    /// How long a pull may receive nothing before it reads stalled.
+    stall_after: Duration,
     /// What this machine's Syncthing does not sync: such paths are never hashed.
     pub(super) here: HereRules,
 }
@@ -60,8 +62,14 @@ impl Engine {
             changes: BTreeSet::new(),
             folder_rate: Rate::default(),
             last_moved: None,
+            stall_after: stall::STALL_AFTER,
             here: HereRules::default(),
         }
+    }
+
+    /// Replaces [`STALL_AFTER`](stall::STALL_AFTER) (`COMPANION_STALL_AFTER_MS`).
+    pub fn set_stall_after(&mut self, wait: Duration) {
+        self.stall_after = wait;
     }
 
     pub fn folder_id(&self) -> &str {
@@ -404,7 +412,8 @@ fn folder_error(status: &DbStatus) -> Option<String> {
 /// Stalled pulls ([`super::stall`]).
 impl Engine {
     /// The driver's timer: every pull that has reported progress and has
-    /// received nothing, in this whole folder, for [`STALL_AFTER`](stall::STALL_AFTER) reads
+    /// received nothing, in this whole folder, for [`STALL_AFTER`](stall::STALL_AFTER) (or the
+    /// wait set by [`Engine::set_stall_after`]) reads
     /// stalled. `now` and `wall` are the same moment (monotonic, and UTC
     /// for the words). Only pulls that reported blocks count: a file too
     /// small for Syncthing's progress reports (or with them turned off)
@@ -417,7 +426,7 @@ impl Engine {
             let Some(s) = t.stall.as_mut().filter(|s| reports && s.words.is_none()) else { continue };
             let quiet_since = folder_moved.map_or(s.moved_at, |f| f.max(s.moved_at));
             let quiet = now.saturating_duration_since(quiet_since);
-            if quiet >= stall::STALL_AFTER {
+            if quiet >= self.stall_after {
                 let since = wall - quiet;
                 s.words = Some(format!("nothing received (since {})", stall::clock(since)));
                 stalled.push(path.clone());

@@ -45,6 +45,8 @@ pub struct Knobs {
     pub heartbeat_ms: Option<u64>,
     /// `COMPANION_CLOCK_OFFSET` (seconds) of the owner's companion.
     pub owner_clock_offset_s: Option<i64>,
+    /// `COMPANION_STALL_AFTER_MS` of the invitee's companion (the stall rule's 30 s).
+    pub stall_after_ms: Option<u64>,
 }
 
 /// Cloud, pair, owner sharing `proj` and running, invitee joined and running.
@@ -67,6 +69,9 @@ pub async fn setup(knobs: Knobs) -> Setup {
     if let Some(ms) = knobs.heartbeat_ms {
         owner.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
         member.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
+    }
+    if let Some(ms) = knobs.stall_after_ms {
+        member.set_env(companion::invitee::badge::STALL_AFTER_ENV, &ms.to_string());
     }
     if let Some(s) = knobs.owner_clock_offset_s {
         owner.set_env("COMPANION_CLOCK_OFFSET", &s.to_string());
