@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use cloud_protocol::{FileProgress, FileState};
-use companion::invitee::badge::{Engine, HashOutcome, STALL_AFTER};
+use companion::invitee::badge::{Engine, HashOutcome, STALL_AFTER, stall_after_from_env};
 use companion::syncthing::event::Event;
 use companion::syncthing::types::FileInfo;
 use serde_json::{Value, json};
@@ -129,6 +129,24 @@ fn a_silent_link_reads_stalled_after_the_bound_and_recovers() {
     engine.event(&started("2026-11-30T21:46:00Z"), quiet + STALL_AFTER * 5);
     engine.event(&progress("big.bin", 300, 10), quiet + STALL_AFTER * 5);
     assert_eq!(shows(&engine), (FileState::Syncing, 31.3, None));
+}
+
+#[test]
+fn a_shortened_wait_moves_the_bound_and_nothing_else() {
+    let (mut engine, _world, t0) = engine();
+    let wait = stall_after_from_env(Some(" 8000 ")).expect("milliseconds");
+    assert_eq!(wait, Duration::from_secs(8));
+    for ignored in [None, Some(""), Some("0"), Some("-5"), Some("8s")] {
+        assert_eq!(stall_after_from_env(ignored), None, "{ignored:?}");
+    }
+    engine.set_stall_after(wait);
+    engine.event(&started("2026-11-30T21:41:02Z"), t0);
+    engine.event(&progress("big.bin", 227, 227), t0);
+    let wall = datetime!(2026-11-30 21:42:00 UTC);
+    engine.check_stalls(t0 + wait - Duration::from_millis(1), wall);
+    assert_eq!(shows(&engine).2, None, "not before the shortened bound");
+    engine.check_stalls(t0 + wait, wall);
+    assert_eq!(shows(&engine).2, Some("stalled: nothing received (since 21:41:52 UTC)".into()));
 }
 
 #[test]
