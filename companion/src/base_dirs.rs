@@ -29,3 +29,13 @@ impl BaseDirs {
         BaseDirs { home: Some(home.into()), ..BaseDirs::default() }
     }
 }
+
+/// Syncthing accepts `~/Sync` as a folder path and expands it itself.
+pub fn expand_tilde(path: &str) -> std::path::PathBuf {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match (path.strip_prefix('~'), home) {
+        (Some(""), Some(home)) => home,
+        (Some(rest), Some(home)) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
+        _ => std::path::PathBuf::from(path),
+    }
+}

@@ -9,7 +9,7 @@ use crate::commands;
 use crate::config::{Flags, Settings};
 use crate::doctor;
 use crate::syncthing::{Overrides, SearchEnv};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -333,13 +333,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(commands::wait::run(&settings, &a.paths, a.timeout, a.member.as_deref()))
         }
         Command::Completions(a) => {
-            commands::completions::completions(a.shell, &mut out)?;
+            commands::completions::completions(Cli::command(), a.shell, &mut out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man(a) => {
             match &a.dir {
-                Some(dir) => commands::completions::man_pages(dir)?,
-                None => commands::completions::man(&mut out)?,
+                Some(dir) => commands::completions::man_pages(Cli::command(), dir)?,
+                None => commands::completions::man(Cli::command(), &mut out)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -363,7 +363,7 @@ fn init_tracing() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use crate::commands::completions;
 
     #[test]
     fn the_cli_is_well_formed() {
@@ -404,6 +404,34 @@ mod tests {
             "5  a file waited for was deleted",
         ] {
             assert!(wait.contains(code), "{code:?} missing from wait --help: {wait}");
+        }
+    }
+
+    #[test]
+    fn completions_and_man_page_name_every_command() {
+        let mut bash = Vec::new();
+        completions::completions(Cli::command(), clap_complete::Shell::Bash, &mut bash).unwrap();
+        let bash = String::from_utf8(bash).unwrap();
+        assert!(bash.contains("complete -F _companion"), "{bash}");
+        for command in ["doctor", "status", "ls", "wait", "completions", "man"] {
+            assert!(bash.contains(command), "{command} missing from the bash completion");
+        }
+        let mut zsh = Vec::new();
+        completions::completions(Cli::command(), clap_complete::Shell::Zsh, &mut zsh).unwrap();
+        assert!(String::from_utf8(zsh).unwrap().contains("#compdef companion"));
+        let mut page = Vec::new();
+        completions::man(Cli::command(), &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        for section in
+            [".TH companion 1", ".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS", "companion\\-wait"]
+        {
+            assert!(page.contains(section), "{section} missing from the man page:\n{page}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        completions::man_pages(Cli::command(), dir.path()).unwrap();
+        for page in ["companion.1", "companion-ls.1", "companion-wait.1", "companion-status.1"] {
+            let text = std::fs::read_to_string(dir.path().join(page)).unwrap();
+            assert!(text.contains(".SH SYNOPSIS"), "{page}: {text}");
         }
     }
 }

@@ -178,6 +178,16 @@ pub struct ConfigEnv {
     pub dashboard_allowed_hosts: Option<Vec<String>>,
 }
 
+/// Replaces the badge engine's stall wait (milliseconds): tests shorten it,
+/// as `COMPANION_HEARTBEAT_MS` shortens the heartbeat. Not for production:
+/// 30 s is what a live link needs.
+pub const STALL_AFTER_ENV: &str = "COMPANION_STALL_AFTER_MS";
+
+/// A positive number of milliseconds; anything else is ignored (`None`).
+pub fn positive_millis(value: Option<&str>) -> Option<std::time::Duration> {
+    value.and_then(|v| v.trim().parse::<u64>().ok()).filter(|ms| *ms > 0).map(std::time::Duration::from_millis)
+}
+
 impl ConfigEnv {
     pub fn from_process() -> ConfigEnv {
         let text = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
@@ -190,9 +200,7 @@ impl ConfigEnv {
                 std::env::var(crate::presence::HEARTBEAT_ENV).ok().as_deref(),
             ),
             clock_offset: crate::clock::offset_from_env(std::env::var(crate::clock::OFFSET_ENV).ok().as_deref()),
-            stall_after: crate::invitee::badge::stall_after_from_env(
-                std::env::var(crate::invitee::badge::STALL_AFTER_ENV).ok().as_deref(),
-            ),
+            stall_after: positive_millis(std::env::var(STALL_AFTER_ENV).ok().as_deref()),
             dashboard_allowed_hosts: text("COMPANION_DASHBOARD_ALLOWED_HOSTS")
                 .map(|v| v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect()),
         }
@@ -250,8 +258,9 @@ pub struct Settings {
     pub heartbeat: std::time::Duration,
     /// How far this companion's clock is set from the system's ([`crate::clock`]).
     pub clock_offset: time::Duration,
-    /// How long a pull may receive nothing before its badge reads stalled.
-    pub stall_after: std::time::Duration,
+    /// `COMPANION_STALL_AFTER_MS` when set: how long a pull may receive
+    /// nothing before its badge reads stalled (else the badge engine's 30 s).
+    pub stall_after: Option<std::time::Duration>,
     /// Extra `Host` values the dashboard accepts (environment over file).
     pub dashboard_allowed_hosts: Vec<String>,
 }
@@ -293,7 +302,7 @@ impl Settings {
             dashboard_allowed_hosts,
             heartbeat,
             clock_offset: env.clock_offset.unwrap_or(time::Duration::ZERO),
-            stall_after: env.stall_after.unwrap_or(crate::invitee::badge::STALL_AFTER),
+            stall_after: env.stall_after,
         })
     }
 

@@ -137,3 +137,11 @@ fn rendered_file_is_pinned() {
     let unknown = FileConfig::parse(Path::new("c.toml"), "[syncthing]\nport = 1\n");
     assert!(matches!(unknown, Err(ConfigError::Parse { .. })));
 }
+
+#[test]
+fn stall_after_is_positive_milliseconds_or_nothing() {
+    assert_eq!(positive_millis(Some(" 8000 ")), Some(std::time::Duration::from_secs(8)));
+    for ignored in [None, Some(""), Some("0"), Some("-5"), Some("8s")] {
+        assert_eq!(positive_millis(ignored), None, "{ignored:?}");
+    }
+}

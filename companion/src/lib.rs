@@ -46,4 +46,5 @@ pub mod syncthing;
 pub mod ui;
 mod walk;
 
+pub use config::STALL_AFTER_ENV;
 pub use presence::HEARTBEAT;

@@ -1,7 +1,8 @@
 //! Badges by place on disk: which project a path is in ([`locate`]), the
 //! files under a path, and a directory's entries with their badges
-//! aggregated ([`entries`]). `companion ls` and `companion wait` use it; a
-//! local status socket answering a file manager can too.
+//! aggregated ([`entries`]), read from the manifest the daemon keeps
+//! ([`list`], [`project_files`]). `companion ls`, `companion wait` and the
+//! status socket use it.
 //!
 //! A directory's badge is its worst file's state (see [`severity`]), its
 //! percent is byte-weighted over its files like a project's, and its ETA is
@@ -12,11 +13,14 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use anyhow::{Context as _, bail};
 use cloud_protocol::FileState;
 use serde::Serialize;
+use uuid::Uuid;
 
+use crate::config::Settings;
 use crate::manifest::{Manifest, ManifestError, ProjectRow};
-use crate::ui::status::{FileView, weighted_percent};
+use crate::ui::status::{FileView, ProjectStatusView, gather, weighted_percent};
 
 /// Why a path has no badges.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +76,7 @@ pub fn locate(manifest: &Manifest, path: &Path, cwd: &Path) -> Result<Located, L
 
 /// A project's folder as a real path: Syncthing keeps `~/Sync` as written.
 fn folder_root(path: &Path) -> PathBuf {
-    let path = crate::commands::share::expand_tilde(&path.to_string_lossy());
+    let path = crate::base_dirs::expand_tilde(&path.to_string_lossy());
     std::fs::canonicalize(&path).unwrap_or(path)
 }
 
@@ -222,6 +226,59 @@ pub fn entry_of_file(f: &FileView, name: &str) -> Entry {
             error: f.error.clone(),
         },
     }
+}
+
+/// `ls --json`: where, and the entries.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub project_id: Uuid,
+    pub project: String,
+    /// The shared folder on this machine.
+    pub folder: String,
+    /// The listed path, relative to the folder ("" for the folder itself).
+    pub path: String,
+    pub entries: Vec<Entry>,
+}
+
+/// The entries at `path`: a directory's children, or the file itself.
+pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<Listing> {
+    if !settings.manifest_path().exists() {
+        bail!(
+            "no manifest in {} yet: `companion share` or `companion join` a folder first",
+            settings.state_dir.display()
+        );
+    }
+    let manifest = settings.open_manifest()?;
+    let Located { project, rel, root } = locate(&manifest, path, cwd)?;
+    let view = project_files(settings, &manifest, project.project_id)?;
+    let entries = match view.files.iter().find(|f| f.path == rel) {
+        Some(file) => vec![entry_of_file(file, rel.rsplit('/').next().unwrap_or(&rel))],
+        None => {
+            let entries = entries(&view.files, &rel);
+            if entries.is_empty() && !rel.is_empty() && !root.join(&rel).is_dir() {
+                bail!("the companion knows no file {rel:?} in {} ({})", project.name, root.display());
+            }
+            entries
+        }
+    };
+    Ok(Listing {
+        project_id: project.project_id,
+        project: project.name,
+        folder: root.display().to_string(),
+        path: rel,
+        entries,
+    })
+}
+
+/// The project's files with their badges, as `status` reads them.
+pub fn project_files(
+    settings: &Settings,
+    manifest: &crate::manifest::Manifest,
+    project: Uuid,
+) -> anyhow::Result<ProjectStatusView> {
+    let report =
+        gather(manifest, Some(&project.to_string()), settings.heartbeat).context("cannot read the manifest")?;
+    report.projects.into_iter().next().with_context(|| format!("project {project} left the manifest"))
 }
 
 #[cfg(test)]

@@ -193,7 +193,7 @@ impl<'r> DockerStack<'r> {
                 ("RUST_LOG".into(), "info".into()),
             ];
             if let (1, Some(ms)) = (i, options.invitee_stall_after_ms) {
-                env.push((companion::invitee::badge::STALL_AFTER_ENV.into(), ms.to_string()));
+                env.push((companion::STALL_AFTER_ENV.into(), ms.to_string()));
             }
             let spec = Spec {
                 name: format!("companion-{role}"),

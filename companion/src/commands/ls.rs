@@ -7,27 +7,12 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use cloud_protocol::FileState;
-use serde::Serialize;
-use uuid::Uuid;
 
 use crate::commands::status::{badge, bytes, clean, duration};
 use crate::config::Settings;
-use crate::listing::{self, Entry, Kind, Located};
-use crate::ui::status::{ProjectStatusView, gather};
-
-/// `ls --json`: where, and the entries.
-#[derive(Debug, Serialize)]
-pub struct Listing {
-    pub project_id: Uuid,
-    pub project: String,
-    /// The shared folder on this machine.
-    pub folder: String,
-    /// The listed path, relative to the folder ("" for the folder itself).
-    pub path: String,
-    pub entries: Vec<Entry>,
-}
+use crate::listing::{Kind, Listing, list};
 
 pub fn run(settings: &Settings, path: Option<&Path>, json: bool, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().context("cannot read the working directory")?;
@@ -39,47 +24,6 @@ pub fn run(settings: &Settings, path: Option<&Path>, json: bool, out: &mut dyn s
         out.write_all(render(&listing).as_bytes())?;
     }
     Ok(())
-}
-
-/// The entries at `path`: a directory's children, or the file itself.
-pub fn list(settings: &Settings, path: &Path, cwd: &Path) -> anyhow::Result<Listing> {
-    if !settings.manifest_path().exists() {
-        bail!(
-            "no manifest in {} yet: `companion share` or `companion join` a folder first",
-            settings.state_dir.display()
-        );
-    }
-    let manifest = settings.open_manifest()?;
-    let Located { project, rel, root } = listing::locate(&manifest, path, cwd)?;
-    let view = project_files(settings, &manifest, project.project_id)?;
-    let entries = match view.files.iter().find(|f| f.path == rel) {
-        Some(file) => vec![listing::entry_of_file(file, rel.rsplit('/').next().unwrap_or(&rel))],
-        None => {
-            let entries = listing::entries(&view.files, &rel);
-            if entries.is_empty() && !rel.is_empty() && !root.join(&rel).is_dir() {
-                bail!("the companion knows no file {rel:?} in {} ({})", project.name, root.display());
-            }
-            entries
-        }
-    };
-    Ok(Listing {
-        project_id: project.project_id,
-        project: project.name,
-        folder: root.display().to_string(),
-        path: rel,
-        entries,
-    })
-}
-
-/// The project's files with their badges, as `status` reads them.
-pub fn project_files(
-    settings: &Settings,
-    manifest: &crate::manifest::Manifest,
-    project: Uuid,
-) -> anyhow::Result<ProjectStatusView> {
-    let report =
-        gather(manifest, Some(&project.to_string()), settings.heartbeat).context("cannot read the manifest")?;
-    report.projects.into_iter().next().with_context(|| format!("project {project} left the manifest"))
 }
 
 /// One line per entry: badge, percent, size, name (`/` after a directory), ETA, error.
@@ -116,7 +60,8 @@ pub fn render(listing: &Listing) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listing::Aggregate;
+    use crate::listing::{Aggregate, Entry};
+    use uuid::Uuid;
 
     fn entry(name: &str, kind: Kind, state: FileState, percent: f64) -> Entry {
         Entry {

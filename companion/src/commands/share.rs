@@ -31,7 +31,7 @@ pub async fn run(
         .map(str::to_owned)
         .unwrap_or_else(|| if folder.label.is_empty() { folder.id.clone() } else { folder.label.clone() });
     let project = cloud.create_project(&name, folder_id).await.map_err(cloud_error)?;
-    let path = expand_tilde(&folder.path);
+    let path = crate::base_dirs::expand_tilde(&folder.path);
     let row = ProjectRow::new(project.id, cloud.base_url(), &project.name, folder_id, &path, Role::Owner);
     manifest.insert_project(&row)?;
     writeln!(out, "{}", project.id)?;
@@ -43,14 +43,4 @@ pub async fn run(
         project.id
     );
     Ok(())
-}
-
-/// Syncthing accepts `~/Sync` as a folder path and expands it itself.
-pub(crate) fn expand_tilde(path: &str) -> std::path::PathBuf {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    match (path.strip_prefix('~'), home) {
-        (Some(""), Some(home)) => home,
-        (Some(rest), Some(home)) if rest.starts_with('/') => home.join(rest.trim_start_matches('/')),
-        _ => std::path::PathBuf::from(path),
-    }
 }

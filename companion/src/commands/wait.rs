@@ -96,7 +96,7 @@ pub async fn run(
             let id = t.at.project.project_id;
             let view = match views.entry(id) {
                 Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(super::ls::project_files(settings, &manifest, id)?),
+                Entry::Vacant(e) => e.insert(crate::listing::project_files(settings, &manifest, id)?),
             };
             if let Some(name) = member
                 && !warned_member

@@ -184,7 +184,7 @@ impl Shared {
             live: self.live.clone(),
             saved: saved.clone(),
             watch: crate::owner::watch::WatchConfig::default(),
-            stall_after: ctx.settings.stall_after,
+            stall_after: ctx.settings.stall_after.unwrap_or(badge::STALL_AFTER),
         };
         let driver = Driver::new(deps, id, &project.folder_id, project.folder_path.clone());
         let driver_stop = stop.clone();

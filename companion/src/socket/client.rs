@@ -22,7 +22,6 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::protocol::{Line, LineReader, Read, Request, RequestError};
-use crate::commands::ls;
 use crate::config::Settings;
 use crate::listing::{self, Entry, Kind, LocateError};
 use crate::live::{Live, LiveUpdate};
@@ -229,7 +228,7 @@ fn locate(settings: &Settings, path: &Path) -> Result<listing::Located, Refusal>
 fn badge(settings: &Settings, path: &Path) -> Result<Entry, Refusal> {
     let manifest = settings.open_manifest().map_err(|e| Refusal { code: "internal", message: e.to_string() })?;
     let located = listing::locate(&manifest, path, Path::new("/")).map_err(|e| Refusal::from(&e))?;
-    let files = ls::project_files(settings, &manifest, located.project.project_id)?.files;
+    let files = listing::project_files(settings, &manifest, located.project.project_id)?.files;
     let name = located.rel.rsplit('/').next().unwrap_or_default();
     if let Some(file) = files.iter().find(|f| f.path == located.rel) {
         return Ok(listing::entry_of_file(file, name));
@@ -243,7 +242,7 @@ fn badge(settings: &Settings, path: &Path) -> Result<Entry, Refusal> {
 
 /// A directory's entries by name (or a file as itself, named `None`), as `companion ls` lists them.
 fn list(settings: &Settings, path: &Path) -> Result<Vec<(Option<String>, Entry)>, Refusal> {
-    let listing = ls::list(settings, path, Path::new("/"))?;
+    let listing = listing::list(settings, path, Path::new("/"))?;
     let is_file = matches!(&listing.entries[..], [e] if e.kind == Kind::File && e.path == listing.path);
     Ok(listing.entries.into_iter().map(|e| ((!is_file).then(|| e.name.clone()), e)).collect())
 }

@@ -31,4 +31,4 @@ pub use engine::Engine;
 pub use here::HereRules;
 pub use model::{Action, DiskFact, Expected, HashOutcome, Prior, Verified, round_percent};
 pub use rate::Rate;
-pub use stall::{STALL_AFTER, STALL_AFTER_ENV, stall_after_from_env};
+pub use stall::STALL_AFTER;

@@ -17,19 +17,9 @@ use time::OffsetDateTime;
 /// How long a pull that reported progress may receive nothing before it
 /// reads stalled. Syncthing reports progress every 5 s by default
 /// (`progressUpdateIntervalS`) and a block is at most 16 MiB, so a live
-/// link of a few hundred KiB/s moves something well within it.
+/// link of a few hundred KiB/s moves something well within it. Tests
+/// shorten it with `COMPANION_STALL_AFTER_MS` ([`crate::config::STALL_AFTER_ENV`]).
 pub const STALL_AFTER: Duration = Duration::from_secs(30);
-
-/// The environment variable that replaces [`STALL_AFTER`] (milliseconds):
-/// tests shorten the wait with it, as `COMPANION_HEARTBEAT_MS` shortens
-/// the heartbeat. Not for production: 30 s is what a live link needs.
-pub const STALL_AFTER_ENV: &str = "COMPANION_STALL_AFTER_MS";
-
-/// The wait a `COMPANION_STALL_AFTER_MS` value asks for: a positive number
-/// of milliseconds; anything else is ignored (`None`).
-pub fn stall_after_from_env(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<u64>().ok()).filter(|ms| *ms > 0).map(Duration::from_millis)
-}
 
 /// What is known of a pull's liveness; boxed in [`Tracked`] and only there
 /// while the file is pulled or stalled (100,000 idle files carry 8 bytes).

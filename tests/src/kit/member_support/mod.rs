@@ -71,7 +71,7 @@ pub async fn setup(knobs: Knobs) -> Setup {
         member.set_env("COMPANION_HEARTBEAT_MS", &ms.to_string());
     }
     if let Some(ms) = knobs.stall_after_ms {
-        member.set_env(companion::invitee::badge::STALL_AFTER_ENV, &ms.to_string());
+        member.set_env(companion::STALL_AFTER_ENV, &ms.to_string());
     }
     if let Some(s) = knobs.owner_clock_offset_s {
         owner.set_env("COMPANION_CLOCK_OFFSET", &s.to_string());
