@@ -148,12 +148,14 @@ impl Stack {
     /// Stops the stack after a scenario whose outcome is `result`. When it
     /// failed, every log and `dir` (where the stack was started) are kept
     /// first, and where they are is printed, so the failure can be read.
-    pub async fn stop_after<T>(&mut self, dir: tempfile::TempDir, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    /// `dir` stays the caller's: what the stack wrote there (nginx's access
+    /// log) can be read after the stop.
+    pub async fn stop_after<T>(&mut self, dir: &mut tempfile::TempDir, result: anyhow::Result<T>) -> anyhow::Result<T> {
         if result.is_err() {
             self.cluster.keep_logs();
             let nginx = if self.proxy.is_some() { ", nginx" } else { "" };
             eprintln!("logs: {} (owner, invitee, cloud.log{nginx})", dir.path().display());
-            let _ = dir.keep();
+            dir.disable_cleanup(true);
         }
         self.stop().await?;
         result

@@ -50,7 +50,7 @@ fn make_pki(dir: &Path) -> anyhow::Result<(TlsFront, PathBuf)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_path_through_nginx_with_tls_reaches_synced() {
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
     let (front, _) = make_pki(&dir.path().join("pki")).unwrap();
     let options = StackOptions {
         fs_watcher_delay_s: 1,
@@ -60,7 +60,7 @@ async fn the_whole_path_through_nginx_with_tls_reaches_synced() {
     };
     let mut stack = Stack::start(dir.path(), options).await.unwrap();
     let result = scenario(&stack, &front).await;
-    stack.stop_after(dir, result).await.unwrap();
+    stack.stop_after(&mut dir, result).await.unwrap();
     // Both companions' WebSockets went through nginx and were upgraded (a
     // socket's line is logged when it closes: the companions have stopped).
     let log = stack.proxy.as_ref().unwrap().access_log();

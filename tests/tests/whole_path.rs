@@ -28,7 +28,7 @@ async fn whole_path_on_postgres() {
 }
 
 async fn whole_path(postgres_url: Option<String>) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    let mut dir = tempfile::tempdir()?;
     let options = StackOptions {
         // Syncthing's default: the companion must be far ahead of it.
         fs_watcher_delay_s: 10,
@@ -38,7 +38,7 @@ async fn whole_path(postgres_url: Option<String>) -> anyhow::Result<()> {
     };
     let mut stack = Stack::start(dir.path(), options).await?;
     let result = scenario(&stack).await;
-    stack.stop_after(dir, result).await
+    stack.stop_after(&mut dir, result).await
 }
 
 async fn scenario(stack: &Stack) -> anyhow::Result<()> {

@@ -66,7 +66,7 @@ async fn soak() {
     let out = std::env::var_os("SOAK_OUT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/soak"));
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
     let options = StackOptions {
         fs_watcher_delay_s: 1,
         invitee_recv_limit_kibps: Some(RECV_LIMIT_KIBPS),
@@ -74,7 +74,7 @@ async fn soak() {
     };
     let mut stack = Stack::start(dir.path(), options).await.unwrap();
     let result = run(&stack, Duration::from_secs(secs), &out).await;
-    stack.stop_after(dir, result).await.unwrap();
+    stack.stop_after(&mut dir, result).await.unwrap();
 }
 
 async fn run(stack: &Stack, length: Duration, out: &std::path::Path) -> anyhow::Result<()> {
